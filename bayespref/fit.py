@@ -1,0 +1,412 @@
+"""The front door: :func:`fit` runs inference and returns a :class:`Fit`; :func:`load_fit` reads one back."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+import warnings
+
+import numpy as np
+import pandas as pd
+
+from . import _jax  # noqa: F401
+import arviz as az
+import jax
+import xarray as xr
+from numpyro.infer import Predictive
+
+from . import __version__
+from .data import Comparisons
+from .errors import ConvergenceWarning, DataError, FitError, ModelError
+from .infer import NutsSettings, SviSettings, latent_sites, run_nuts, run_svi, svi_draws
+from .models import CustomModel, ModelSpec, spec_from_dict
+
+METHODS = ("nuts", "svi")
+_META_GROUP = "bayespref"
+
+#: R-hat above this, bulk ESS per chain below ``ESS_PER_CHAIN`` or any divergence triggers a warning
+RHAT_MAX = 1.01
+ESS_PER_CHAIN = 100
+
+
+def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: int = 1000,
+        draws: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
+        steps: int = 20000, lr: float = 0.01, guide: str = "normal", batch_size: int | None = None,
+        tol: float = 1e-4, num_samples: int = 1000, posterior_predictive: bool = False,
+        progress: bool = True) -> "Fit":
+    """Fit a preference model to paired comparisons.
+
+    Parameters
+    ----------
+    model : ModelSpec or callable
+        A family spec (:class:`~bayespref.BradleyTerry`, :class:`~bayespref.Hierarchical`, ...) or a
+        NumPyro function following the model-function contract (:mod:`bayespref.models.base`).
+    data : Comparisons
+        The validated comparisons.
+    method : {"nuts", "svi"}
+        ``"nuts"``: NumPyro's NUTS, ``chains`` chains of ``warmup`` + ``draws`` iterations, run in
+        parallel over devices (on a CPU, over virtual devices). ``"svi"``: an autoguide (``guide`` in
+        {"normal", "mvn", "lowrank", "laplace"}) fitted with Adam (``lr``) for at most ``steps``
+        steps, optionally on minibatches of ``batch_size`` comparisons, stopping when the loss
+        changes by less than ``tol`` (relative) between two checks; then ``num_samples`` draws.
+        SVI intervals are approximate (a mean-field guide is too narrow for global parameters).
+    seed : int or jax PRNG key
+        Same seed, same result.
+    posterior_predictive : bool
+        Also draw replicated outcomes (group ``posterior_predictive``).
+    progress : bool
+        Show a progress bar.
+
+    Returns
+    -------
+    Fit
+        Holds the ArviZ ``DataTree`` (``fit.idata``), the spec and the data.
+
+    Examples
+    --------
+    >>> import bayespref as bp
+    >>> data = bp.load_dataset("citations").comparisons()
+    >>> result = bp.fit(bp.BradleyTerry(), data, seed=1, progress=False)   # doctest: +SKIP
+    >>> result.summary()                                                    # doctest: +SKIP
+    """
+    spec = _as_spec(model)
+    if not isinstance(data, Comparisons):
+        raise DataError(
+            f"fit() needs a bayespref.Comparisons as `data`, got {type(data).__name__}. Build one with "
+            "bayespref.Comparisons.from_frame(df, a=..., b=..., outcome=...)."
+        )
+    if method not in METHODS:
+        raise ModelError(f"method={method!r} is unknown; use one of {METHODS}.")
+    spec.check(data)
+    fn = spec.bind(data)
+    arrays = spec.arrays(data)
+    sizes = spec.sizes(data)
+    dims, coords = _dims_coords(spec, data, sizes, fn, arrays)
+    if method == "nuts":
+        mcmc = run_nuts(fn, arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
+                                                       target_accept=target_accept,
+                                                       max_tree_depth=max_tree_depth, progress=progress))
+        dt = az.from_numpyro(mcmc, log_likelihood=True, coords=coords, dims=dims, pred_dims=dims)
+        extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
+                 "target_accept": target_accept, "max_tree_depth": max_tree_depth}
+    else:
+        res = run_svi(fn, arrays, seed, SviSettings(steps=steps, lr=lr, guide=guide, batch_size=batch_size,
+                                                    tol=tol, num_samples=num_samples, progress=progress))
+        draws_ = svi_draws(fn, arrays, res, jax.random.fold_in(jax.random.PRNGKey(int(seed) if np.isscalar(seed) else 0), 1), num_samples)
+        dt = _svi_datatree(fn, arrays, draws_, dims, coords, data)
+        dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
+        extra = {"method": "svi", "guide": guide, "steps": res.steps, "converged": bool(res.converged), "lr": lr,
+                 "batch_size": batch_size, "num_samples": num_samples}
+        if not res.converged:
+            warnings.warn(
+                f"SVI stopped at {res.steps} steps without meeting the convergence rule (tol={tol}). "
+                "Increase steps=..., raise lr, or check fit.idata['svi'].loss.",
+                ConvergenceWarning, stacklevel=2)
+    result = Fit(dt, spec, data, extra)
+    if posterior_predictive:
+        result.add_posterior_predictive(seed=seed)
+    if method == "nuts":
+        result._warn_convergence()
+    return result
+
+
+def _as_spec(model) -> ModelSpec:
+    if isinstance(model, ModelSpec):
+        return model
+    if isinstance(model, type) and issubclass(model, ModelSpec):
+        return model()
+    if callable(model):
+        return CustomModel(model)
+    raise ModelError(f"`model` must be a bayespref model spec or a NumPyro function, got {type(model).__name__}.")
+
+
+def _dims_coords(spec, data, sizes, fn, arrays):
+    dims = {k: v for k, v in spec.dims(sizes).items()}
+    dims["y"] = ["comparison"]
+    coords = spec.coords(data)
+    effects = _effect_names(spec, data, sizes)
+    if effects is not None:
+        coords["effect"] = effects
+        coords["effect_bis"] = effects
+    return dims, coords
+
+
+def _effect_names(spec, data, sizes):
+    blocks = getattr(spec, "_blocks", None)
+    if blocks is None:
+        return None
+    names = []
+    for name, _ in blocks(sizes["n_options"], sizes["n_features"]):
+        labels = spec.coords(data)["option" if name == "worth" else "feature"]
+        names += [f"{name}[{x}]" for x in labels]
+    return np.asarray(names, dtype=str)
+
+
+def _svi_datatree(fn, arrays, draws, dims, coords, data):
+    from numpyro.infer import log_likelihood
+
+    ll = log_likelihood(fn, {k: v for k, v in draws.items()}, arrays, batch_ndims=2)
+    groups = {
+        "posterior": draws,
+        "log_likelihood": {k: np.asarray(v) for k, v in ll.items()},
+        "observed_data": {"y": np.asarray(arrays["y"])},
+    }
+    return az.from_dict(groups, coords=coords, dims=dims)
+
+
+class Fit:
+    """A fitted preference model: the ArviZ ``DataTree`` plus what is needed to predict and save.
+
+    Attributes
+    ----------
+    idata : xarray.DataTree
+        Groups ``posterior``, ``sample_stats`` (NUTS), ``log_likelihood``, ``observed_data``, and
+        ``posterior_predictive`` when requested; dims ``option``, ``feature``, ``user``,
+        ``covariate``, ``comparison`` carry the original labels.
+    model : ModelSpec
+    data : Comparisons
+        The training data (label maps for new comparisons).
+    info : dict
+        Inference settings (method, chains, draws, ...).
+    """
+
+    def __init__(self, idata, model: ModelSpec, data: Comparisons, info: dict | None = None):
+        self.idata = idata
+        self.model = model
+        self.data = data
+        self.info = dict(info or {})
+
+    # -- summaries ---------------------------------------------------------------------------------
+    @property
+    def sizes(self):
+        return self.model.sizes(self.data)
+
+    def summary(self, var_names=None, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Posterior summary (mean, sd, interval, ESS, R-hat) of the model's main parameters."""
+        var_names = var_names or self.model.summary_vars(self.sizes)
+        kind = "all" if self.info.get("method") == "nuts" else "stats"
+        return az.summary(self.idata, var_names=list(var_names), ci_prob=ci_prob, kind=kind)
+
+    def diagnostics(self) -> dict:
+        """Max R-hat, min bulk/tail ESS over the main parameters, and the number of divergences."""
+        names = [v for v in self.model.summary_vars(self.sizes) if v in self.idata.posterior]
+        names += [v for v in ("user_worth", "user_weight") if v in self.idata.posterior]
+        post = self.idata.posterior.dataset[names]
+        out = {"max_rhat": float("nan"), "min_ess_bulk": float("nan"), "min_ess_tail": float("nan"),
+               "divergences": 0}
+        if self.info.get("method") != "nuts" or not names:
+            return out
+        out["max_rhat"] = _extreme(az.rhat(post), max)
+        out["min_ess_bulk"] = _extreme(az.ess(post, method="bulk"), min)
+        out["min_ess_tail"] = _extreme(az.ess(post, method="tail"), min)
+        if "sample_stats" in self.idata.children and "diverging" in self.idata.sample_stats:
+            out["divergences"] = int(self.idata.sample_stats["diverging"].sum())
+        return out
+
+    def _warn_convergence(self):
+        d = self.diagnostics()
+        chains = int(self.idata.posterior.sizes["chain"])
+        problems = []
+        if d["max_rhat"] > RHAT_MAX:
+            problems.append(f"max R-hat {d['max_rhat']:.3f} > {RHAT_MAX}")
+        if d["min_ess_bulk"] < ESS_PER_CHAIN * chains:
+            problems.append(f"min bulk ESS {d['min_ess_bulk']:.0f} < {ESS_PER_CHAIN * chains}")
+        if d["divergences"]:
+            problems.append(f"{d['divergences']} divergent transitions")
+        if problems:
+            warnings.warn(
+                "Convergence problems: " + "; ".join(problems) + ". Try more warmup/draws "
+                "(warmup=2000, draws=2000), target_accept=0.95 for divergences, stronger priors, or "
+                "check fit.summary() for the parameters concerned.", ConvergenceWarning, stacklevel=3)
+
+    def worths(self, reference=None, ci_prob: float = 0.9) -> pd.DataFrame:
+        """Tidy table of option worths (log-worth scale), optionally relative to a reference option.
+
+        Columns: ``mean``, ``sd``, ``lower``, ``upper`` (equal-tailed ``ci_prob`` interval) and
+        ``rank`` (1 = best by posterior mean).
+        """
+        if "worth" not in self.idata.posterior:
+            raise ModelError("This model has no option worths (worths=False).")
+        w = self.idata.posterior["worth"]
+        if reference is not None:
+            labels = list(w["option"].values)
+            if reference not in labels:
+                raise DataError(f"reference={reference!r} is not an option; options: {labels}.")
+            w = w - w.sel(option=reference)
+        return _tidy(w, "option", ci_prob).assign(rank=lambda t: t["mean"].rank(ascending=False).astype(int))
+
+    # -- prediction ----------------------------------------------------------------------------------
+    def _latent_samples(self):
+        fn = self.model.bind(self.data)
+        arrays = self.model.arrays(self.data)
+        names = latent_sites(fn, arrays)
+        post = self.idata.posterior
+        missing = [n for n in names if n not in post]
+        if missing:
+            raise FitError(f"The posterior lacks the latent variables {missing}; the fit is incomplete.")
+        return fn, {n: np.asarray(post[n].values) for n in names}
+
+    def predict(self, new=None, ci_prob: float = 0.9, seed=0, return_draws: bool = False, user_covariates=None):
+        """P(a preferred) with intervals for new (or the training) comparisons.
+
+        Parameters
+        ----------
+        new : DataFrame or Comparisons, optional
+            New comparisons in the training frame's column layout (outcome optional). Users not in
+            the training data are predicted at the population level (see the model's docstring);
+            options must be known unless the model uses features only.
+        ci_prob : float
+            Probability mass of the equal-tailed interval.
+        return_draws : bool
+            Return the draws as an ``xarray.DataArray`` (chain, draw, comparison) instead.
+        user_covariates : DataFrame, optional
+            Covariates of new users (indexed by user id), for models with group effects.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The comparisons with ``p_a`` (posterior mean), ``p_a_sd``, ``p_a_lower``, ``p_a_upper``
+            (and ``p_tie`` with ties).
+        """
+        if new is None:
+            data = self.data
+        elif isinstance(new, Comparisons):
+            data = new
+        else:
+            data = self.data.encode(new, user_covariates=user_covariates)
+        if self.model.worths and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
+            raise DataError(
+                "The new comparisons involve options the model never saw, and it estimates a worth per "
+                "option, so they cannot be predicted. Fit a features-only model (worths=False) to "
+                "predict unseen options.")
+        fn, samples = self._latent_samples()
+        arrays = self.model.arrays(data, with_outcome=False)
+        pred = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["p_a", "p_tie"])
+        out = pred(jax.random.PRNGKey(int(seed)), arrays, predict=True)
+        p_a = xr.DataArray(np.asarray(out["p_a"]), dims=("chain", "draw", "comparison"))
+        if return_draws:
+            return p_a
+        table = data.frame.reset_index(drop=True).copy()
+        for name in ("p_a", "p_tie"):
+            if name not in out:
+                continue
+            da = xr.DataArray(np.asarray(out[name]), dims=("chain", "draw", "comparison"))
+            t = _tidy(da, "comparison", ci_prob)
+            table[name] = t["mean"].to_numpy()
+            table[f"{name}_sd"] = t["sd"].to_numpy()
+            table[f"{name}_lower"] = t["lower"].to_numpy()
+            table[f"{name}_upper"] = t["upper"].to_numpy()
+        return table
+
+    def add_posterior_predictive(self, seed=0) -> "Fit":
+        """Draw replicated outcome codes for the training comparisons (group ``posterior_predictive``)."""
+        fn, samples = self._latent_samples()
+        arrays = self.model.arrays(self.data, with_outcome=False)
+        out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["y"])(
+            jax.random.PRNGKey(int(seed) if np.isscalar(seed) else 0), arrays)
+        post = self.idata.posterior
+        ds = xr.Dataset({"y": (("chain", "draw", "comparison"), np.asarray(out["y"]))},
+                        coords={"chain": post["chain"].values, "draw": post["draw"].values,
+                                "comparison": self.idata.observed_data["comparison"].values})
+        self.idata["posterior_predictive"] = xr.DataTree(ds)
+        return self
+
+    # -- plots -------------------------------------------------------------------------------------
+    def plot_worths(self, reference=None, ci_prob: float = 0.9, ax=None):
+        """Forest plot of the worths; returns the matplotlib Figure."""
+        from .plots import forest
+
+        return forest(self.worths(reference=reference, ci_prob=ci_prob), ax=ax,
+                      xlabel="log-worth" + (f" relative to {reference}" if reference is not None else ""))
+
+    # -- persistence -------------------------------------------------------------------------------
+    def save(self, path) -> pathlib.Path:
+        """Write the fit to a NetCDF file (atomically: a failure leaves no partial file)."""
+        path = pathlib.Path(path)
+        meta = {
+            "version": __version__,
+            "spec": self.model.to_dict(),
+            "data": self.data.to_json(),
+            "info": self.info,
+        }
+        if isinstance(self.model, CustomModel):
+            meta["spec"] = {"family": "custom"}
+        dt = self.idata.copy()
+        dt[_META_GROUP] = xr.DataTree(xr.Dataset(attrs={"meta": json.dumps(meta, default=_json_default)}))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+        try:
+            dt.to_netcdf(tmp, engine="h5netcdf")
+            os.replace(tmp, path)
+        except BaseException:
+            pathlib.Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    def __repr__(self):
+        s = self.sizes
+        return (f"<bayespref.Fit {self.model.family} by {self.info.get('method', '?')}: "
+                f"{self.data.n_comparisons} comparisons, {s['n_options']} options, {s['n_users']} users>")
+
+
+def load_fit(path, model=None) -> Fit:
+    """Read a fit written by :meth:`Fit.save`.
+
+    ``model`` is needed only for fits of a :class:`~bayespref.models.CustomModel` (functions are not
+    saved). Raises :class:`~bayespref.FitError` for missing, truncated or foreign files.
+    """
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise FitError(f"No saved fit at {path}.")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as f:
+            dt = f.load()
+    except Exception as exc:  # corrupt or not NetCDF
+        raise FitError(f"{path} is not a readable bayespref fit (NetCDF could not be read: {exc}). "
+                       "Re-run the fit and save it again.") from exc
+    if _META_GROUP not in dt.children or "meta" not in dt[_META_GROUP].attrs:
+        raise FitError(f"{path} is a NetCDF file but not a bayespref fit (no '{_META_GROUP}' group). "
+                       "Save fits with Fit.save().")
+    try:
+        meta = json.loads(dt[_META_GROUP].attrs["meta"])
+        data = Comparisons.from_json(meta["data"])
+        if meta["spec"].get("family") == "custom":
+            if model is None:
+                raise FitError("This fit used a custom NumPyro model; pass it again: load_fit(path, model=...).")
+            spec = _as_spec(model)
+        else:
+            spec = spec_from_dict(meta["spec"])
+    except FitError:
+        raise
+    except Exception as exc:
+        raise FitError(f"{path}: the saved model description is damaged ({exc}). Re-run the fit.") from exc
+    del dt[_META_GROUP]
+    return Fit(dt, spec, data, meta.get("info"))
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _extreme(tree, how):
+    ds = tree.dataset if hasattr(tree, "dataset") else tree
+    vals = [float(np.nanmax(v.values) if how is max else np.nanmin(v.values)) for v in ds.data_vars.values()]
+    return how(vals) if vals else float("nan")
+
+
+def _tidy(da: xr.DataArray, dim: str, ci_prob: float) -> pd.DataFrame:
+    """mean / sd / equal-tailed interval over (chain, draw) for each entry of ``dim``."""
+    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    flat = da.stack(sample=("chain", "draw"))
+    q = flat.quantile([lo, hi], dim="sample")
+    return pd.DataFrame({
+        "mean": flat.mean("sample").values,
+        "sd": flat.std("sample", ddof=1).values,
+        "lower": q.sel(quantile=lo).values,
+        "upper": q.sel(quantile=hi).values,
+    }, index=pd.Index(da[dim].values, name=dim))

@@ -1,0 +1,183 @@
+"""Inference back ends: NUTS (NumPyro MCMC) and SVI (autoguides, minibatches, stopping rule).
+
+Both return plain dicts of posterior draws shaped ``(chain, draw, ...)`` plus back-end extras;
+:mod:`bayespref.fit` turns them into an ArviZ ``DataTree``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+
+from . import _jax
+import jax
+import jax.numpy as jnp
+import numpyro
+from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide, init_to_median
+
+from .errors import FitError
+
+GUIDES = {
+    "normal": autoguide.AutoNormal,
+    "mvn": autoguide.AutoMultivariateNormal,
+    "lowrank": autoguide.AutoLowRankMultivariateNormal,
+    "laplace": autoguide.AutoLaplaceApproximation,
+}
+
+
+def _key(seed):
+    if isinstance(seed, (int, np.integer)):
+        return jax.random.PRNGKey(int(seed))
+    return seed
+
+
+def latent_sites(fn, data, deterministic: bool = False) -> list[str]:
+    """Names of the latent sample sites of a model (what must be kept to re-run it).
+
+    With ``deterministic=True`` the deterministic sites are listed too.
+    """
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(data)
+    return [n for n, s in tr.items()
+            if (s["type"] == "sample" and not s["is_observed"]) or (deterministic and s["type"] == "deterministic")]
+
+
+@dataclasses.dataclass
+class NutsSettings:
+    """NUTS settings. ``warmup``/``draws`` per chain; ``chain_method`` None chooses automatically."""
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    chain_method: str | None = None
+    progress: bool = True
+
+
+def run_nuts(fn, data, seed, settings: NutsSettings) -> MCMC:
+    """Run NUTS on ``fn(data)``; chains in parallel over devices when JAX has one per chain."""
+    method, n_dev = _jax.devices_for_chains(settings.chains)
+    if settings.chain_method is not None:
+        method = settings.chain_method
+    elif method == "sequential" and settings.chains > 1:
+        warnings.warn(
+            f"JAX sees {n_dev} CPU device(s) for {settings.chains} chains, so chains run one after another. "
+            "Import bayespref before other JAX code (or set XLA_FLAGS=--xla_force_host_platform_device_count="
+            f"{settings.chains}) to run them in parallel.",
+            stacklevel=3,
+        )
+    kernel = NUTS(fn, target_accept_prob=settings.target_accept, max_tree_depth=settings.max_tree_depth,
+                  init_strategy=init_to_median(num_samples=15))
+    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws, num_chains=settings.chains,
+                chain_method=method, progress_bar=settings.progress)
+    mcmc.run(_key(seed), data, extra_fields=("diverging", "num_steps", "energy", "accept_prob", "potential_energy"))
+    return mcmc
+
+
+@dataclasses.dataclass
+class SviSettings:
+    """SVI settings.
+
+    The run is split into chunks of ``check_every`` steps compiled once (``lax.scan``). After each
+    chunk the mean loss is compared with the previous chunk's; the run stops when the relative change
+    stays below ``tol`` for two checks in a row (or at ``steps``). The parameters returned are the
+    average over the last chunk (Polyak averaging), which removes most of the step-to-step noise.
+    """
+
+    steps: int = 20000
+    lr: float = 0.01
+    guide: str = "normal"
+    batch_size: int | None = None
+    tol: float = 1e-4
+    check_every: int = 500
+    num_samples: int = 1000
+    progress: bool = True
+
+
+@dataclasses.dataclass
+class SviResult:
+    guide: object
+    params: dict
+    losses: np.ndarray
+    converged: bool
+    steps: int
+
+
+def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
+    """Fit ``fn(data)`` by SVI with an autoguide and the stopping rule of :class:`SviSettings`."""
+    if settings.guide not in GUIDES:
+        raise FitError(f"guide={settings.guide!r} is unknown; choose from {sorted(GUIDES)}.")
+    guide = GUIDES[settings.guide](fn, init_loc_fn=init_to_median(num_samples=15))
+    svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+    n = int(data["a"].shape[0])
+    bs = settings.batch_size
+    if bs is not None and not (0 < bs < n):
+        bs = None
+    key_init, key_run = jax.random.split(_key(seed))
+    init_batch = None if bs is None else jnp.arange(bs)
+    state = svi.init(key_init, data, batch=init_batch)
+
+    def step(carry, k):
+        st, psum = carry
+        batch = None if bs is None else jax.random.randint(k, (bs,), 0, n)
+        st, loss = svi.update(st, data, batch=batch)
+        p = svi.get_params(st)
+        psum = jax.tree.map(jnp.add, psum, p)
+        return (st, psum), loss
+
+    @jax.jit
+    def chunk(st, keys):
+        zero = jax.tree.map(jnp.zeros_like, svi.get_params(st))
+        (st, psum), losses = jax.lax.scan(step, (st, zero), keys)
+        return st, psum, losses
+
+    every = max(10, int(settings.check_every))
+    n_chunks = max(1, -(-settings.steps // every))
+    losses, prev, calm, converged = [], None, 0, False
+    bar = _progress(n_chunks * every, settings.progress)
+    psum = None
+    for i in range(n_chunks):
+        key_run, sub = jax.random.split(key_run)
+        state, psum, chunk_losses = chunk(state, jax.random.split(sub, every))
+        chunk_losses = np.asarray(chunk_losses)
+        if not np.all(np.isfinite(chunk_losses)):
+            raise FitError(
+                "SVI loss became NaN/inf. Lower the learning rate (lr=...), standardise the features, "
+                "or use method='nuts'."
+            )
+        losses.append(chunk_losses)
+        cur = float(np.mean(chunk_losses))
+        if bar is not None:
+            bar.update(every)
+            bar.set_postfix(loss=f"{cur:.4g}")
+        if prev is not None:
+            calm = calm + 1 if abs(prev - cur) <= settings.tol * max(abs(cur), 1.0) else 0
+            if calm >= 2:
+                converged = True
+                break
+        prev = cur
+    if bar is not None:
+        bar.close()
+    params = jax.tree.map(lambda s: s / every, psum)
+    return SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,
+                     steps=int(sum(len(c) for c in losses)))
+
+
+def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:
+    """Posterior draws from the fitted guide, shaped (1, num_samples, ...), deterministic sites included."""
+    sites = latent_sites(fn, data, deterministic=True)
+    pred = Predictive(fn, guide=res.guide, params=res.params, num_samples=num_samples, return_sites=sites)
+    out = pred(_key(seed), data)
+    return {k: np.asarray(out[k])[None] for k in sites}
+
+
+def _progress(total, enabled):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc="SVI", unit="step")

@@ -1,0 +1,273 @@
+"""What every model family shares: the spec base class and the model-function contract.
+
+The model-function contract
+---------------------------
+A model is a plain NumPyro function
+
+.. code-block:: python
+
+    def model(data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None): ...
+
+``data`` is a dict of JAX arrays built by :meth:`ModelSpec.arrays` from a
+:class:`~bayespref.Comparisons` (``a``, ``b``, ``user``, ``y``, ``xa``, ``xb``, ``covariates``,
+``ucov``; see ``docs/data-contract.md``); the sizes are static Python ints. The function
+
+* samples its parameters (plates named ``option``, ``feature``, ``user``, ``covariate`` give the
+  ArviZ dims of the same names),
+* observes the outcome codes ``data["y"]`` (``None`` when predicting) at the site ``"y"`` inside
+  ``numpyro.plate("comparison", N)`` (use :func:`bayespref.models.likelihood.observe`),
+* with ``predict=True`` records the deterministic ``p_a`` (and ``p_tie`` with ties), and treats
+  comparisons whose ``user`` index is -1 as made by a new user drawn from the population,
+* with ``batch`` (an index array) evaluates only those comparisons, keeping the N/B scaling
+  (``numpyro.plate(..., subsample_size=len(batch))``).
+
+Wrap such a function in :class:`CustomModel` to fit it with :func:`bayespref.fit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import _jax  # noqa: F401  (JAX start-up settings)
+import jax.numpy as jnp
+import numpyro
+
+from ..errors import ModelError
+from .likelihood import COMPARISON_PLATE
+
+LINKS = ("logit", "probit")
+
+
+def comparison_plate(n: int, batch):
+    """The comparison plate, subsampled to ``batch`` indices when given (N/B likelihood scaling)."""
+    if batch is None:
+        return numpyro.plate(COMPARISON_PLATE, n)
+    with numpyro.handlers.substitute(data={COMPARISON_PLATE: batch}):
+        return numpyro.plate(COMPARISON_PLATE, n, subsample_size=batch.shape[0])
+
+
+def take(data: dict, batch) -> dict:
+    """The per-comparison arrays of ``data`` restricted to ``batch`` (all of them when None)."""
+    if batch is None:
+        return data
+    per_comparison = ("a", "b", "user", "y", "xa", "xb", "ucov", "prompt")
+    return {k: (v[batch] if k in per_comparison and v is not None else v) for k, v in data.items()}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """Base class of model specifications.
+
+    A spec is a small immutable object holding a family's options and priors. It turns a
+    :class:`~bayespref.Comparisons` into the model's inputs (:meth:`arrays`, :meth:`sizes`), checks
+    that the data suit the model (:meth:`check`), and provides the NumPyro function (:meth:`model`).
+    """
+
+    family: ClassVar[str] = "base"
+
+    # -- interface for families ---------------------------------------------------------------
+    def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
+        raise NotImplementedError
+
+    def dims(self, sizes: dict) -> dict[str, list[str]]:
+        """ArviZ dims of the model's sites (those that carry named dims)."""
+        return {}
+
+    #: variables shown by :meth:`Fit.summary` by default
+    def summary_vars(self, sizes: dict) -> list[str]:
+        return []
+
+    # -- shared machinery -----------------------------------------------------------------------
+    def feature_names(self, data) -> tuple[str, ...]:
+        sel = getattr(self, "features", None)
+        available = tuple(data.feature_names)
+        if sel is None or sel is True:
+            return available
+        if sel is False:
+            return ()
+        if isinstance(sel, str):
+            sel = [sel]
+        unknown = [f for f in sel if f not in available]
+        if unknown:
+            raise ModelError(
+                f"{type(self).__name__}(features=...) names {unknown}, which the data do not have; "
+                f"available features: {list(available) or 'none'}. Pass features that were given to "
+                "Comparisons.from_frame(features=...)."
+            )
+        return tuple(sel)
+
+    def covariate_names(self, data) -> tuple[str, ...]:
+        sel = getattr(self, "covariates", None)
+        available = tuple(data.covariate_names)
+        if sel is None or sel is True:
+            return available
+        if sel is False:
+            return ()
+        if isinstance(sel, str):
+            sel = [sel]
+        chosen, unknown = [], []
+        for name in sel:
+            cols = [c for c in available if c == name or c.startswith(f"{name}[")]
+            (chosen.extend(cols) if cols else unknown.append(name))
+        if unknown:
+            raise ModelError(
+                f"{type(self).__name__}(covariates=...) names {unknown}, which the data do not have; "
+                f"available user covariates: {list(available) or 'none'}. Pass them to "
+                "Comparisons.from_frame(user_covariates=...)."
+            )
+        return tuple(dict.fromkeys(chosen))
+
+    def check(self, data) -> None:
+        """Raise :class:`ModelError` when the data cannot be fitted by this spec."""
+        link = getattr(self, "link", "logit")
+        if link not in LINKS:
+            raise ModelError(f"link={link!r} is not supported; use one of {LINKS}.")
+        ties = getattr(self, "ties", False)
+        if data.has_ties and not ties:
+            n = int(np.sum(data.y == 2))
+            raise ModelError(
+                f"The data hold {n} tied comparisons (outcome 0.5) but {type(self).__name__} was "
+                "built with ties=False. Use ties=True (Davidson ties) or remove the ties explicitly."
+            )
+        if ties and link != "logit":
+            raise ModelError("Davidson ties need link='logit'; use ties=False with link='probit'.")
+        if getattr(self, "position", False):
+            yy = data.y[data.y != 2]
+            if yy.size and (np.all(yy == 1) or np.all(yy == 0)):
+                raise ModelError(
+                    "position=True, but every decided comparison was won by the same position "
+                    "(e.g. data given as winner/loser or chosen/rejected), so the order effect is not "
+                    "identified. Use position=False, or give the options in the order shown."
+                )
+
+    def sizes(self, data) -> dict[str, int]:
+        return {
+            "n_options": int(data.n_options),
+            "n_users": int(data.n_users),
+            "n_features": len(self.feature_names(data)),
+            "n_covariates": len(self.covariate_names(data)),
+        }
+
+    def arrays(self, data, *, with_outcome: bool = True) -> dict[str, Any]:
+        """The model's inputs as JAX arrays (features and covariates restricted to those used)."""
+        fidx = [list(data.feature_names).index(f) for f in self.feature_names(data)]
+        cidx = [list(data.covariate_names).index(c) for c in self.covariate_names(data)]
+        cov = np.asarray(data.covariates, dtype=float)[:, cidx] if data.covariates.size else np.zeros((data.n_users, 0))
+        cov = cov.reshape(data.n_users, len(cidx))
+        ucov = _comparison_covariates(data)[:, cidx].reshape(data.n_comparisons, len(cidx))
+        y = np.asarray(data.y) if with_outcome else None
+        if y is not None and np.any(y < 0):
+            y = None
+        out = {
+            "a": jnp.asarray(data.a, dtype=jnp.int32),
+            "b": jnp.asarray(data.b, dtype=jnp.int32),
+            "user": jnp.asarray(data.user, dtype=jnp.int32),
+            "y": None if y is None else jnp.asarray(y, dtype=jnp.int32),
+            "xa": jnp.asarray(np.asarray(data.xa, dtype=float)[:, fidx].reshape(data.n_comparisons, len(fidx))),
+            "xb": jnp.asarray(np.asarray(data.xb, dtype=float)[:, fidx].reshape(data.n_comparisons, len(fidx))),
+            "covariates": jnp.asarray(cov),
+            "ucov": jnp.asarray(ucov),
+        }
+        return out
+
+    def bind(self, data) -> Callable:
+        """The NumPyro function with this spec's static sizes bound (``fn(data_arrays, ...)``)."""
+        return functools.partial(self.model, **self.sizes(data))
+
+    def coords(self, data) -> dict[str, np.ndarray]:
+        return {
+            "option": _labels(data.options),
+            "user": _labels(data.users),
+            "feature": np.asarray(self.feature_names(data), dtype=str),
+            "covariate": np.asarray(self.covariate_names(data), dtype=str),
+            "comparison": np.arange(data.n_comparisons),
+        }
+
+    # -- serialisation ----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        out = {"family": self.family}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def _comparison_covariates(data) -> np.ndarray:
+    """The covariate row of each comparison's user (new users included, when the data carry them)."""
+    per_comparison = getattr(data, "comparison_covariates", None)
+    if per_comparison is not None:
+        return np.asarray(per_comparison, dtype=float).reshape(data.n_comparisons, -1)
+    cov = np.asarray(data.covariates, dtype=float).reshape(data.n_users, -1)
+    return cov[np.maximum(np.asarray(data.user), 0)]
+
+
+def _labels(index) -> np.ndarray:
+    """Coordinate values for a label index: integers stay integers, anything else becomes str."""
+    values = np.asarray(index)
+    if values.dtype.kind in "iu":
+        return values
+    return values.astype(str)
+
+
+@dataclasses.dataclass(frozen=True)
+class CustomModel(ModelSpec):
+    """A user-written NumPyro function that follows the model-function contract (module docstring).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None)``.
+    dims : dict, optional
+        ArviZ dims of its sites, e.g. ``{"skill": ["option"]}``.
+    ties, position, link : as in :class:`BradleyTerry`; only used to validate the data.
+
+    Examples
+    --------
+    >>> import numpyro, numpyro.distributions as dist
+    >>> from bayespref.models.likelihood import observe
+    >>> def my_bt(data, *, n_options, predict=False, **_):
+    ...     with numpyro.plate("option", n_options):
+    ...         skill = numpyro.sample("skill", dist.Normal(0, 1))
+    ...     with numpyro.plate("comparison", data["a"].shape[0]):
+    ...         observe(skill[data["a"]] - skill[data["b"]], data["y"], predict=predict)
+    >>> spec = CustomModel(my_bt, dims={"skill": ["option"]})
+    """
+
+    fn: Callable = None
+    var_dims: dict = dataclasses.field(default_factory=dict)
+    ties: bool = False
+    position: bool = False
+    link: str = "logit"
+    features: Sequence[str] | bool | None = None
+    covariates: Sequence[str] | bool | None = None
+
+    family: ClassVar[str] = "custom"
+
+    def __init__(self, fn, dims=None, *, ties=False, position=False, link="logit", features=None, covariates=None):
+        if not callable(fn):
+            raise ModelError(f"CustomModel needs a callable NumPyro function, got {type(fn).__name__}.")
+        object.__setattr__(self, "fn", fn)
+        object.__setattr__(self, "var_dims", dict(dims or {}))
+        object.__setattr__(self, "ties", ties)
+        object.__setattr__(self, "position", position)
+        object.__setattr__(self, "link", link)
+        object.__setattr__(self, "features", features)
+        object.__setattr__(self, "covariates", covariates)
+
+    def model(self, data, **kwargs):
+        return self.fn(data, **kwargs)
+
+    def dims(self, sizes):
+        return dict(self.var_dims)
+
+    def summary_vars(self, sizes):
+        return list(self.var_dims)
+
+    def to_dict(self):
+        return {"family": self.family, "fn": getattr(self.fn, "__qualname__", repr(self.fn)), "dims": self.var_dims,
+                "ties": self.ties, "position": self.position, "link": self.link}

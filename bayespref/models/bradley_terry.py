@@ -1,0 +1,136 @@
+"""The pooled Bayesian Bradley-Terry model."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from ..errors import ModelError
+from .base import ModelSpec, comparison_plate, take
+from .likelihood import observe
+
+
+@dataclasses.dataclass(frozen=True)
+class BradleyTerry(ModelSpec):
+    r"""Pooled Bradley-Terry model: item worths and/or linear weights on option features.
+
+    The reward of option i is :math:`r_i = \theta_i + x_i^\top w` and, for a comparison n in which
+    option :math:`a_n` was shown first,
+
+    .. math::
+
+        \operatorname{logit} P(a_n \succ b_n) = r_{a_n} - r_{b_n} + \beta_{pos}
+
+    (probit: :math:`\Phi` instead of the logistic; ties: Davidson's model, see
+    :mod:`bayespref.models.likelihood`).
+
+    Priors (defaults in brackets)::
+
+        theta ~ ZeroSumNormal(worth_scale)        [2.0]   worths="fixed"
+        theta_i = sd_worth * z_i, z_i ~ N(0, 1)            worths="random" (option random effect)
+        sd_worth ~ HalfNormal(sd_worth_scale)     [2.0]
+        w_f ~ N(0, weight_scale)                  [2.5]   (features on roughly unit scale)
+        beta_pos ~ N(0, position_scale)           [1.0]
+        log_tie ~ N(tie_loc, tie_scale)           [-1.0, 1.5]  Davidson nu = exp(log_tie)
+
+    **Gauge.** Only differences of rewards are identified. With ``worths="fixed"`` the worths sum to
+    zero (NumPyro's ``ZeroSumNormal``), so each worth is relative to the average option; use
+    :meth:`Fit.worths(reference=...) <bayespref.Fit.worths>` for worths relative to a reference option.
+    With ``worths="random"`` the zero-mean random-effect prior fixes the level.
+
+    Parameters
+    ----------
+    worths : {"fixed", "random", False}
+        Per-option worths. ``True`` means ``"fixed"``.
+    features : list of str, bool or None
+        Option features to weight (None or True: all features of the data; False: none).
+    position : bool
+        Estimate an order effect ``position`` (advantage of the first-shown option ``a``).
+    ties : bool
+        Davidson ties (needs ``link="logit"``).
+    link : {"logit", "probit"}
+
+    Posterior variables: ``worth`` (option), ``weight`` (feature), ``position``, ``log_tie``,
+    ``sd_worth`` (random worths).
+
+    Examples
+    --------
+    >>> import bayespref as bp
+    >>> data = bp.load_dataset("baseball").comparisons()
+    >>> fit = bp.fit(bp.BradleyTerry(position=True), data, seed=1)   # doctest: +SKIP
+    """
+
+    worths: str | bool = "fixed"
+    features: Sequence[str] | bool | None = None
+    position: bool = False
+    ties: bool = False
+    link: str = "logit"
+    worth_scale: float = 2.0
+    sd_worth_scale: float = 2.0
+    weight_scale: float = 2.5
+    position_scale: float = 1.0
+    tie_loc: float = -1.0
+    tie_scale: float = 1.5
+
+    family: ClassVar[str] = "BradleyTerry"
+
+    def __post_init__(self):
+        worths = "fixed" if self.worths is True else self.worths
+        if worths not in ("fixed", "random", False):
+            raise ModelError(f"worths={self.worths!r}: use 'fixed', 'random' or False.")
+        object.__setattr__(self, "worths", worths)
+        if isinstance(self.features, list):
+            object.__setattr__(self, "features", tuple(self.features))
+
+    def check(self, data) -> None:
+        super().check(data)
+        if not self.worths and not self.feature_names(data):
+            raise ModelError(
+                "BradleyTerry(worths=False) needs option features, but none are used. Pass features to "
+                "Comparisons.from_frame(features=...) or use worths='fixed'."
+            )
+
+    def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
+        reward = jnp.zeros(n_options)
+        if self.worths == "fixed":
+            reward = numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
+        elif self.worths == "random":
+            sd = numpyro.sample("sd_worth", dist.HalfNormal(self.sd_worth_scale))
+            with numpyro.plate("option", n_options):
+                z = numpyro.sample("worth_z", dist.Normal(0.0, 1.0))
+            reward = numpyro.deterministic("worth", sd * z)
+        weight = None
+        if n_features:
+            with numpyro.plate("feature", n_features):
+                weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
+        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+        log_tie = numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale)) if self.ties else None
+
+        with comparison_plate(data["a"].shape[0], batch):
+            d_ = take(data, batch)
+            d = reward[d_["a"]] - reward[d_["b"]] + pos
+            if weight is not None:
+                d = d + (d_["xa"] - d_["xb"]) @ weight
+            observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict)
+
+    def dims(self, sizes):
+        return {"worth": ["option"], "worth_z": ["option"], "weight": ["feature"]}
+
+    def summary_vars(self, sizes):
+        out = []
+        if self.worths:
+            out.append("worth")
+        if self.worths == "random":
+            out.append("sd_worth")
+        if sizes["n_features"]:
+            out.append("weight")
+        if self.position:
+            out.append("position")
+        if self.ties:
+            out.append("log_tie")
+        return out

@@ -1,0 +1,249 @@
+"""Hierarchical Bradley-Terry: user-level worths and/or feature weights, partially pooled."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+
+from ..errors import ModelError
+from .base import ModelSpec, comparison_plate, take
+from .likelihood import observe
+
+VARYING = ("worths", "features")
+
+
+@dataclasses.dataclass(frozen=True)
+class Hierarchical(ModelSpec):
+    r"""Hierarchical Bradley-Terry model with user-varying effects and group effects.
+
+    Stack the effects that vary by user into :math:`v_u = (\theta_u, w_u)` (worths of the options
+    and/or weights of the features). For user u with covariate row :math:`c_u`,
+
+    .. math::
+
+        v_u = \mu + B^\top c_u + \eta_u, \qquad \eta_u = \operatorname{diag}(\tau) L z_u,
+        \quad z_u \sim N(0, I),
+
+    with :math:`L L^\top` an LKJ correlation matrix (non-centred parameterisation), and
+
+    .. math::
+
+        \operatorname{logit} P(a_n \succ b_n) = (\theta_{u_n, a_n} - \theta_{u_n, b_n})
+            + (x_{a_n} - x_{b_n})^\top w_{u_n} + \beta_{pos}.
+
+    Effects that do not vary by user are pooled (as in :class:`BradleyTerry`).
+
+    Priors (defaults in brackets)::
+
+        mu_worth ~ ZeroSumNormal(worth_scale)       [2.0]   population worths (``worth``)
+        mu_weight_f ~ N(0, weight_scale)            [2.5]   population weights (``weight``)
+        B ~ N(0, group_scale)                       [1.0]   group effects (``group_worth``, ``group_weight``)
+        tau ~ HalfNormal(sd_scale)                  [1.0]   user SDs (``sd_worth``, ``sd_weight``)
+        L ~ LKJCholesky(lkj_concentration)          [2.0]   when correlated and > 1 effect varies
+        beta_pos ~ N(0, position_scale), log_tie ~ N(tie_loc, tie_scale)   as in BradleyTerry
+
+    **Gauge.** Population worths sum to zero; each user's worth deviations are centred over options
+    (only differences within a user are identified), so ``sd_worth`` is the SD of an option's
+    deviation from the population around the user's own mean.
+
+    **New users.** :meth:`Fit.predict` for users not in the training data uses
+    :math:`\mu + B^\top c` plus a fresh draw of :math:`\eta` per posterior draw (population level,
+    marginal over users); their covariates must be given.
+
+    Parameters
+    ----------
+    varying : sequence of {"worths", "features"} or None
+        Effects that vary by user. None: the features when the data have features, else the worths.
+    features, covariates : list of str, bool or None
+        Features / user covariates to use (None: all in the data; False: none). A categorical
+        covariate is named by its column (all its dummy columns are used).
+    worths : bool
+        Include option worths (population level, and per user if ``"worths"`` is varying).
+    correlated : bool
+        LKJ prior on the correlation of the user-varying effects (otherwise independent).
+
+    Posterior variables: ``worth`` (option), ``weight`` (feature), ``group_worth`` (covariate, option),
+    ``group_weight`` (covariate, feature), ``sd_worth`` (option), ``sd_weight`` (feature),
+    ``corr_chol`` (effect, effect), ``z`` (user, effect), ``user_worth`` (user, option),
+    ``user_weight`` (user, feature), ``position``, ``log_tie``.
+    """
+
+    varying: Sequence[str] | None = None
+    features: Sequence[str] | bool | None = None
+    covariates: Sequence[str] | bool | None = None
+    worths: bool = True
+    correlated: bool = True
+    position: bool = False
+    ties: bool = False
+    link: str = "logit"
+    worth_scale: float = 2.0
+    weight_scale: float = 2.5
+    group_scale: float = 1.0
+    sd_scale: float = 1.0
+    lkj_concentration: float = 2.0
+    position_scale: float = 1.0
+    tie_loc: float = -1.0
+    tie_scale: float = 1.5
+
+    family: ClassVar[str] = "Hierarchical"
+
+    def __post_init__(self):
+        for name in ("varying", "features", "covariates"):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                object.__setattr__(self, name, (v,))
+            elif isinstance(v, list):
+                object.__setattr__(self, name, tuple(v))
+        if self.varying is not None:
+            bad = [v for v in self.varying if v not in VARYING]
+            if bad or not self.varying:
+                raise ModelError(f"varying={self.varying!r}: choose from {VARYING}.")
+        if self.worths is False and self.varying is not None and "worths" in self.varying:
+            raise ModelError("varying includes 'worths' but worths=False; drop one of them.")
+
+    def resolved_varying(self, n_features: int) -> tuple[str, ...]:
+        if self.varying is not None:
+            return tuple(self.varying)
+        return ("features",) if n_features else ("worths",)
+
+    def check(self, data) -> None:
+        super().check(data)
+        nf = len(self.feature_names(data))
+        varying = self.resolved_varying(nf)
+        if "features" in varying and not nf:
+            raise ModelError("varying includes 'features' but the data have no option features.")
+        if not self.worths and not nf:
+            raise ModelError("Hierarchical(worths=False) needs option features; none are used.")
+        if data.n_users < 2:
+            raise ModelError(
+                "Hierarchical needs several users (a `user` column in Comparisons.from_frame); the data "
+                "have one. Use BradleyTerry for pooled data."
+            )
+
+    def sizes(self, data):
+        out = super().sizes(data)
+        out["n_features"] = len(self.feature_names(data))
+        return out
+
+    def _blocks(self, n_options, n_features):
+        varying = self.resolved_varying(n_features)
+        blocks = []
+        if "worths" in varying:
+            blocks.append(("worth", n_options))
+        if "features" in varying:
+            blocks.append(("weight", n_features))
+        return blocks
+
+    def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
+        blocks = self._blocks(n_options, n_features)
+        n_eff = sum(n for _, n in blocks)
+
+        # population effects
+        worth = (numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
+                 if self.worths else jnp.zeros(n_options))
+        weight = jnp.zeros(n_features)
+        if n_features:
+            with numpyro.plate("feature", n_features):
+                weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
+        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+        log_tie = numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale)) if self.ties else None
+
+        # group effects, user SDs and correlation, for each varying block
+        group, sds = [], []
+        for name, n in blocks:
+            dim = "option" if name == "worth" else "feature"
+            if n_covariates:
+                with numpyro.plate("covariate", n_covariates, dim=-2), numpyro.plate(dim, n, dim=-1):
+                    group.append(numpyro.sample(f"group_{name}", dist.Normal(0.0, self.group_scale)))
+            else:
+                group.append(jnp.zeros((0, n)))
+            with numpyro.plate(dim, n):
+                sds.append(numpyro.sample(f"sd_{name}", dist.HalfNormal(self.sd_scale)))
+        B = jnp.concatenate(group, axis=-1)  # (P, E)
+        tau = jnp.concatenate(sds)  # (E,)
+        if self.correlated and n_eff > 1:
+            L = numpyro.sample("corr_chol", dist.LKJCholesky(n_eff, self.lkj_concentration))
+            scale_tril = tau[:, None] * L
+        else:
+            scale_tril = jnp.diag(tau)
+        with numpyro.plate("user", n_users, dim=-2), numpyro.plate("effect", n_eff, dim=-1):
+            z = numpyro.sample("z", dist.Normal(0.0, 1.0))
+        mu = jnp.concatenate([worth if name == "worth" else weight for name, _ in blocks])
+        v = mu + data["covariates"] @ B + z @ scale_tril.T  # (U, E)
+        v = self._record_user_effects(v, blocks)
+
+        with comparison_plate(data["a"].shape[0], batch):
+            d_ = take(data, batch)
+            u = d_["user"]
+            vn = v[jnp.maximum(u, 0)]
+            if predict:  # users not seen in training: population level with a fresh deviation
+                z_new = numpyro.sample("z_new", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
+                v_new = self._centre(mu + d_["ucov"] @ B + z_new @ scale_tril.T, blocks)
+                vn = jnp.where((u >= 0)[:, None], vn, v_new)
+            worth_n, weight_n = self._split(vn, blocks, worth, weight)
+            rows = jnp.arange(u.shape[0])
+            if worth_n.ndim == 2:
+                d = worth_n[rows, d_["a"]] - worth_n[rows, d_["b"]]
+            else:
+                d = worth_n[d_["a"]] - worth_n[d_["b"]]
+            if n_features:
+                dx = d_["xa"] - d_["xb"]
+                d = d + (jnp.sum(dx * weight_n, -1) if weight_n.ndim == 2 else dx @ weight_n)
+            observe(d + pos, d_["y"], link=self.link, log_tie=log_tie, predict=predict)
+
+    @staticmethod
+    def _centre(v, blocks):
+        if blocks and blocks[0][0] == "worth":
+            n = blocks[0][1]
+            w = v[..., :n]
+            v = jnp.concatenate([w - w.mean(-1, keepdims=True), v[..., n:]], axis=-1)
+        return v
+
+    def _record_user_effects(self, v, blocks):
+        v = self._centre(v, blocks)
+        start = 0
+        for name, n in blocks:
+            numpyro.deterministic(f"user_{name}", v[:, start:start + n])
+            start += n
+        return v
+
+    @staticmethod
+    def _split(vn, blocks, worth, weight):
+        """Per-comparison worths and weights: user-level where varying, population otherwise."""
+        parts, start = {}, 0
+        for name, n in blocks:
+            parts[name] = vn[:, start:start + n]
+            start += n
+        return parts.get("worth", worth), parts.get("weight", weight)
+
+    def dims(self, sizes):
+        return {
+            "worth": ["option"], "weight": ["feature"],
+            "group_worth": ["covariate", "option"], "group_weight": ["covariate", "feature"],
+            "sd_worth": ["option"], "sd_weight": ["feature"],
+            "corr_chol": ["effect", "effect_bis"], "z": ["user", "effect"],
+            "user_worth": ["user", "option"], "user_weight": ["user", "feature"],
+        }
+
+    def summary_vars(self, sizes):
+        varying = self.resolved_varying(sizes["n_features"])
+        out = []
+        if self.worths:
+            out.append("worth")
+        if sizes["n_features"]:
+            out.append("weight")
+        for name, short in (("worths", "worth"), ("features", "weight")):
+            if name in varying:
+                if sizes["n_covariates"]:
+                    out.append(f"group_{short}")
+                out.append(f"sd_{short}")
+        if self.position:
+            out.append("position")
+        if self.ties:
+            out.append("log_tie")
+        return out
