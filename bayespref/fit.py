@@ -276,7 +276,7 @@ class Fit:
             data = new
         else:
             data = self.data.encode(new, user_covariates=user_covariates)
-        if self.model.worths and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
+        if getattr(self.model, "worths", True) and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
             raise DataError(
                 "The new comparisons involve options the model never saw, and it estimates a worth per "
                 "option, so they cannot be predicted. Fit a features-only model (worths=False) to "

@@ -81,8 +81,8 @@ class SviSettings:
     """SVI settings.
 
     The run is split into chunks of ``check_every`` steps compiled once (``lax.scan``). After each
-    chunk the mean loss is compared with the previous chunk's; the run stops when the relative change
-    stays below ``tol`` for two checks in a row (or at ``steps``). The parameters returned are the
+    chunk the mean loss is compared with the previous chunk's; the run stops when the decrease stays
+    below ``tol`` (relative) or below the loss's own noise for two checks in a row (or at ``steps``). The parameters returned are the
     average over the last chunk (Polyak averaging), which removes most of the step-to-step noise.
     """
 
@@ -153,16 +153,29 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
             bar.update(every)
             bar.set_postfix(loss=f"{cur:.4g}")
         if prev is not None:
-            calm = calm + 1 if abs(prev - cur) <= settings.tol * max(abs(cur), 1.0) else 0
+            calm = calm + 1 if _plateau(prev, chunk_losses, settings.tol) else 0
             if calm >= 2:
                 converged = True
                 break
-        prev = cur
+        prev = chunk_losses
     if bar is not None:
         bar.close()
     params = jax.tree.map(lambda s: s / every, psum)
     return SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,
                      steps=int(sum(len(c) for c in losses)))
+
+
+def _plateau(prev: np.ndarray, cur: np.ndarray, tol: float) -> bool:
+    """True when the mean loss fell by less than ``tol`` (relative) or by less than its noise.
+
+    The noise is two standard errors of the difference of the two chunk means, with the chunk's
+    effective size taken as a tenth of its length (successive SVI losses are autocorrelated). With
+    minibatches or a one-sample ELBO, this ends the run once the trend is lost in the noise.
+    """
+    m_prev, m_cur = float(np.mean(prev)), float(np.mean(cur))
+    n_eff = max(len(cur) / 10.0, 1.0)
+    se = float(np.sqrt((np.var(prev) + np.var(cur)) / n_eff))
+    return (m_prev - m_cur) <= max(tol * max(abs(m_cur), 1.0), 2.0 * se)
 
 
 def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:

@@ -33,7 +33,7 @@ class BradleyTerry(ModelSpec):
 
         theta ~ ZeroSumNormal(worth_scale)        [2.0]   worths="fixed"
         theta_i = sd_worth * z_i, z_i ~ N(0, 1)            worths="random" (option random effect)
-        sd_worth ~ HalfNormal(sd_worth_scale)     [2.0]
+        sd_worth ~ HalfNormal(sd_worth_scale)     [1.0]
         w_f ~ N(0, weight_scale)                  [2.5]   (features on roughly unit scale)
         beta_pos ~ N(0, position_scale)           [1.0]
         log_tie ~ N(tie_loc, tie_scale)           [-1.0, 1.5]  Davidson nu = exp(log_tie)
@@ -71,7 +71,7 @@ class BradleyTerry(ModelSpec):
     ties: bool = False
     link: str = "logit"
     worth_scale: float = 2.0
-    sd_worth_scale: float = 2.0
+    sd_worth_scale: float = 1.0
     weight_scale: float = 2.5
     position_scale: float = 1.0
     tie_loc: float = -1.0
