@@ -58,7 +58,8 @@ def _report(result, spec, out):
         print(result.summary().to_string())
         if "worth" in result.idata.posterior:
             ref = spec.get("output", {}).get("reference")
-            print(f"\nPopulation worths (log scale{', relative to ' + str(ref) if ref is not None else ''}):")
+            average = " of the average user" if "group_worth" in result.idata.posterior else ""
+            print(f"\nWorths{average} (log scale{', relative to ' + str(ref) if ref is not None else ''}):")
             print(result.worths(reference=ref).sort_values("rank").to_string())
         diag = result.diagnostics()
         print(f"\nDiagnostics: max R-hat {diag['max_rhat']:.3f}, min bulk ESS {diag['min_ess_bulk']:.0f}, "

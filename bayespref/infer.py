@@ -1,7 +1,7 @@
 """Inference back ends: NUTS (NumPyro MCMC) and SVI (autoguides, minibatches, stopping rule).
 
 Both return plain dicts of posterior draws shaped ``(chain, draw, ...)`` plus back-end extras;
-:mod:`bayespref.fit` turns them into an ArviZ ``DataTree``.
+:mod:`bayespref.fitting` turns them into an ArviZ ``DataTree``.
 """
 
 from __future__ import annotations

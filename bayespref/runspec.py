@@ -40,10 +40,13 @@ import tomllib
 
 import pandas as pd
 
+from ._io import usual_mode
 from .errors import DataError, ModelError
 
 INFERENCE_KEYS = {"method", "seed", "chains", "warmup", "draws", "target_accept", "max_tree_depth", "steps",
                   "lr", "guide", "batch_size", "tol", "num_samples"}
+TOP_KEYS = {"name", "description", "data", "model", "inference", "output"}
+OUTPUT_KEYS = {"reference"}
 DATA_KEYS = {"dataset", "path", "a", "b", "outcome", "user", "prompt", "features", "user_covariates",
              "option_table", "user_table"}
 
@@ -60,6 +63,12 @@ def load_spec(path) -> dict:
     for section in ("data", "model"):
         if section not in spec:
             raise ModelError(f"{path}: the [{section}] table is missing (see models/baseball.toml for an example).")
+    unknown = set(spec) - TOP_KEYS
+    if unknown:
+        raise ModelError(f"{path}: unknown top-level keys or tables: {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}.")
+    unknown = set(spec.get("output", {})) - OUTPUT_KEYS
+    if unknown:
+        raise ModelError(f"{path}: unknown keys in [output]: {sorted(unknown)}; allowed: {sorted(OUTPUT_KEYS)}.")
     unknown = set(spec["data"]) - DATA_KEYS
     if unknown:
         raise ModelError(f"{path}: unknown keys in [data]: {sorted(unknown)}; allowed: {sorted(DATA_KEYS)}.")
@@ -110,7 +119,7 @@ def run(spec: dict, out_dir, quick: bool = False, progress: bool = True):
 
     ``quick=True`` uses short chains (2 x 200 + 200) for smoke tests. Returns the :class:`Fit`.
     """
-    from .fit import fit
+    from .fitting import fit
 
     data = build_data(spec)
     model = build_model(spec)
@@ -133,6 +142,7 @@ def write_outputs(result, spec: dict, out_dir) -> pathlib.Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
+        usual_mode(tmp, directory=True)
         result.save(tmp / "fit.nc")
         result.summary().to_csv(tmp / "summary.csv")
         ref = spec.get("output", {}).get("reference")

@@ -129,6 +129,7 @@ def _git_rev():
 _COMPILE_EVENTS = ("/jax/core/compile/jaxpr_trace_duration", "/jax/core/compile/jaxpr_to_mlir_module_duration",
                    "/jax/core/compile/backend_compile_duration")
 _compile = {e: 0.0 for e in _COMPILE_EVENTS}
+_compile_by_fun = {}  # fun_name -> seconds (all three events)
 _cache_events = {}
 
 
@@ -138,17 +139,47 @@ def _install_compile_listener():
     def on_duration(event, duration, *args, **kwargs):
         if event in _compile:
             _compile[event] += float(duration)
+            name = str(kwargs.get("fun_name", "?"))
+            _compile_by_fun[name] = _compile_by_fun.get(name, 0.0) + float(duration)
+            if event.endswith("backend_compile_duration"):
+                _n_backend[0] += 1
+
+    def on_span(event, start, end, *args, **kwargs):
+        if event in _compile:
+            _spans.append((float(start), float(end)))
 
     def on_event(event, *args, **kwargs):
         if "compilation_cache" in event:
             _cache_events[event] = _cache_events.get(event, 0) + 1
 
     jax.monitoring.register_event_duration_secs_listener(on_duration)
+    jax.monitoring.register_event_time_span_listener(on_span)
     jax.monitoring.register_event_listener(on_event)
 
 
+_spans: list = []
+_n_backend = [0]
+
+
+def _is_main(name: str) -> bool:
+    """The sampler's / optimiser's main compiled loop (everything else is set-up and post-processing)."""
+    return any(k in name for k in ("_fori_collect_loop", "chunk", "_sample_fn", "_laxmap"))
+
+
 def _compile_total() -> float:
-    return sum(_compile.values())
+    """Seconds spent compiling so far: the union of the compile events' time spans (tracing of an
+    inner jit happens inside the outer one's trace, so summing the durations would double count)."""
+    total, cur_s, cur_e = 0.0, None, None
+    for s, e in sorted(_spans):
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                total += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None:
+        total += cur_e - cur_s
+    return total
 
 
 class _Phase:
@@ -420,6 +451,7 @@ def run_svi_large(args, full_batch: bool) -> dict:
     import bayespref.errors
     import importlib
 
+    fit_fn = bayespref.fit  # the function; importing the submodule first would shadow it (see RESULTS.md)
     fit_mod = importlib.import_module("bayespref.fit")
     sz = _sizes("svi_large", args.quick)
     sim, data, res = _simulate(sz, args.seed)
@@ -452,7 +484,7 @@ def run_svi_large(args, full_batch: bool) -> dict:
         with warnings.catch_warnings(record=True) as wlist:
             warnings.simplefilter("always", bayespref.errors.ConvergenceWarning)
             with whole:
-                f = bayespref.fit(bayespref.Hierarchical(), data, method="svi", seed=args.seed, steps=steps,
+                f = fit_fn(bayespref.Hierarchical(), data, method="svi", seed=args.seed, steps=steps,
                                   lr=args.lr, tol=args.tol, batch_size=bs, num_samples=args.num_samples,
                                   progress=False)
     finally:
@@ -494,6 +526,8 @@ def run_svi_large(args, full_batch: bool) -> dict:
 # child / parent
 # ---------------------------------------------------------------------------------------------
 def child(args) -> None:
+    import bayespref._jax  # noqa: F401  first, as a user would: sets the virtual CPU devices before JAX starts
+
     _install_compile_listener()
     import jax
 
@@ -514,6 +548,12 @@ def child(args) -> None:
     res["loadavg_end"] = _loadavg()
     res["peak_rss_mib"] = _peak_rss_mib()
     res["jax_cache_events"] = _cache_events
+    res["n_backend_compiles"] = _n_backend[0]
+    main = sum(v for k, v in _compile_by_fun.items() if _is_main(k))
+    res["compile_main_loop_s_sum"] = round(main, 2)
+    res["compile_other_s_sum"] = round(sum(_compile_by_fun.values()) - main, 2)
+    res["compile_by_function_s"] = {k: round(v, 2) for k, v in
+                                    sorted(_compile_by_fun.items(), key=lambda kv: -kv[1])[:12] if v >= 0.2}
     print(MARK + json.dumps(res, default=float), flush=True)
 
 
@@ -805,9 +845,16 @@ def main(argv=None):
     p.add_argument("--no-write", dest="write", action="store_false")
     p.add_argument("--json", help="also write the raw results as JSON here")
     p.add_argument("--timeout", type=float, default=3600, help="seconds per sub-case")
+    p.add_argument("--render", nargs="+", metavar="JSON",
+                   help="only rewrite RESULTS.md from JSON files written earlier with --json")
     p.add_argument("--child", dest="subcase", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.subcase:
+    if args.render:
+        for path in args.render:  # each file keeps its own date / machine line
+            d = json.loads(pathlib.Path(path).read_text())
+            _write_results(args.results, d["meta"], d["results"])
+        print(f"updated {args.results}")
+    elif args.subcase:
         child(args)
     else:
         parent(args)

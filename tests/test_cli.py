@@ -16,8 +16,10 @@ import pandas as pd
 import pytest
 
 import bayespref as bp
-from bayespref import runspec
-from bayespref.cli import main
+
+from bayespref import runspec  # noqa: E402
+from bayespref.cli import main  # noqa: E402
+from bayespref.fitting import Fit  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "models").glob("*.toml"))
@@ -59,6 +61,17 @@ def test_console_script_help():
     assert res.returncode == 0, res.stderr
     assert "usage: bayespref" in res.stdout
     assert "fit" in res.stdout and "demo" in res.stdout
+
+
+def test_bp_fit_stays_the_function():
+    """bp.fit is the function even after the module holding it was imported (no name clash)."""
+    code = ("import bayespref as bp\n"
+            "from bayespref.cli import main\n"
+            "import bayespref.fitting, bayespref.runspec\n"
+            "bp.load_fit\n"
+            "assert callable(bp.fit), type(bp.fit)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
 
 
 def test_datasets_lists_the_bundled_data(capsys):
@@ -132,7 +145,7 @@ def test_demo_quick(tmp_path, capsys):
     out = tmp_path / "demo"
     assert main(["demo", "--quick", "--no-progress", "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "Topmodel" in text and "Population worths" in text and "Barbara" in text
+    assert "Topmodel" in text and "Worths of the average user" in text and "Barbara" in text
     assert {"fit.nc", "summary.csv", "worths.csv", "worths.png", "diagnostics.json"} <= {p.name for p in out.iterdir()}
     result = bp.load_fit(out / "fit.nc")
     assert result.model.family == "Hierarchical"
@@ -142,7 +155,7 @@ def test_failure_midway_leaves_no_folder(tmp_path, monkeypatch):
     def broken_save(self, path):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(bp.fit.Fit if hasattr(bp.fit, "Fit") else bp.Fit, "save", broken_save)
+    monkeypatch.setattr(Fit, "save", broken_save)
     out = tmp_path / "run"
     with pytest.raises(RuntimeError, match="disk full"):
         main(["fit", str(ROOT / "models" / "baseball.toml"), "--quick", "--no-progress", "--out", str(out)])
@@ -151,8 +164,6 @@ def test_failure_midway_leaves_no_folder(tmp_path, monkeypatch):
 
 
 def test_interrupt_midway_keeps_the_existing_folder(tmp_path, monkeypatch, capsys):
-    import bayespref.fit
-
     out = tmp_path / "run"
     out.mkdir()
     (out / "old.txt").write_text("previous results")
@@ -160,7 +171,7 @@ def test_interrupt_midway_keeps_the_existing_folder(tmp_path, monkeypatch, capsy
     def interrupted(self, *args, **kwargs):  # fit.nc, summary.csv and worths.csv are written by now
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(bayespref.fit.Fit, "plot_worths", interrupted)
+    monkeypatch.setattr(Fit, "plot_worths", interrupted)
     code = main(["fit", str(ROOT / "models" / "baseball.toml"), "--quick", "--no-progress", "--out", str(out)])
     assert code == 130
     assert "no results were written" in capsys.readouterr().err

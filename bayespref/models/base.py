@@ -82,6 +82,10 @@ class ModelSpec:
     def summary_vars(self, sizes: dict) -> list[str]:
         return []
 
+    def uses_worths(self, data) -> bool:
+        """Whether the model estimates a worth per option (then unseen options cannot be predicted)."""
+        return True
+
     # -- shared machinery -----------------------------------------------------------------------
     def feature_names(self, data) -> tuple[str, ...]:
         sel = getattr(self, "features", None)

@@ -45,8 +45,11 @@ class BradleyTerry(ModelSpec):
 
     Parameters
     ----------
-    worths : {"fixed", "random", False}
-        Per-option worths. ``True`` means ``"fixed"``.
+    worths : {"fixed", "random", False} or None
+        Per-option worths. ``True`` means ``"fixed"``. None (default): ``"fixed"`` when no option
+        features are used, none when they are: fixed per-option worths would absorb any per-option
+        feature (the weights would then be identified by the prior alone); use ``"random"`` for a
+        residual option effect beside the features.
     features : list of str, bool or None
         Option features to weight (None or True: all features of the data; False: none).
     position : bool
@@ -65,7 +68,7 @@ class BradleyTerry(ModelSpec):
     >>> fit = bp.fit(bp.BradleyTerry(position=True), data, seed=1)   # doctest: +SKIP
     """
 
-    worths: str | bool = "fixed"
+    worths: str | bool | None = None
     features: Sequence[str] | bool | None = None
     position: bool = False
     ties: bool = False
@@ -81,15 +84,24 @@ class BradleyTerry(ModelSpec):
 
     def __post_init__(self):
         worths = "fixed" if self.worths is True else self.worths
-        if worths not in ("fixed", "random", False):
+        if worths not in ("fixed", "random", False, None):
             raise ModelError(f"worths={self.worths!r}: use 'fixed', 'random' or False.")
         object.__setattr__(self, "worths", worths)
         if isinstance(self.features, list):
             object.__setattr__(self, "features", tuple(self.features))
 
+    def resolved_worths(self, n_features: int):
+        """``worths`` with the default resolved: "fixed" without features, none with features."""
+        if self.worths is None:
+            return False if n_features else "fixed"
+        return self.worths
+
+    def uses_worths(self, data) -> bool:
+        return bool(self.resolved_worths(len(self.feature_names(data))))
+
     def check(self, data) -> None:
         super().check(data)
-        if not self.worths and not self.feature_names(data):
+        if self.worths is False and not self.feature_names(data):
             raise ModelError(
                 "BradleyTerry(worths=False) needs option features, but none are used. Pass features to "
                 "Comparisons.from_frame(features=...) or use worths='fixed'."
@@ -97,9 +109,10 @@ class BradleyTerry(ModelSpec):
 
     def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
         reward = jnp.zeros(n_options)
-        if self.worths == "fixed":
+        worths = self.resolved_worths(n_features)
+        if worths == "fixed":
             reward = numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
-        elif self.worths == "random":
+        elif worths == "random":
             sd = numpyro.sample("sd_worth", dist.HalfNormal(self.sd_worth_scale))
             with numpyro.plate("option", n_options):
                 z = numpyro.sample("worth_z", dist.Normal(0.0, 1.0))
@@ -123,9 +136,10 @@ class BradleyTerry(ModelSpec):
 
     def summary_vars(self, sizes):
         out = []
-        if self.worths:
+        worths = self.resolved_worths(sizes["n_features"])
+        if worths:
             out.append("worth")
-        if self.worths == "random":
+        if worths == "random":
             out.append("sd_worth")
         if sizes["n_features"]:
             out.append("weight")

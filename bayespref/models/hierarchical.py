@@ -40,7 +40,7 @@ class Hierarchical(ModelSpec):
 
     Priors (defaults in brackets)::
 
-        mu_worth ~ ZeroSumNormal(worth_scale)       [2.0]   population worths (``worth``)
+        mu_worth ~ ZeroSumNormal(worth_scale)       [2.0]   worths at covariates 0 (``worth``)
         mu_weight_f ~ N(0, weight_scale)            [2.5]   population weights (``weight``)
         B ~ N(0, group_scale)                       [1.0]   group effects (``group_worth``, ``group_weight``)
         tau ~ HalfNormal(sd_scale)                  [1.0]   user SDs (``sd_worth``, ``sd_weight``)
@@ -62,8 +62,10 @@ class Hierarchical(ModelSpec):
     features, covariates : list of str, bool or None
         Features / user covariates to use (None: all in the data; False: none). A categorical
         covariate is named by its column (all its dummy columns are used).
-    worths : bool
-        Include option worths (population level, and per user if ``"worths"`` is varying).
+    worths : bool or None
+        Include option worths (population level, and per user if ``"worths"`` is varying). None
+        (default): worths only when no option features are used (fixed worths would absorb
+        per-option features and leave the population weights to the prior).
     correlated : bool
         LKJ prior on the correlation of the user-varying effects (otherwise independent).
 
@@ -76,7 +78,7 @@ class Hierarchical(ModelSpec):
     varying: Sequence[str] | None = None
     features: Sequence[str] | bool | None = None
     covariates: Sequence[str] | bool | None = None
-    worths: bool = True
+    worths: bool | None = None
     correlated: bool = True
     position: bool = False
     ties: bool = False
@@ -106,6 +108,14 @@ class Hierarchical(ModelSpec):
         if self.worths is False and self.varying is not None and "worths" in self.varying:
             raise ModelError("varying includes 'worths' but worths=False; drop one of them.")
 
+    def resolved_worths(self, n_features: int) -> bool:
+        if self.worths is None:
+            return not n_features or (self.varying is not None and "worths" in self.varying)
+        return bool(self.worths)
+
+    def uses_worths(self, data) -> bool:
+        return self.resolved_worths(len(self.feature_names(data)))
+
     def resolved_varying(self, n_features: int) -> tuple[str, ...]:
         if self.varying is not None:
             return tuple(self.varying)
@@ -117,7 +127,7 @@ class Hierarchical(ModelSpec):
         varying = self.resolved_varying(nf)
         if "features" in varying and not nf:
             raise ModelError("varying includes 'features' but the data have no option features.")
-        if not self.worths and not nf:
+        if self.worths is False and not nf:
             raise ModelError("Hierarchical(worths=False) needs option features; none are used.")
         if data.n_users < 2:
             raise ModelError(
@@ -145,7 +155,7 @@ class Hierarchical(ModelSpec):
 
         # population effects
         worth = (numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
-                 if self.worths else jnp.zeros(n_options))
+                 if self.resolved_worths(n_features) else jnp.zeros(n_options))
         weight = jnp.zeros(n_features)
         if n_features:
             with numpyro.plate("feature", n_features):
@@ -233,7 +243,7 @@ class Hierarchical(ModelSpec):
     def summary_vars(self, sizes):
         varying = self.resolved_varying(sizes["n_features"])
         out = []
-        if self.worths:
+        if self.resolved_worths(sizes["n_features"]):
             out.append("worth")
         if sizes["n_features"]:
             out.append("weight")

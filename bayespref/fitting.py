@@ -18,6 +18,7 @@ import xarray as xr
 from numpyro.infer import Predictive
 
 from . import __version__
+from ._io import usual_mode
 from .data import Comparisons
 from .errors import ConvergenceWarning, DataError, FitError, ModelError
 from .infer import NutsSettings, SviSettings, latent_sites, run_nuts, run_svi, svi_draws
@@ -221,15 +222,29 @@ class Fit:
                 "(warmup=2000, draws=2000), target_accept=0.95 for divergences, stronger priors, or "
                 "check fit.summary() for the parameters concerned.", ConvergenceWarning, stacklevel=3)
 
-    def worths(self, reference=None, ci_prob: float = 0.9) -> pd.DataFrame:
+    def worths(self, reference=None, ci_prob: float = 0.9, level: str = "population") -> pd.DataFrame:
         """Tidy table of option worths (log-worth scale), optionally relative to a reference option.
+
+        For models with group effects on the worths (``Hierarchical`` with user covariates),
+        ``level="population"`` (default) gives the worths of the average training user,
+        :math:`\\mu + B^\\top \\bar c`, and ``level="baseline"`` the worths :math:`\\mu` of users
+        whose covariates are all zero (every categorical covariate at its reference level).
 
         Columns: ``mean``, ``sd``, ``lower``, ``upper`` (equal-tailed ``ci_prob`` interval) and
         ``rank`` (1 = best by posterior mean).
         """
-        if "worth" not in self.idata.posterior:
-            raise ModelError("This model has no option worths (worths=False).")
-        w = self.idata.posterior["worth"]
+        post = self.idata.posterior
+        if "worth" not in post:
+            raise ModelError("This model has no option worths (it uses features only).")
+        if level not in ("population", "baseline"):
+            raise ModelError(f"level={level!r}: use 'population' or 'baseline'.")
+        w = post["worth"]
+        if level == "population" and "group_worth" in post:
+            names = list(self.data.covariate_names)
+            cols = [names.index(c) for c in post["covariate"].values]
+            cbar = xr.DataArray(np.asarray(self.data.covariates)[:, cols].mean(0), dims="covariate",
+                                coords={"covariate": post["covariate"].values})
+            w = w + (cbar * post["group_worth"]).sum("covariate")
         if reference is not None:
             labels = list(w["option"].values)
             if reference not in labels:
@@ -276,7 +291,7 @@ class Fit:
             data = new
         else:
             data = self.data.encode(new, user_covariates=user_covariates)
-        if getattr(self.model, "worths", True) and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
+        if self.model.uses_worths(self.data) and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
             raise DataError(
                 "The new comparisons involve options the model never saw, and it estimates a worth per "
                 "option, so they cannot be predicted. Fit a features-only model (worths=False) to "
@@ -338,6 +353,7 @@ class Fit:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
+        usual_mode(tmp)
         try:
             dt.to_netcdf(tmp, engine="h5netcdf")
             os.replace(tmp, path)
