@@ -14,6 +14,7 @@ _LAZY = {
     "Comparisons": "bayespref.data",
     "BradleyTerry": "bayespref.models",
     "Hierarchical": "bayespref.models",
+    "LatentTypes": "bayespref.models",
     "fit": "bayespref.fitting",
     "Fit": "bayespref.fitting",
     "load_fit": "bayespref.fitting",

@@ -105,6 +105,7 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
                 f"SVI stopped at {res.steps} steps without meeting the convergence rule (tol={tol}). "
                 "Increase steps=..., raise lr, or check fit.idata['svi'].loss.",
                 ConvergenceWarning, stacklevel=2)
+    dt = spec.postprocess(dt, data)
     result = Fit(dt, spec, data, extra)
     if posterior_predictive:
         result.add_posterior_predictive(seed=seed)
@@ -128,7 +129,7 @@ def _dims_coords(spec, data, sizes, fn, arrays):
     dims["y"] = ["comparison"]
     coords = spec.coords(data)
     effects = _effect_names(spec, data, sizes)
-    if effects is not None:
+    if effects is not None and len(effects):
         coords["effect"] = effects
         coords["effect_bis"] = effects
     return dims, coords
@@ -297,12 +298,16 @@ class Fit:
                 "option, so they cannot be predicted. Fit a features-only model (worths=False) to "
                 "predict unseen options.")
         fn, samples = self._latent_samples()
-        arrays = self.model.arrays(data, with_outcome=False)
+        arrays = self.model.predict_arrays(self.data, data)
         pred = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["p_a", "p_tie"])
         out = pred(jax.random.PRNGKey(int(seed)), arrays, predict=True)
         p_a = xr.DataArray(np.asarray(out["p_a"]), dims=("chain", "draw", "comparison"))
         if return_draws:
             return p_a
+        return self._prediction_table(data, out, ci_prob)
+
+    @staticmethod
+    def _prediction_table(data, out, ci_prob):
         table = data.frame.reset_index(drop=True).copy()
         for name in ("p_a", "p_tie"):
             if name not in out:
@@ -318,15 +323,103 @@ class Fit:
     def add_posterior_predictive(self, seed=0) -> "Fit":
         """Draw replicated outcome codes for the training comparisons (group ``posterior_predictive``)."""
         fn, samples = self._latent_samples()
-        arrays = self.model.arrays(self.data, with_outcome=False)
+        arrays = self.model.predict_arrays(self.data, self.data)
         out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["y"])(
-            jax.random.PRNGKey(int(seed) if np.isscalar(seed) else 0), arrays)
+            jax.random.PRNGKey(int(seed) if np.isscalar(seed) else 0), arrays, predict=True)
         post = self.idata.posterior
         ds = xr.Dataset({"y": (("chain", "draw", "comparison"), np.asarray(out["y"]))},
                         coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                                "comparison": self.idata.observed_data["comparison"].values})
+                                "comparison": np.arange(self.data.n_comparisons)})
         self.idata["posterior_predictive"] = xr.DataTree(ds)
         return self
+
+    # -- latent types -------------------------------------------------------------------------------
+    def membership(self, new=None, user_covariates=None, draws: bool = False) -> xr.DataArray:
+        """Posterior type-membership probabilities per user (``LatentTypes`` fits).
+
+        Parameters
+        ----------
+        new : DataFrame or Comparisons, optional
+            Judgements of users (new or known) in the training frame's column layout; their
+            membership is inferred from these judgements alone, with the fitted parameters (no
+            refit). Default: the training users and their training judgements.
+        user_covariates : DataFrame, optional
+            Covariates of new users, for membership models with covariates.
+        draws : bool
+            Return (chain, draw, user, type) draws instead of the posterior mean (user, type).
+
+        Returns
+        -------
+        xarray.DataArray with dims (user, type), user coords the original labels.
+        """
+        out, labels = self._history_sites(new, user_covariates, "membership")
+        da = xr.DataArray(out, dims=("chain", "draw", "user", "type"),
+                          coords={"user": labels, "type": np.arange(out.shape[-1])})
+        return da if draws else da.mean(("chain", "draw"))
+
+    def user_log_likelihood(self, new=None, user_covariates=None) -> xr.DataArray:
+        """log p(judgements of each user | parameters), types summed out: (chain, draw, user).
+
+        For users not in the training data (``new``), this is the predictive density used by
+        leave-users-out cross-validation (average it over draws on the probability scale).
+        """
+        out, labels = self._history_sites(new, user_covariates, "user_log_lik")
+        return xr.DataArray(out, dims=("chain", "draw", "user"), coords={"user": labels})
+
+    def _history_sites(self, new, user_covariates, site):
+        hist, labels = self._history(new, user_covariates)
+        fn, samples = self._latent_samples()
+        query = {**self.model.arrays(self.data.subset([0]), with_outcome=False), "history": hist}
+        out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=[site])(
+            jax.random.PRNGKey(0), query, predict=True)
+        return np.asarray(out[site]), labels
+
+    def few_shot(self, judgements, queries=None, user_covariates=None, ci_prob: float = 0.9):
+        """Type membership and predictions for (new) users from a handful of their judgements.
+
+        The users' membership is their posterior given ``judgements`` under the fitted parameters
+        (no refit); ``queries`` (comparisons of the same users, outcome optional) are predicted as
+        the membership-weighted mixture of the types' predictions.
+
+        Returns ``(membership, predictions)``: a DataArray (user, type) of posterior mean
+        probabilities and, when ``queries`` are given, a DataFrame as from :meth:`predict`.
+        """
+        hist, labels = self._history(judgements, user_covariates)
+        membership = self.membership(judgements, user_covariates=user_covariates)
+        if queries is None:
+            return membership, None
+        q = self.data.encode(queries, user_covariates=user_covariates)
+        local = pd.Index(labels).get_indexer(q.frame["user"].to_numpy()) if "user" in q.frame else np.zeros(
+            q.n_comparisons, dtype=int)
+        arrays = {**self.model.arrays(q, with_outcome=False), "history": hist}
+        arrays["user"] = jax.numpy.asarray(local, dtype=jax.numpy.int32)
+        fn, samples = self._latent_samples()
+        out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["p_a", "p_tie"])(
+            jax.random.PRNGKey(0), arrays, predict=True)
+        return membership, self._prediction_table(q, out, ci_prob)
+
+    def _history(self, new, user_covariates):
+        """History arrays (judgements with users indexed locally) and the users' labels."""
+        spec = self.model
+        if not hasattr(spec, "history_arrays"):
+            raise ModelError(f"{spec.family} has no user types; membership needs a LatentTypes fit.")
+        if new is None:
+            return spec.history_arrays(self.data), np.asarray(self.data.users)
+        data = new if isinstance(new, Comparisons) else self.data.encode(new, user_covariates=user_covariates)
+        if np.any(np.asarray(data.y) < 0):
+            raise DataError("Membership needs the outcomes of the judgements (an outcome column).")
+        if "user" not in data.frame:
+            raise DataError("Membership needs a user column in the judgements.")
+        codes, labels = pd.factorize(data.frame["user"].to_numpy())
+        first = np.unique(codes, return_index=True)[1]
+        arr = spec.arrays(data)
+        cov = np.asarray(data.comparison_covariates)[first][:, [list(data.covariate_names).index(c)
+                                                                 for c in spec.covariate_names(data)]]
+        hist = {k: arr[k] for k in ("a", "b", "y", "xa", "xb")}
+        hist["user"] = jax.numpy.asarray(codes, dtype=jax.numpy.int32)
+        hist["covariates"] = jax.numpy.asarray(cov.reshape(len(labels), -1))
+        hist["train_user"] = jax.numpy.asarray(self.data.users.get_indexer(labels), dtype=jax.numpy.int32)
+        return hist, np.asarray(labels)
 
     # -- plots -------------------------------------------------------------------------------------
     def plot_worths(self, reference=None, ci_prob: float = 0.9, ax=None):

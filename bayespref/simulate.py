@@ -129,3 +129,68 @@ def hierarchical(n_users: int = 100, comparisons_per_user: int = 40, n_options: 
     truth = {"weight": mu, "sd_weight": tau, "group_weight": None if beta is None else beta[None, :],
              "user_weight": W, "worth": worth, "position": position}
     return Simulated(frame, table, users, truth)
+
+
+def latent_types(n_users: int = 200, comparisons_per_user: int = 30, n_options: int = 20, n_types: int = 2,
+                 worths=None, shares=None, covariate_shift=None, worth_sd: float = 1.5,
+                 seed: int = 0) -> Simulated:
+    r"""Users of ``n_types`` latent types, each type with its own option worths.
+
+    .. math::
+
+        z_u \sim \operatorname{Categorical}(\pi_u),\quad
+        \operatorname{logit} P(a \succ b \mid u) = \theta_{z_u, a} - \theta_{z_u, b}
+
+    ``worths`` (K, n_options) gives the types' worths (default: N(0, worth_sd^2), centred);
+    ``shares`` the type probabilities (default equal). With ``covariate_shift=(p0, p1)`` (K = 2
+    only) users get a binary covariate ``group`` ("A"/"B", alternating) and P(z_u = 1) is p0 in
+    group A and p1 in group B; the true membership coefficient is logit(p1) - logit(p0).
+
+    Truth: ``worth`` (K, n_options, centred), ``type`` (per user), ``shares``, ``type_coef``.
+    """
+    rng = np.random.default_rng(seed)
+    W = (np.asarray(worths, float) if worths is not None
+         else rng.normal(0, worth_sd, (n_types, n_options)))
+    W = W - W.mean(1, keepdims=True)
+    K, n_options = W.shape
+    users = None
+    coef = None
+    if covariate_shift is not None:
+        if K != 2:
+            raise ValueError("covariate_shift needs n_types = 2")
+        p0, p1 = covariate_shift
+        g = np.arange(n_users) % 2
+        z = (rng.random(n_users) < np.where(g == 1, p1, p0)).astype(int)
+        coef = np.log(p1 / (1 - p1)) - np.log(p0 / (1 - p0))
+    else:
+        p = np.full(K, 1 / K) if shares is None else np.asarray(shares, float)
+        z = rng.choice(K, size=n_users, p=p / p.sum())
+    user = np.repeat(np.arange(n_users), comparisons_per_user)
+    a, b = _pairs(rng, user.size, n_options)
+    d = W[z[user], a] - W[z[user], b]
+    labels = _option_labels(n_options)
+    ulabels = np.array([f"u{i:04d}" for i in range(n_users)])
+    frame = pd.DataFrame({"a": labels[a], "b": labels[b], "outcome": _outcomes(rng, d, None), "user": ulabels[user]})
+    if covariate_shift is not None:
+        users = pd.DataFrame({"group": np.where(g == 1, "B", "A")}, index=pd.Index(ulabels, name="user"))
+    truth = {"worth": W, "type": z, "shares": np.bincount(z, minlength=K) / n_users, "type_coef": coef}
+    return Simulated(frame, None, users, truth)
+
+
+def hidden_context(n_users: int = 200, comparisons_per_user: int = 30, n_options: int = 25,
+                   minority_share: float = 0.3, scale: float = 3.0, seed: int = 0) -> Simulated:
+    r"""Two user types that agree on half the option space and disagree on the other half.
+
+    Options are points :math:`y_i \sim U(0, 1)`; the majority type (0) has reward
+    :math:`r_0(y) = y` for y < 0.5 and :math:`2y` above, the minority type (1, share
+    ``minority_share``) :math:`r_1(y) = y` below 0.5 and :math:`1 - y` above; comparisons follow
+    BT on ``scale`` times the reward. A pooled model averages the two (a Borda-like average) and
+    describes neither. Truth as in :func:`latent_types` plus ``y`` (option positions).
+    """
+    rng = np.random.default_rng(seed)
+    y = np.sort(rng.random(n_options))
+    r0 = np.where(y < 0.5, y, 2 * y)
+    r1 = np.where(y < 0.5, y, 1 - y)
+    sim = latent_types(n_users, comparisons_per_user, n_options, worths=scale * np.vstack([r0, r1]),
+                       shares=[1 - minority_share, minority_share], seed=seed + 1)
+    return Simulated(sim.frame, None, None, {**sim.truth, "y": y})

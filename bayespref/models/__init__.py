@@ -3,8 +3,9 @@
 from .base import CustomModel, ModelSpec
 from .bradley_terry import BradleyTerry
 from .hierarchical import Hierarchical
+from .latent_types import LatentTypes
 
-FAMILIES = {cls.family: cls for cls in (BradleyTerry, Hierarchical)}
+FAMILIES = {cls.family: cls for cls in (BradleyTerry, Hierarchical, LatentTypes)}
 
 
 def spec_from_dict(d: dict) -> ModelSpec:
@@ -21,4 +22,4 @@ def spec_from_dict(d: dict) -> ModelSpec:
     return FAMILIES[family](**d)
 
 
-__all__ = ["BradleyTerry", "Hierarchical", "CustomModel", "ModelSpec", "FAMILIES", "spec_from_dict"]
+__all__ = ["BradleyTerry", "Hierarchical", "LatentTypes", "CustomModel", "ModelSpec", "FAMILIES", "spec_from_dict"]

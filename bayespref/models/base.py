@@ -179,6 +179,14 @@ class ModelSpec:
         }
         return out
 
+    def predict_arrays(self, train, new) -> dict[str, Any]:
+        """Inputs of ``model(..., predict=True)`` for the comparisons ``new`` (training data ``train``)."""
+        return self.arrays(new, with_outcome=False)
+
+    def postprocess(self, idata, data):
+        """Adjust the DataTree after sampling (e.g. relabel mixture components); returns it."""
+        return idata
+
     def bind(self, data) -> Callable:
         """The NumPyro function with this spec's static sizes bound (``fn(data_arrays, ...)``)."""
         return functools.partial(self.model, **self.sizes(data))

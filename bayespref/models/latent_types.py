@@ -1,0 +1,290 @@
+"""Latent user types: a finite mixture of Bradley-Terry models, one type per user, marginalised exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from jax.scipy.special import logsumexp
+
+from ..errors import ModelError
+from .base import ModelSpec
+from .likelihood import outcome_distribution, prob_a
+
+TYPE_PLATE = "type"
+
+
+@dataclasses.dataclass(frozen=True)
+class LatentTypes(ModelSpec):
+    r"""K latent user types; all judgements of a user share that user's type.
+
+    Type k has worths :math:`\theta_k` and/or feature weights :math:`w_k`. User u belongs to type
+    :math:`z_u` with
+
+    .. math::
+
+        P(z_u = k) = \pi_{uk} = \operatorname{softmax}_k(\alpha_k + c_u^\top \Gamma_{\cdot k})
+        \quad\text{(with user covariates)}, \qquad \pi_u = \pi \sim \operatorname{Dirichlet}(e_0)
+        \quad\text{(without)},
+
+    and, given the type, the comparisons follow the Bradley-Terry model of :class:`BradleyTerry`
+    (shared position effect and Davidson ties). The types are summed out exactly, per user:
+
+    .. math::
+
+        \log p(y_u) = \log \sum_k \pi_{uk} \prod_{n \in u} p(y_n \mid \theta_k, w_k),
+
+    computed for all users at once (a segment sum of per-comparison log-likelihoods, then
+    log-sum-exp over k), so NUTS sees only continuous parameters. The factor is recorded per user
+    (site ``user_ll``), which makes ArviZ's LOO work per user, the exchangeable unit.
+
+    With ``user_deviations=True`` each user also has a deviation :math:`\eta_u \sim N(0,
+    \operatorname{diag}(\tau^2))` (non-centred) added to the worths/weights of every type.
+
+    **Label switching.** The priors are exchangeable over types, so the labels are arbitrary; after
+    sampling, :func:`bayespref.mixture.relabel` permutes the labels of every draw to match a
+    reference (iterated until stable) and orders the types by size (type 0 the largest). See
+    :func:`bayespref.mixture.separation` for the diagnostic of overlapping types.
+
+    Priors (defaults in brackets)::
+
+        theta_k ~ ZeroSumNormal(worth_scale)     [2.0]
+        w_k ~ N(0, weight_scale)                 [2.5]
+        pi ~ Dirichlet(concentration)            [1.0]   no covariates; 0.05 = overfitted/sparse mixture
+        alpha_k ~ N(0, 1), Gamma ~ N(0, membership_scale)   [1.0]   with covariates
+        tau ~ HalfNormal(sd_scale)               [1.0]   user deviations
+        beta_pos ~ N(0, position_scale), log_tie ~ N(tie_loc, tie_scale)
+
+    Parameters
+    ----------
+    n_types : int
+        K.
+    worths : bool or None
+        Type-specific worths (None: only when no features are used).
+    features, covariates : list of str, bool or None
+        Features of the options (type-specific weights) and user covariates of the membership model
+        (None: all in the data; False: none).
+    concentration : float
+        Dirichlet concentration of the type shares (no covariates). Small values (0.05) empty
+        unneeded types.
+    user_deviations : bool
+        Add user-level deviations inside a type.
+
+    Posterior variables: ``worth`` (type, option), ``weight`` (type, feature), ``type_share`` (type)
+    or ``type_intercept`` (type) and ``type_coef`` (covariate, type), ``sd_worth``/``sd_weight``,
+    ``z`` (user, effect) with deviations, ``position``, ``log_tie``. Per-user membership
+    probabilities: :meth:`Fit.membership() <bayespref.Fit.membership>`.
+    """
+
+    n_types: int = 2
+    worths: bool | None = None
+    features: Sequence[str] | bool | None = None
+    covariates: Sequence[str] | bool | None = None
+    concentration: float = 1.0
+    user_deviations: bool = False
+    position: bool = False
+    ties: bool = False
+    link: str = "logit"
+    worth_scale: float = 2.0
+    weight_scale: float = 2.5
+    membership_scale: float = 1.0
+    sd_scale: float = 1.0
+    position_scale: float = 1.0
+    tie_loc: float = -1.0
+    tie_scale: float = 1.5
+
+    family: ClassVar[str] = "LatentTypes"
+
+    def __post_init__(self):
+        for name in ("features", "covariates"):
+            v = getattr(self, name)
+            if isinstance(v, str):
+                object.__setattr__(self, name, (v,))
+            elif isinstance(v, list):
+                object.__setattr__(self, name, tuple(v))
+        if not isinstance(self.n_types, int) or not 1 <= self.n_types <= 7:
+            raise ModelError(f"n_types={self.n_types!r}: use an integer from 1 to 7 (labels are matched over "
+                             "all permutations of the types).")
+        if self.concentration <= 0:
+            raise ModelError("concentration must be positive.")
+
+    def resolved_worths(self, n_features: int) -> bool:
+        return (not n_features) if self.worths is None else bool(self.worths)
+
+    def uses_worths(self, data) -> bool:
+        return self.resolved_worths(len(self.feature_names(data)))
+
+    def check(self, data) -> None:
+        super().check(data)
+        nf = len(self.feature_names(data))
+        if self.worths is False and not nf:
+            raise ModelError("LatentTypes(worths=False) needs option features; none are used.")
+        if data.n_users < 2 and self.n_types > 1:
+            raise ModelError("LatentTypes needs a `user` column: types are shared by all judgements of a user.")
+
+    # -- the model -------------------------------------------------------------------------------
+    def _type_effects(self, n_options, n_features):
+        K = self.n_types
+        worth = jnp.zeros((K, n_options))
+        weight = jnp.zeros((K, n_features))
+        if self.resolved_worths(n_features):
+            with numpyro.plate(TYPE_PLATE, K, dim=-1):
+                worth = numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
+        if n_features:
+            with numpyro.plate(TYPE_PLATE, K, dim=-2), numpyro.plate("feature", n_features, dim=-1):
+                weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
+        return worth, weight
+
+    def _log_prior(self, covariates, n_covariates):
+        """log P(z = k) for each row of ``covariates`` (rows, K) and a function of new rows."""
+        K = self.n_types
+        if n_covariates:
+            with numpyro.plate(TYPE_PLATE, K):
+                alpha = numpyro.sample("type_intercept", dist.Normal(0.0, 1.0))
+            with numpyro.plate("covariate", n_covariates, dim=-2), numpyro.plate(TYPE_PLATE, K, dim=-1):
+                gamma = numpyro.sample("type_coef", dist.Normal(0.0, self.membership_scale))
+            return lambda c: jax.nn.log_softmax(alpha + c @ gamma, axis=-1)
+        if K == 1:
+            return lambda c: jnp.zeros((c.shape[0], 1))
+        share = numpyro.sample("type_share", dist.Dirichlet(jnp.full(K, self.concentration)))
+        return lambda c: jnp.broadcast_to(jnp.log(share), (c.shape[0], K))
+
+    def _deviations(self, n_users, n_options, n_features):
+        if not self.user_deviations:
+            return None
+        blocks = []
+        if self.resolved_worths(n_features):
+            with numpyro.plate("option", n_options):
+                blocks.append(numpyro.sample("sd_worth", dist.HalfNormal(self.sd_scale)))
+        if n_features:
+            with numpyro.plate("feature", n_features):
+                blocks.append(numpyro.sample("sd_weight", dist.HalfNormal(self.sd_scale)))
+        tau = jnp.concatenate(blocks)
+        with numpyro.plate("user", n_users, dim=-2), numpyro.plate("effect", tau.shape[0], dim=-1):
+            z = numpyro.sample("z", dist.Normal(0.0, 1.0))
+        return z * tau
+
+    @staticmethod
+    def _differences(arr, worth, weight, pos, eta, n_options):
+        """Reward differences of every comparison under every type: (N, K)."""
+        d = (worth[:, arr["a"]] - worth[:, arr["b"]]).T  # (N, K)
+        if weight.shape[1]:
+            d = d + (arr["xa"] - arr["xb"]) @ weight.T
+        if eta is not None:
+            known = arr["user"] >= 0
+            e = jnp.where(known[:, None], eta[jnp.maximum(arr["user"], 0)], 0.0)
+            n_w = eta.shape[1] - weight.shape[1]
+            dev = jnp.zeros(arr["a"].shape[0])
+            if n_w:
+                rows = jnp.arange(arr["a"].shape[0])
+                dev = e[rows, arr["a"]] - e[rows, arr["b"]]
+            if weight.shape[1]:
+                dev = dev + jnp.sum((arr["xa"] - arr["xb"]) * e[:, n_w:], -1)
+            d = d + dev[:, None]
+        return d + pos
+
+    def _user_loglik(self, arr, d, log_tie, n_users):
+        """Per-user, per-type log-likelihood (U, K) by a segment sum over comparisons."""
+        ll = outcome_distribution(d, link=self.link, log_tie=log_tie).log_prob(arr["y"][:, None])
+        return jax.ops.segment_sum(ll, arr["user"], num_segments=n_users)
+
+    def predict_arrays(self, train, new):
+        """Query arrays plus the training judgements (``history``) that give each user's membership."""
+        return {**self.arrays(new, with_outcome=False), "history": self.history_arrays(train)}
+
+    def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
+        if batch is not None:
+            raise ModelError("LatentTypes does not support minibatches over comparisons (types are per user).")
+        worth, weight = self._type_effects(n_options, n_features)
+        log_prior = self._log_prior(data["covariates"], n_covariates)
+        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+        log_tie = numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale)) if self.ties else None
+        eta = self._deviations(n_users, n_options, n_features)
+
+        if not predict:
+            d = self._differences(data, worth, weight, pos, eta, n_options)
+            L = self._user_loglik(data, d, log_tie, n_users)
+            with numpyro.plate("user", n_users):
+                numpyro.factor("user_ll", logsumexp(log_prior(data["covariates"]) + L, axis=-1))
+            return
+
+        # prediction: membership of the history's users, then mixture predictions for the queries
+        hist = data["history"]
+        h_eta = None if eta is None else jnp.where((hist["train_user"] >= 0)[:, None],
+                                                   eta[jnp.maximum(hist["train_user"], 0)], 0.0)
+        dh = self._differences(hist, worth, weight, pos, h_eta, n_options)
+        L = self._user_loglik(hist, dh, log_tie, hist["covariates"].shape[0])
+        joint = log_prior(hist["covariates"]) + L
+        post = jax.nn.softmax(joint, axis=-1)  # (U_h, K)
+        numpyro.deterministic("membership", post)
+        numpyro.deterministic("user_log_lik", logsumexp(joint, axis=-1))
+
+        d = self._differences(data, worth, weight, pos, h_eta, n_options)
+        u = data["user"]
+        w = jnp.where((u >= 0)[:, None], post[jnp.maximum(u, 0)], jnp.exp(log_prior(data["ucov"])))
+        p_a_k, p_tie_k = prob_a(d, link=self.link, log_tie=log_tie)
+        numpyro.deterministic("p_a", jnp.sum(w * p_a_k, -1))
+        if p_tie_k is not None:
+            numpyro.deterministic("p_tie", jnp.sum(w * p_tie_k, -1))
+        with numpyro.plate("comparison", d.shape[0]):
+            k = numpyro.sample("type_draw", dist.Categorical(probs=w))
+            d_k = jnp.take_along_axis(d, k[:, None], axis=1)[:, 0]
+            numpyro.sample("y", outcome_distribution(d_k, link=self.link, log_tie=log_tie))
+
+    # -- arrays for prediction -------------------------------------------------------------------
+    def history_arrays(self, data, train_users=None):
+        """The judgements whose users' membership is inferred, in the form ``model(predict=True)`` reads."""
+        import numpy as np
+
+        arr = self.arrays(data)
+        if arr["y"] is None:
+            raise ModelError("Membership needs judgements with outcomes.")
+        n_users = int(data.n_users)
+        tu = np.arange(n_users) if train_users is None else np.asarray(train_users)
+        return {k: arr[k] for k in ("a", "b", "user", "y", "xa", "xb", "covariates")} | {
+            "train_user": jnp.asarray(tu, dtype=jnp.int32)}
+
+    def _blocks(self, n_options, n_features):
+        if not self.user_deviations:
+            return []
+        return ([("worth", n_options)] if self.resolved_worths(n_features) else []) + (
+            [("weight", n_features)] if n_features else [])
+
+    def coords(self, data):
+        import numpy as np
+
+        return {**super().coords(data), "type": np.arange(self.n_types)}
+
+    def postprocess(self, idata, data):
+        from ..mixture import relabel
+
+        return relabel(idata)
+
+    def dims(self, sizes):
+        return {"worth": ["type", "option"], "weight": ["type", "feature"], "type_share": ["type"],
+                "type_intercept": ["type"], "type_coef": ["covariate", "type"], "sd_worth": ["option"],
+                "sd_weight": ["feature"], "z": ["user", "effect"], "user_ll": ["user"]}
+
+    def summary_vars(self, sizes):
+        out = []
+        if self.resolved_worths(sizes["n_features"]):
+            out.append("worth")
+        if sizes["n_features"]:
+            out.append("weight")
+        if sizes["n_covariates"]:
+            out += ["type_intercept", "type_coef"]
+        elif self.n_types > 1:
+            out.append("type_share")
+        if self.user_deviations:
+            out += [v for v, on in (("sd_worth", self.resolved_worths(sizes["n_features"])),
+                                    ("sd_weight", sizes["n_features"])) if on]
+        if self.position:
+            out.append("position")
+        if self.ties:
+            out.append("log_tie")
+        return out
