@@ -451,8 +451,8 @@ def run_svi_large(args, full_batch: bool) -> dict:
     import bayespref.errors
     import importlib
 
-    fit_fn = bayespref.fit  # the function; importing the submodule first would shadow it (see RESULTS.md)
-    fit_mod = importlib.import_module("bayespref.fit")
+    fit_fn = bayespref.fit
+    fit_mod = importlib.import_module(fit_fn.__module__)  # bayespref.fit (before 2026-11-27) / bayespref.fitting
     sz = _sizes("svi_large", args.quick)
     sim, data, res = _simulate(sz, args.seed)
     res["sizes"] = sz
@@ -533,7 +533,7 @@ def child(args) -> None:
 
     res = {"subcase": args.subcase, "quick": args.quick, "seed": args.seed,
            "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "loadavg_start": _loadavg(), "jax_devices": [str(d) for d in jax.devices()],
+           "loadavg_start": _loadavg(), "git_at_start": _git_rev(), "jax_devices": [str(d) for d in jax.devices()],
            "jax_cache_dir": jax.config.jax_compilation_cache_dir, "xla_flags": os.environ.get("XLA_FLAGS")}
     t0 = time.perf_counter()
     if args.subcase == "nuts_medium":
