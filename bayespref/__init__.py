@@ -21,6 +21,7 @@ _LAZY = {
     "load_dataset": "bayespref.datasets",
     "list_datasets": "bayespref.datasets",
     "simulate": "bayespref.simulate",
+    "heterogeneity": "bayespref.heterogeneity",
     "BayesprefError": "bayespref.errors",
     "DataError": "bayespref.errors",
     "ModelError": "bayespref.errors",
@@ -29,6 +30,8 @@ _LAZY = {
     "ConvergenceWarning": "bayespref.errors",
 }
 
+_MODULES = {"simulate", "heterogeneity"}
+
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
@@ -36,7 +39,7 @@ def __getattr__(name: str):
     if name not in _LAZY:
         raise AttributeError(f"module 'bayespref' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
-    value = module if name == "simulate" else getattr(module, name)
+    value = module if name in _MODULES else getattr(module, name)
     globals()[name] = value
     return value
 

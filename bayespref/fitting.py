@@ -189,7 +189,9 @@ class Fit:
         """Posterior summary (mean, sd, interval, ESS, R-hat) of the model's main parameters."""
         var_names = var_names or self.model.summary_vars(self.sizes)
         kind = "all" if self.info.get("method") == "nuts" else "stats"
-        return az.summary(self.idata, var_names=list(var_names), ci_prob=ci_prob, kind=kind)
+        # one variable at a time: arviz 1.3 mislabels rows of 2-D variables that share a dim with
+        # another variable in the same call
+        return pd.concat([az.summary(self.idata, var_names=[v], ci_prob=ci_prob, kind=kind) for v in var_names])
 
     def diagnostics(self) -> dict:
         """Max R-hat, min bulk/tail ESS over the main parameters, and the number of divergences."""
@@ -243,9 +245,11 @@ class Fit:
         if level == "population" and "group_worth" in post:
             names = list(self.data.covariate_names)
             cols = [names.index(c) for c in post["covariate"].values]
-            cbar = xr.DataArray(np.asarray(self.data.covariates)[:, cols].mean(0), dims="covariate",
+            seen = np.unique(np.asarray(self.data.user)[np.asarray(self.data.user) >= 0])  # users with data
+            cbar = xr.DataArray(np.asarray(self.data.covariates)[seen][:, cols].mean(0), dims="covariate",
                                 coords={"covariate": post["covariate"].values})
             w = w + (cbar * post["group_worth"]).sum("covariate")
+            w = w - w.mean("option")  # only differences are identified
         if reference is not None:
             labels = list(w["option"].values)
             if reference not in labels:

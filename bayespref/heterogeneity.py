@@ -182,8 +182,10 @@ class _Grouping:
         """(n_all users, G) matrix averaging over the users of each group (columns sum to 1)."""
         if require_users and np.any(self.n_users == 0):
             empty = [lab for lab, n in zip(self.labels, self.n_users) if n == 0]
+            hint = (" For a numeric covariate, method='users' groups the users with exactly that value; "
+                    "use bins= instead." if self.numeric else "")
             raise DataError(f"Group(s) {empty} of {self.by!r} have no users in the training data; "
-                            "choose levels= that occur.")
+                            f"choose levels= that occur.{hint}")
         A = np.zeros((n_all, len(self.labels)))
         keep = self.code >= 0
         A[self.active[keep], self.code[keep]] = 1.0
@@ -463,6 +465,10 @@ def pooled(effects: xr.Dataset) -> xr.Dataset:
 
     .. math:: \bar v = \sum_g n_g v_g \Big/ \sum_g n_g
 
+    The weights count the training users of each group in ``effects`` (so the average is over
+    those groups only). For a numeric covariate evaluated at ``levels=`` values they count users
+    with exactly those values; group it with ``bins=`` for a meaningful average.
+
     Parameters
     ----------
     effects : xarray.Dataset
@@ -688,12 +694,18 @@ def rank_reversal(fit, by: str | None = None, options=None, **kwargs) -> xr.Data
     r = _select_options(_reward(effects), options)
     x = _values(r, "group", "option")  # (C, D, G, O)
     G, O = x.shape[2], x.shape[3]
-    d = x[..., :, None] - x[..., None, :]  # (C, D, G, O, O)
+    x = x.reshape(-1, G, O)
+
+    def sign(k):  # (S, O, O) signs of r_k(i) - r_k(j); one group at a time keeps memory at S x O^2
+        return np.sign(x[:, k, :, None] - x[:, k, None, :]).astype(np.int8)
+
     prob = np.zeros((G, G, O, O))
+    p_first = np.zeros((G, O, O))
     for a in range(G):  # a handful of groups
+        sa = sign(a)
+        p_first[a] = (sa > 0).mean(0)
         for b in range(a + 1, G):
-            prob[a, b] = prob[b, a] = (d[:, :, a] * d[:, :, b] < 0).mean((0, 1))
-    p_first = (d > 0).mean((0, 1))  # (G, O, O)
+            prob[a, b] = prob[b, a] = (sa * sign(b) < 0).mean(0)
     groups, opts = r["group"].values, r["option"].values
     da = xr.DataArray(prob, dims=("group_a", "group_b", "option_a", "option_b"),
                       coords={"group_a": groups, "group_b": groups, "option_a": opts, "option_b": opts},
@@ -753,7 +765,8 @@ def variance_shares(fit) -> xr.Dataset:
     * between groups: :math:`\Sigma_B = \operatorname{Cov}_u(B^\top c_u) = B^\top S_c B`, with
       :math:`S_c` the covariance of the covariate rows over the training users (all the model's
       covariates together define the groups);
-    * within groups (between users of the same group): :math:`\Sigma`, the user random effect;
+    * within groups (between users of the same group): :math:`\Sigma`, the user random effect
+      (0 for a model without random effects);
     * residual: the variance of the logistic noise of a comparison on the latent-utility scale,
       :math:`\pi^2/3` (1 with ``link="probit"``).
 
@@ -799,14 +812,18 @@ def variance_shares(fit) -> xr.Dataset:
     sizes = fit.sizes
     blocks = spec._blocks(sizes["n_options"], sizes["n_features"])
     dims = {"worth": "option", "weight": "feature"}
-    tau = np.concatenate([_values(post[f"sd_{b}"], dims[b]) for b, _ in blocks], -1)  # (C, D, E)
-    E = tau.shape[-1]
-    if "corr_chol" in post:
-        L = _values(post["corr_chol"], "effect", "effect_bis")
-        R = L @ np.swapaxes(L, -1, -2)
-    else:
-        R = np.broadcast_to(np.eye(E), tau.shape[:2] + (E, E))
-    within = tau[..., :, None] * R * tau[..., None, :]
+    E = sum(n for _, n in blocks)
+    sample_shape = (post.sizes["chain"], post.sizes["draw"])
+    if all(f"sd_{b}" in post for b, _ in blocks):
+        tau = np.concatenate([_values(post[f"sd_{b}"], dims[b]) for b, _ in blocks], -1)  # (C, D, E)
+        if "corr_chol" in post:
+            L = _values(post["corr_chol"], "effect", "effect_bis")
+            R = L @ np.swapaxes(L, -1, -2)
+        else:
+            R = np.broadcast_to(np.eye(E), sample_shape + (E, E))
+        within = tau[..., :, None] * R * tau[..., None, :]
+    else:  # random_effects=False: no user deviations
+        within = np.zeros(sample_shape + (E, E))
     model_cov = [str(c) for c in post["covariate"].values] if "covariate" in post.coords else []
     if model_cov and all(f"group_{b}" in post for b, _ in blocks):
         names = list(data.covariate_names)
@@ -837,9 +854,9 @@ def variance_shares(fit) -> xr.Dataset:
     residual = math.pi ** 2 / 3 if getattr(spec, "link", "logit") == "logit" else 1.0
     per = np.stack([scale ** 2 * np.diagonal(between_c, axis1=-2, axis2=-1),
                     scale ** 2 * np.diagonal(within_c, axis1=-2, axis2=-1),
-                    np.full(tau.shape, residual)], -1)  # (C, D, E, 3)
+                    np.full(sample_shape + (E,), residual)], -1)  # (C, D, E, 3)
     overall = np.stack([np.einsum("cdef,ef->cd", between, M), np.einsum("cdef,ef->cd", within, M),
-                        np.full(tau.shape[:2], residual)], -1)[:, :, None, :]
+                        np.full(sample_shape, residual)], -1)[:, :, None, :]
     var = np.concatenate([per, overall], axis=2)
     coords = {"chain": post["chain"].values, "draw": post["draw"].values,
               "effect": np.asarray(labels + ["overall"]), "source": np.asarray(SOURCES)}

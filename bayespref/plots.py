@@ -210,6 +210,6 @@ def plot_rank_reversal(reversal, ax=None, title: str | None = None):
              cbar_label="P(opposite order), max over option pairs")
     ax.set_xlabel(by)
     ax.set_ylabel(by)
-    ax.set_title(title if title is not None else f"Rank reversal between {by} groups")
+    ax.set_title(title if title is not None else f"Rank reversal between groups of {by}")
     fig.tight_layout()
     return fig

@@ -601,10 +601,11 @@ def parent(args) -> None:
         r["stderr_warnings"] = sorted({ln.strip()[:160] for ln in p.stderr.splitlines() if "Warning" in ln})[:8]
         results[sub] = r
         print(_brief(r), flush=True)
-    meta = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine,
-            "versions": versions, "git": _git_rev()}
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1, default=float))
+        meta = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine,
+                "versions": versions, "git": r.get("git_at_start") or _git_rev()}
+        if args.json:  # after every sub-case, so a later failure keeps the earlier results
+            pathlib.Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1,
+                                                          default=float))
     if args.write if args.write is not None else not args.quick:
         _write_results(args.results, meta, results)
         print(f"updated {args.results}")

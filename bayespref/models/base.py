@@ -82,6 +82,18 @@ class ModelSpec:
     def summary_vars(self, sizes: dict) -> list[str]:
         return []
 
+    def sample_log_tie(self):
+        """Davidson's log tie parameter (site ``log_tie``), or None without Davidson ties."""
+        import numpyro.distributions as dist
+
+        if getattr(self, "ties", False) in (True, "davidson"):
+            return numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale))
+        return None
+
+    @property
+    def half_ties(self) -> bool:
+        return getattr(self, "ties", False) == "half"
+
     def uses_worths(self, data) -> bool:
         """Whether the model estimates a worth per option (then unseen options cannot be predicted)."""
         return True
@@ -138,8 +150,11 @@ class ModelSpec:
                 f"The data hold {n} tied comparisons (outcome 0.5) but {type(self).__name__} was "
                 "built with ties=False. Use ties=True (Davidson ties) or remove the ties explicitly."
             )
-        if ties and link != "logit":
-            raise ModelError("Davidson ties need link='logit'; use ties=False with link='probit'.")
+        if ties not in (False, True, "davidson", "half"):
+            raise ModelError(f"ties={ties!r}: use False, True/'davidson' (Davidson's model) or 'half' "
+                             "(a tie counts as half a win for each option).")
+        if ties in (True, "davidson") and link != "logit":
+            raise ModelError("Davidson ties need link='logit'; use ties='half' or ties=False with link='probit'.")
         if getattr(self, "position", False):
             yy = data.y[data.y != 2]
             if yy.size and (np.all(yy == 1) or np.all(yy == 0)):

@@ -54,8 +54,9 @@ class BradleyTerry(ModelSpec):
         Option features to weight (None or True: all features of the data; False: none).
     position : bool
         Estimate an order effect ``position`` (advantage of the first-shown option ``a``).
-    ties : bool
-        Davidson ties (needs ``link="logit"``).
+    ties : bool or {"davidson", "half"}
+        True/"davidson": Davidson ties (needs ``link="logit"``); "half": a tie counts as half a
+        win for each option (BradleyTerry2's convention, no tie parameter).
     link : {"logit", "probit"}
 
     Posterior variables: ``worth`` (option), ``weight`` (feature), ``position``, ``log_tie``,
@@ -71,7 +72,7 @@ class BradleyTerry(ModelSpec):
     worths: str | bool | None = None
     features: Sequence[str] | bool | None = None
     position: bool = False
-    ties: bool = False
+    ties: bool | str = False
     link: str = "logit"
     worth_scale: float = 2.0
     sd_worth_scale: float = 1.0
@@ -122,14 +123,14 @@ class BradleyTerry(ModelSpec):
             with numpyro.plate("feature", n_features):
                 weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
         pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale)) if self.ties else None
+        log_tie = self.sample_log_tie()
 
         with comparison_plate(data["a"].shape[0], batch):
             d_ = take(data, batch)
             d = reward[d_["a"]] - reward[d_["b"]] + pos
             if weight is not None:
                 d = d + (d_["xa"] - d_["xb"]) @ weight
-            observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict)
+            observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     def dims(self, sizes):
         return {"worth": ["option"], "worth_z": ["option"], "weight": ["feature"]}
@@ -145,6 +146,6 @@ class BradleyTerry(ModelSpec):
             out.append("weight")
         if self.position:
             out.append("position")
-        if self.ties:
+        if self.ties in (True, "davidson"):
             out.append("log_tie")
         return out

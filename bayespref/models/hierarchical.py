@@ -68,6 +68,14 @@ class Hierarchical(ModelSpec):
         per-option features and leave the population weights to the prior).
     correlated : bool
         LKJ prior on the correlation of the user-varying effects (otherwise independent).
+    interactions : dict, optional
+        Restrict the group effects: ``{covariate: [option or feature names]}`` lets that covariate
+        shift only the listed effects (other covariates shift all). Example for CEMS:
+        ``{"french": ["Paris", "London"]}``.
+    random_effects : bool
+        User-level deviations :math:`\eta_u`. False gives the fixed-effects model
+        :math:`v_u = \mu + B^\top c_u` (covariate x option interactions only, as in
+        BradleyTerry2's subject-covariate models).
 
     Posterior variables: ``worth`` (option), ``weight`` (feature), ``group_worth`` (covariate, option),
     ``group_weight`` (covariate, feature), ``sd_worth`` (option), ``sd_weight`` (feature),
@@ -80,8 +88,10 @@ class Hierarchical(ModelSpec):
     covariates: Sequence[str] | bool | None = None
     worths: bool | None = None
     correlated: bool = True
+    random_effects: bool = True
+    interactions: dict | None = None
     position: bool = False
-    ties: bool = False
+    ties: bool | str = False
     link: str = "logit"
     worth_scale: float = 2.0
     weight_scale: float = 2.5
@@ -95,6 +105,8 @@ class Hierarchical(ModelSpec):
     family: ClassVar[str] = "Hierarchical"
 
     def __post_init__(self):
+        if self.interactions is not None:
+            object.__setattr__(self, "interactions", {k: tuple(v) for k, v in dict(self.interactions).items()})
         for name in ("varying", "features", "covariates"):
             v = getattr(self, name)
             if isinstance(v, str):
@@ -129,11 +141,45 @@ class Hierarchical(ModelSpec):
             raise ModelError("varying includes 'features' but the data have no option features.")
         if self.worths is False and not nf:
             raise ModelError("Hierarchical(worths=False) needs option features; none are used.")
+        if not self.random_effects and not self.covariate_names(data):
+            raise ModelError("Hierarchical(random_effects=False) needs user covariates (group effects); "
+                             "without them it is BradleyTerry.")
         if data.n_users < 2:
             raise ModelError(
                 "Hierarchical needs several users (a `user` column in Comparisons.from_frame); the data "
                 "have one. Use BradleyTerry for pooled data."
             )
+
+    def arrays(self, data, *, with_outcome: bool = True):
+        out = super().arrays(data, with_outcome=with_outcome)
+        if self.interactions:
+            out["group_mask"] = jnp.asarray(self.group_mask(data))
+        return out
+
+    def group_mask(self, data):
+        """(covariate, effect) 0/1 matrix of the group effects allowed by ``interactions``."""
+        import numpy as np
+
+        covs = self.covariate_names(data)
+        nf = len(self.feature_names(data))
+        names = []
+        for name, _ in self._blocks(data.n_options, nf):
+            labels = data.options if name == "worth" else self.feature_names(data)
+            names += [str(x) for x in labels]
+        mask = np.ones((len(covs), len(names)))
+        raw = {c: c.split("[")[0] for c in covs}
+        for cov, targets in (self.interactions or {}).items():
+            rows = [i for i, c in enumerate(covs) if raw[c] == cov]
+            if not rows:
+                raise ModelError(f"interactions names covariate {cov!r}, not among the model's covariates "
+                                 f"{sorted(set(raw.values()))}.")
+            unknown = [t for t in targets if str(t) not in names]
+            if unknown:
+                raise ModelError(f"interactions[{cov!r}] names {unknown}, which are not varying effects "
+                                 f"({names}).")
+            keep = np.isin(names, [str(t) for t in targets])
+            mask[rows] = keep
+        return mask
 
     def sizes(self, data):
         out = super().sizes(data)
@@ -161,30 +207,40 @@ class Hierarchical(ModelSpec):
             with numpyro.plate("feature", n_features):
                 weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
         pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale)) if self.ties else None
+        log_tie = self.sample_log_tie()
 
         # group effects, user SDs and correlation, for each varying block
         group, sds = [], []
         for name, n in blocks:
             dim = "option" if name == "worth" else "feature"
             if n_covariates:
+                mask = data.get("group_mask")
+                site = f"group_{name}" if mask is None else f"group_{name}_free"
                 with numpyro.plate("covariate", n_covariates, dim=-2), numpyro.plate(dim, n, dim=-1):
-                    group.append(numpyro.sample(f"group_{name}", dist.Normal(0.0, self.group_scale)))
+                    g = numpyro.sample(site, dist.Normal(0.0, self.group_scale))
+                if mask is not None:
+                    start = sum(m for nm, m in blocks[: [b[0] for b in blocks].index(name)])
+                    g = numpyro.deterministic(f"group_{name}", g * mask[:, start:start + n])
+                group.append(g)
             else:
                 group.append(jnp.zeros((0, n)))
-            with numpyro.plate(dim, n):
-                sds.append(numpyro.sample(f"sd_{name}", dist.HalfNormal(self.sd_scale)))
+            if self.random_effects:
+                with numpyro.plate(dim, n):
+                    sds.append(numpyro.sample(f"sd_{name}", dist.HalfNormal(self.sd_scale)))
         B = jnp.concatenate(group, axis=-1)  # (P, E)
-        tau = jnp.concatenate(sds)  # (E,)
-        if self.correlated and n_eff > 1:
-            L = numpyro.sample("corr_chol", dist.LKJCholesky(n_eff, self.lkj_concentration))
-            scale_tril = tau[:, None] * L
-        else:
-            scale_tril = jnp.diag(tau)
-        with numpyro.plate("user", n_users, dim=-2), numpyro.plate("effect", n_eff, dim=-1):
-            z = numpyro.sample("z", dist.Normal(0.0, 1.0))
         mu = jnp.concatenate([worth if name == "worth" else weight for name, _ in blocks])
-        v = mu + data["covariates"] @ B + z @ scale_tril.T  # (U, E)
+        v = mu + data["covariates"] @ B  # (U, E)
+        scale_tril = jnp.zeros((n_eff, n_eff))
+        if self.random_effects:
+            tau = jnp.concatenate(sds)  # (E,)
+            if self.correlated and n_eff > 1:
+                L = numpyro.sample("corr_chol", dist.LKJCholesky(n_eff, self.lkj_concentration))
+                scale_tril = tau[:, None] * L
+            else:
+                scale_tril = jnp.diag(tau)
+            with numpyro.plate("user", n_users, dim=-2), numpyro.plate("effect", n_eff, dim=-1):
+                z = numpyro.sample("z", dist.Normal(0.0, 1.0))
+            v = v + z @ scale_tril.T
         v = self._record_user_effects(v, blocks)
 
         with comparison_plate(data["a"].shape[0], batch):
@@ -192,8 +248,11 @@ class Hierarchical(ModelSpec):
             u = d_["user"]
             vn = v[jnp.maximum(u, 0)]
             if predict:  # users not seen in training: population level with a fresh deviation
-                z_new = numpyro.sample("z_new", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
-                v_new = self._centre(mu + d_["ucov"] @ B + z_new @ scale_tril.T, blocks)
+                v_new = mu + d_["ucov"] @ B
+                if self.random_effects:
+                    z_new = numpyro.sample("z_new", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
+                    v_new = v_new + z_new @ scale_tril.T
+                v_new = self._centre(v_new, blocks)
                 vn = jnp.where((u >= 0)[:, None], vn, v_new)
             worth_n, weight_n = self._split(vn, blocks, worth, weight)
             rows = jnp.arange(u.shape[0])
@@ -204,7 +263,7 @@ class Hierarchical(ModelSpec):
             if n_features:
                 dx = d_["xa"] - d_["xb"]
                 d = d + (jnp.sum(dx * weight_n, -1) if weight_n.ndim == 2 else dx @ weight_n)
-            observe(d + pos, d_["y"], link=self.link, log_tie=log_tie, predict=predict)
+            observe(d + pos, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     @staticmethod
     def _centre(v, blocks):
@@ -251,9 +310,10 @@ class Hierarchical(ModelSpec):
             if name in varying:
                 if sizes["n_covariates"]:
                     out.append(f"group_{short}")
-                out.append(f"sd_{short}")
+                if self.random_effects:
+                    out.append(f"sd_{short}")
         if self.position:
             out.append("position")
-        if self.ties:
+        if self.ties in (True, "davidson"):
             out.append("log_tie")
         return out

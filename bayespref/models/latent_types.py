@@ -14,7 +14,7 @@ from jax.scipy.special import logsumexp
 
 from ..errors import ModelError
 from .base import ModelSpec
-from .likelihood import outcome_distribution, prob_a
+from .likelihood import half_tie_values, outcome_distribution, prob_a
 
 TYPE_PLATE = "type"
 
@@ -88,7 +88,7 @@ class LatentTypes(ModelSpec):
     concentration: float = 1.0
     user_deviations: bool = False
     position: bool = False
-    ties: bool = False
+    ties: bool | str = False
     link: str = "logit"
     worth_scale: float = 2.0
     weight_scale: float = 2.5
@@ -190,7 +190,8 @@ class LatentTypes(ModelSpec):
 
     def _user_loglik(self, arr, d, log_tie, n_users):
         """Per-user, per-type log-likelihood (U, K) by a segment sum over comparisons."""
-        ll = outcome_distribution(d, link=self.link, log_tie=log_tie).log_prob(arr["y"][:, None])
+        y = half_tie_values(arr["y"]) if self.half_ties else arr["y"]
+        ll = outcome_distribution(d, link=self.link, log_tie=log_tie, half_ties=self.half_ties).log_prob(y[:, None])
         return jax.ops.segment_sum(ll, arr["user"], num_segments=n_users)
 
     def predict_arrays(self, train, new):
@@ -203,7 +204,7 @@ class LatentTypes(ModelSpec):
         worth, weight = self._type_effects(n_options, n_features)
         log_prior = self._log_prior(data["covariates"], n_covariates)
         pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale)) if self.ties else None
+        log_tie = self.sample_log_tie()
         eta = self._deviations(n_users, n_options, n_features)
 
         if not predict:
@@ -285,6 +286,6 @@ class LatentTypes(ModelSpec):
                                     ("sd_weight", sizes["n_features"])) if on]
         if self.position:
             out.append("position")
-        if self.ties:
+        if self.ties in (True, "davidson"):
             out.append("log_tie")
         return out

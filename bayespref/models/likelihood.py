@@ -14,10 +14,14 @@ the families add), the outcome code ``y_n`` (1 = a preferred, 0 = b preferred, 2
 
   which is Davidson's (1970) model P(a) = pi_a / (pi_a + pi_b + nu sqrt(pi_a pi_b)) with
   log pi = r. Without ties it reduces to the Bradley-Terry model.
+* ties as half (``ties="half"``, BradleyTerry2's convention): a tie counts as half a win for each
+  option, log-likelihood 0.5 log P(a) + 0.5 log P(b) (no tie parameter; replicated outcomes are
+  never ties).
 """
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -27,8 +31,30 @@ OBS_SITE = "y"
 COMPARISON_PLATE = "comparison"
 
 
-def outcome_distribution(d, *, link: str = "logit", log_tie=None):
+class WinFraction(dist.Distribution):
+    """Outcome as a win fraction in [0, 1] (a tie = 0.5): log p = v log P(a) + (1 - v) log P(b).
+
+    Used for ``ties="half"``; samples are 0/1 draws (a replicated judgement is never a tie).
+    """
+
+    arg_constraints = {"logits": dist.constraints.real}
+    support = dist.constraints.unit_interval
+
+    def __init__(self, logits, *, validate_args=None):
+        self.logits = logits
+        super().__init__(batch_shape=jnp.shape(logits), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        return dist.Bernoulli(logits=self.logits).sample(key, sample_shape).astype(jnp.float32)
+
+    def log_prob(self, value):
+        return value * jax.nn.log_sigmoid(self.logits) + (1.0 - value) * jax.nn.log_sigmoid(-self.logits)
+
+
+def outcome_distribution(d, *, link: str = "logit", log_tie=None, half_ties: bool = False):
     """Distribution of the outcome code given the reward difference ``d`` (any shape)."""
+    if half_ties:
+        return WinFraction(log_ndtr(d) - log_ndtr(-d) if link == "probit" else d)
     if log_tie is not None:
         logits = jnp.stack([-0.5 * d, 0.5 * d, jnp.broadcast_to(log_tie, d.shape)], axis=-1)
         return dist.Categorical(logits=logits)
@@ -49,7 +75,12 @@ def prob_a(d, *, link: str = "logit", log_tie=None):
     return jnp.exp(-jnp.logaddexp(0.0, -d)), None
 
 
-def observe(d, y, *, link: str = "logit", log_tie=None, predict: bool = False):
+def half_tie_values(y):
+    """Outcome codes as win fractions for ``ties="half"``: 1, 0 and 0.5 for a tie (code 2)."""
+    return None if y is None else jnp.where(y == 2, 0.5, y).astype(jnp.float32)
+
+
+def observe(d, y, *, link: str = "logit", log_tie=None, predict: bool = False, half_ties: bool = False):
     """Record the likelihood of the outcome codes ``y`` inside the comparison plate.
 
     ``y`` may be ``None`` (the outcome is then sampled, for prior and posterior predictive draws).
@@ -60,4 +91,6 @@ def observe(d, y, *, link: str = "logit", log_tie=None, predict: bool = False):
         numpyro.deterministic("p_a", p_a)
         if p_tie is not None:
             numpyro.deterministic("p_tie", p_tie)
-    return numpyro.sample(OBS_SITE, outcome_distribution(d, link=link, log_tie=log_tie), obs=y)
+    if half_ties:
+        y = half_tie_values(y)
+    return numpyro.sample(OBS_SITE, outcome_distribution(d, link=link, log_tie=log_tie, half_ties=half_ties), obs=y)
