@@ -255,6 +255,10 @@ class Fit:
             if reference not in labels:
                 raise DataError(f"reference={reference!r} is not an option; options: {labels}.")
             w = w - w.sel(option=reference)
+        if "type" in w.dims:  # LatentTypes: one block per type
+            return pd.concat({int(k): _tidy(w.sel(type=k), "option", ci_prob).assign(
+                rank=lambda t: t["mean"].rank(ascending=False).astype(int)) for k in w["type"].values},
+                names=["type"])
         return _tidy(w, "option", ci_prob).assign(rank=lambda t: t["mean"].rank(ascending=False).astype(int))
 
     # -- prediction ----------------------------------------------------------------------------------

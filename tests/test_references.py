@@ -107,3 +107,35 @@ def test_flatlizards_design_recovers_sd():
         lo, hi = np.quantile(fit.idata.posterior["sd_worth"].values, [0.05, 0.95])
         covered += lo <= 1.126 <= hi
     assert covered >= 3
+
+
+def test_cems_ties_as_half_matches_bradleyterry2_table3():
+    """BradleyTerry2's CEMS 'Table 3' model counts a tie as half a win for each school."""
+    ds, fit = _fit("cems", bp.BradleyTerry(ties="half"), user_covariates=None)
+    table = fit.worths(reference="Stockholm")
+    for option, value in ds.reference["log_worth_ties_as_half"].items():
+        assert table.loc[option, "mean"] == pytest.approx(value, abs=0.1), option
+
+
+# Student-covariate x school interactions of BradleyTerry2's CEMS 'Table 8' model (ref Stockholm,
+# ties as half; dataset README). study[other] is the negative of STUD[commerce]:Paris because our
+# reference level is commerce. WOR:LAT is one coefficient shared by the Latin-city schools there.
+TABLE8 = {("french[poor]", "Paris"): -1.2499, ("spanish[poor]", "Barcelona"): -1.4717,
+          ("italian[poor]", "Milano"): -1.6807, ("french[poor]", "London"): -0.2812,
+          ("italian[poor]", "London"): -0.5194, ("gender[male]", "Milano"): -0.3050,
+          ("study[other]", "Paris"): -0.7129, ("english[poor]", "StGallen"): 0.2537,
+          ("intdegree[yes]", "StGallen"): 0.4771, ("work[yes]", "Paris"): 1.0383}
+TABLE8_INTERACTIONS = {"work": ["Paris", "Milano", "Barcelona"], "intdegree": ["StGallen"],
+                       "study": ["Paris", "StGallen"], "english": ["StGallen"], "french": ["London", "Paris"],
+                       "spanish": ["Barcelona"], "italian": ["London", "Milano"], "gender": ["Milano"]}
+
+
+def test_cems_student_by_school_interactions_match_table8():
+    spec = bp.Hierarchical(varying=["worths"], ties="half", random_effects=False, interactions=TABLE8_INTERACTIONS)
+    ds, fit = _fit("cems", spec, user_covariates=list(TABLE8_INTERACTIONS))
+    g = fit.idata.posterior["group_worth"]
+    rel = (g - g.sel(option="Stockholm")).mean(("chain", "draw"))
+    for (cov, school), value in TABLE8.items():
+        est = float(rel.sel(covariate=cov, option=school))
+        assert np.sign(est) == np.sign(value), (cov, school, est)
+        assert est == pytest.approx(value, abs=0.3), (cov, school, est)
