@@ -28,6 +28,7 @@ _LAZY = {
     "FitError": "bayespref.errors",
     "DataWarning": "bayespref.errors",
     "ConvergenceWarning": "bayespref.errors",
+    "SeparationWarning": "bayespref.errors",
 }
 
 _MODULES = {"simulate", "heterogeneity"}

@@ -33,3 +33,7 @@ class DataWarning(BayesprefWarning):
 
 class ConvergenceWarning(BayesprefWarning):
     """The sampler or optimiser did not clearly converge (R-hat, ESS, divergences, ELBO)."""
+
+
+class SeparationWarning(BayesprefWarning):
+    """Latent types that the data do not tell apart (overlapping types, uncertain memberships)."""

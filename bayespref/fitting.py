@@ -20,8 +20,8 @@ from numpyro.infer import Predictive
 from . import __version__
 from ._io import usual_mode
 from .data import Comparisons
-from .errors import ConvergenceWarning, DataError, FitError, ModelError
-from .infer import NutsSettings, SviSettings, latent_sites, run_nuts, run_svi, svi_draws
+from .errors import ConvergenceWarning, DataError, FitError, ModelError, SeparationWarning
+from .infer import NutsSettings, SviSettings, as_key, latent_sites, run_nuts, run_svi, svi_draws
 from .models import CustomModel, ModelSpec, spec_from_dict
 
 METHODS = ("nuts", "svi")
@@ -36,7 +36,7 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         draws: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
         steps: int = 20000, lr: float = 0.01, guide: str = "normal", batch_size: int | None = None,
         tol: float = 1e-4, num_samples: int = 1000, posterior_predictive: bool = False,
-        progress: bool = True) -> "Fit":
+        log_likelihood: bool = True, progress: bool = True) -> "Fit":
     """Fit a preference model to paired comparisons.
 
     Parameters
@@ -57,6 +57,10 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         Same seed, same result.
     posterior_predictive : bool
         Also draw replicated outcomes (group ``posterior_predictive``).
+    log_likelihood : bool
+        Store the pointwise log-likelihood (group ``log_likelihood``, needed for LOO). It holds
+        draws x comparisons values: for very large data (1M comparisons) pass False to save
+        memory and time.
     progress : bool
         Show a progress bar.
 
@@ -89,14 +93,14 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         mcmc = run_nuts(fn, arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
                                                        target_accept=target_accept,
                                                        max_tree_depth=max_tree_depth, progress=progress))
-        dt = az.from_numpyro(mcmc, log_likelihood=True, coords=coords, dims=dims, pred_dims=dims)
+        dt = az.from_numpyro(mcmc, log_likelihood=log_likelihood, coords=coords, dims=dims, pred_dims=dims)
         extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
                  "target_accept": target_accept, "max_tree_depth": max_tree_depth}
     else:
         res = run_svi(fn, arrays, seed, SviSettings(steps=steps, lr=lr, guide=guide, batch_size=batch_size,
                                                     tol=tol, num_samples=num_samples, progress=progress))
-        draws_ = svi_draws(fn, arrays, res, jax.random.fold_in(jax.random.PRNGKey(int(seed) if np.isscalar(seed) else 0), 1), num_samples)
-        dt = _svi_datatree(fn, arrays, draws_, dims, coords, data)
+        draws_ = svi_draws(fn, arrays, res, jax.random.fold_in(as_key(seed), 1), num_samples)
+        dt = _svi_datatree(fn, arrays, draws_, dims, coords, log_likelihood)
         dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
         extra = {"method": "svi", "guide": guide, "steps": res.steps, "converged": bool(res.converged), "lr": lr,
                  "batch_size": batch_size, "num_samples": num_samples}
@@ -111,6 +115,8 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         result.add_posterior_predictive(seed=seed)
     if method == "nuts":
         result._warn_convergence()
+    if hasattr(spec, "history_arrays") and getattr(spec, "n_types", 1) > 1:
+        result._warn_separation()
     return result
 
 
@@ -146,15 +152,13 @@ def _effect_names(spec, data, sizes):
     return np.asarray(names, dtype=str)
 
 
-def _svi_datatree(fn, arrays, draws, dims, coords, data):
+def _svi_datatree(fn, arrays, draws, dims, coords, with_log_likelihood):
     from numpyro.infer import log_likelihood
 
-    ll = log_likelihood(fn, {k: v for k, v in draws.items()}, arrays, batch_ndims=2)
-    groups = {
-        "posterior": draws,
-        "log_likelihood": {k: np.asarray(v) for k, v in ll.items()},
-        "observed_data": {"y": np.asarray(arrays["y"])},
-    }
+    groups = {"posterior": draws, "observed_data": {"y": np.asarray(arrays["y"])}}
+    if with_log_likelihood:
+        ll = log_likelihood(fn, {k: v for k, v in draws.items()}, arrays, batch_ndims=2)
+        groups["log_likelihood"] = {k: np.asarray(v) for k, v in ll.items()}
     return az.from_dict(groups, coords=coords, dims=dims)
 
 
@@ -224,6 +228,19 @@ class Fit:
                 "Convergence problems: " + "; ".join(problems) + ". Try more warmup/draws "
                 "(warmup=2000, draws=2000), target_accept=0.95 for divergences, stronger priors, or "
                 "check fit.summary() for the parameters concerned.", ConvergenceWarning, stacklevel=3)
+
+    def _warn_separation(self, min_share: float = 0.05):
+        from .mixture import separation
+
+        sep = separation(self.membership(), self.idata)
+        bad = sep[(sep["share"] >= min_share) & ~sep["separated"]]
+        if len(bad):
+            warnings.warn(
+                f"Latent types {list(bad.index)} are not well separated (membership certainty "
+                f"{bad['certainty'].round(2).tolist()}, distance to the nearest type "
+                f"{bad['distance'].round(1).tolist()}); their summaries mix. Consider fewer types "
+                "(bayespref.selection.compare_k) or more judgements per user.",
+                SeparationWarning, stacklevel=3)
 
     def worths(self, reference=None, ci_prob: float = 0.9, level: str = "population") -> pd.DataFrame:
         """Tidy table of option worths (log-worth scale), optionally relative to a reference option.
@@ -308,7 +325,7 @@ class Fit:
         fn, samples = self._latent_samples()
         arrays = self.model.predict_arrays(self.data, data)
         pred = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["p_a", "p_tie"])
-        out = pred(jax.random.PRNGKey(int(seed)), arrays, predict=True)
+        out = pred(as_key(seed), arrays, predict=True)
         p_a = xr.DataArray(np.asarray(out["p_a"]), dims=("chain", "draw", "comparison"))
         if return_draws:
             return p_a
@@ -333,7 +350,7 @@ class Fit:
         fn, samples = self._latent_samples()
         arrays = self.model.predict_arrays(self.data, self.data)
         out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["y"])(
-            jax.random.PRNGKey(int(seed) if np.isscalar(seed) else 0), arrays, predict=True)
+            as_key(seed), arrays, predict=True)
         post = self.idata.posterior
         ds = xr.Dataset({"y": (("chain", "draw", "comparison"), np.asarray(out["y"]))},
                         coords={"chain": post["chain"].values, "draw": post["draw"].values,

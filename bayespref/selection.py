@@ -63,6 +63,7 @@ import arviz as az
 import xarray as xr
 from scipy.special import logsumexp
 
+from . import errors
 from .data import Comparisons
 from .errors import ConvergenceWarning, DataError, ModelError
 from .fitting import METHODS, Fit, fit
@@ -88,8 +89,9 @@ class KSelection:
         ``z``, ``p_worse``, ``p`` (effective number of parameters, LOO only), ``n_high_k`` (users
         with Pareto k above ArviZ's threshold, LOO only), ``weight`` (stacking), ``weight_bb``
         (pseudo-BMA+), ``p_select``, ``within_1se``, ``chosen``, ``fit_warnings`` (convergence
-        warnings raised by the fits of that K; overfitted K often mix poorly without that
-        affecting their elpd much). See the module docstring.
+        and type-separation warnings raised by the fits of that K, counted rather than shown:
+        overfitted K mix poorly and have overlapping or near-empty types by nature, which changes
+        their elpd little). See the module docstring.
     k : int
         The chosen K (one-standard-error rule).
     message : str
@@ -275,13 +277,18 @@ def _user_folds(data, folds, seed):
 
 
 def _fit_quiet(spec, data, method, seed, fk):
-    """Fit, counting (not showing) convergence warnings: overfitted K mix poorly by nature."""
+    """Fit, counting (not showing) convergence and type-separation warnings.
+
+    Overfitted K mix poorly and have overlapping or near-empty types by nature; that is what the
+    comparison is about, so these warnings are counted in the table instead. Other warnings pass.
+    """
+    quiet = tuple(c for c in (ConvergenceWarning, getattr(errors, "SeparationWarning", None)) if c is not None)
     with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ConvergenceWarning)
+        warnings.simplefilter("always")
         f = fit(spec, data, method=method, seed=seed, **fk)
     n = 0
     for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
+        if issubclass(w.category, quiet):
             n += 1
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -55,8 +55,14 @@ def _outcomes(rng, d, log_tie):
     return np.array([0.0, 1.0, 0.5])[code]
 
 
+def _labels(prefix, n):
+    """Labels that sort in index order (zero-padded to the width of n - 1)."""
+    width = max(3, len(str(n - 1)))
+    return np.array([f"{prefix}{i:0{width}d}" for i in range(n)])
+
+
 def _option_labels(n):
-    return np.array([f"o{i:03d}" for i in range(n)])
+    return _labels("o", n)
 
 
 def bradley_terry(n_options: int = 8, n_comparisons: int = 1000, n_features: int = 0, worth_sd: float = 1.0,
@@ -120,7 +126,7 @@ def hierarchical(n_users: int = 100, comparisons_per_user: int = 40, n_options: 
     a, b = _pairs(rng, user.size, n_options)
     d = worth[a] - worth[b] + np.sum((X[a] - X[b]) * W[user], -1) + position
     labels = _option_labels(n_options)
-    ulabels = np.array([f"u{i:04d}" for i in range(n_users)])
+    ulabels = _labels("u", n_users)
     frame = pd.DataFrame({"a": labels[a], "b": labels[b], "outcome": _outcomes(rng, d, None), "user": ulabels[user]})
     table = pd.DataFrame(X, index=pd.Index(labels, name="option"), columns=[f"x{j}" for j in range(n_features)])
     users = None
@@ -169,7 +175,7 @@ def latent_types(n_users: int = 200, comparisons_per_user: int = 30, n_options: 
     a, b = _pairs(rng, user.size, n_options)
     d = W[z[user], a] - W[z[user], b]
     labels = _option_labels(n_options)
-    ulabels = np.array([f"u{i:04d}" for i in range(n_users)])
+    ulabels = _labels("u", n_users)
     frame = pd.DataFrame({"a": labels[a], "b": labels[b], "outcome": _outcomes(rng, d, None), "user": ulabels[user]})
     if covariate_shift is not None:
         users = pd.DataFrame({"group": np.where(g == 1, "B", "A")}, index=pd.Index(ulabels, name="user"))

@@ -142,3 +142,12 @@ def test_latent_types_errors():
             warnings.simplefilter("ignore")
             f = bp.fit(bp.BradleyTerry(), data, chains=1, warmup=50, draws=50, progress=False)
         f.membership()
+
+
+def test_overlapping_types_trigger_a_separation_warning():
+    sim = bp.simulate.latent_types(n_users=60, comparisons_per_user=15, n_options=8, n_types=1, seed=12)
+    with pytest.warns(bp.SeparationWarning, match="not well separated"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", bp.ConvergenceWarning)
+            bp.fit(bp.LatentTypes(n_types=2), sim.comparisons(), seed=1, chains=2, warmup=200, draws=200,
+                   progress=False)
