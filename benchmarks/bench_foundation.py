@@ -226,6 +226,12 @@ def _simulate(sz, seed):
 # ---------------------------------------------------------------------------------------------
 # diagnostics and recovery
 # ---------------------------------------------------------------------------------------------
+def pd_unique(s):
+    import pandas as pd
+
+    return pd.unique(s.to_numpy())
+
+
 def _ess_rhat(post, names):
     """min bulk ESS, min tail ESS, max R-hat over ``names`` (constant entries, e.g. the fixed
     elements of a Cholesky factor, give NaN and are skipped)."""
@@ -252,7 +258,11 @@ def _ess_rhat(post, names):
             "max_rhat": red(rhat, np.nanmax), "min_ess_bulk_by_var": per_var}
 
 
-def _recovery(post, truth, interval=0.9):
+def _recovery(post, truth, interval=0.9, truth_users=None):
+    """``truth_users``: the user labels of the rows of ``truth["user_weight"]`` (the simulation's
+    order). The posterior's ``user`` dim is in the order of ``Comparisons.users`` (sorted labels),
+    which differs once the labels stop sorting numerically (``u9999`` < ``u10000`` fails for
+    ``simulate.hierarchical``'s ``u{i:04d}`` labels at >= 10,000 users), so rows are matched by label."""
     import numpy as np
 
     out = {}
@@ -271,6 +281,9 @@ def _recovery(post, truth, interval=0.9):
         x = post["user_weight"].values
         x = x.reshape(-1, *x.shape[2:])
         t = np.asarray(truth["user_weight"], float)
+        if truth_users is not None and "user" in post["user_weight"].coords:
+            pos = {str(k): i for i, k in enumerate(truth_users)}
+            t = t[[pos[str(k)] for k in post["user_weight"]["user"].values]]
         m = x.mean(0)
         ql, qh = np.quantile(x, [lo, hi], axis=0)
         out["user_weight"] = {"rmse": float(np.sqrt(np.mean((m - t) ** 2))),
@@ -366,7 +379,7 @@ def run_nuts_medium(args) -> dict:
         res["ess_per_s_sampling_user"] = d_usr["min_ess_bulk"] / res["sampling_exec_s"]
         res["grads_per_ess_sampling"] = n_samp_steps / min_ess
         res["grads_per_ess_incl_warmup"] = (n_samp_steps + res["warmup_leapfrogs"]) / min_ess
-    res["recovery"] = _recovery(post, sim.truth)
+    res["recovery"] = _recovery(post, sim.truth, truth_users=pd_unique(sim.frame["user"]))
     res["peak_rss_mib_after_fit"] = _peak_rss_mib()
     del f, post
     if args.profile:
@@ -517,7 +530,7 @@ def run_svi_large(args, full_batch: bool) -> dict:
         res["seconds_to_within_0.1pct_of_final_est"] = (t.compile + (within[0] + 1) * every
                                                         * res["ms_per_step"] / 1e3)
     post = f.idata.posterior.dataset
-    res["recovery"] = _recovery(post, sim.truth)
+    res["recovery"] = _recovery(post, sim.truth, truth_users=pd_unique(sim.frame["user"]))
     res["peak_rss_mib"] = _peak_rss_mib()
     return res
 
@@ -793,7 +806,8 @@ def _svi_block(meta, rs):
                                f"{r['recovery'][n]['n']}") if n in r["recovery"] else "–")
     row("user_weight: RMSE / corr / 90 % coverage",
         lambda r: (f"{r['recovery']['user_weight']['rmse']:.3f} / {r['recovery']['user_weight']['corr']:.3f} / "
-                   f"{100 * r['recovery']['user_weight']['coverage_90']:.1f} %") if "user_weight" in r["recovery"] else "–")
+                   f"{100 * r['recovery']['user_weight']['coverage_90']:.1f} %") if "user_weight" in r["recovery"]
+        else r.get("recovery_note", "–"))
     row("process wall incl. imports and simulation (s)", lambda r: _f(r["process_wall_s"]))
     L += ["", "Loss trajectory (mean loss of each 500-step chunk):", ""]
     for r in rs:
