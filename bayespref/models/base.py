@@ -100,41 +100,30 @@ class ModelSpec:
 
     # -- shared machinery -----------------------------------------------------------------------
     def feature_names(self, data) -> tuple[str, ...]:
-        sel = getattr(self, "features", None)
-        available = tuple(data.feature_names)
-        if sel is None or sel is True:
-            return available
-        if sel is False:
-            return ()
-        if isinstance(sel, str):
-            sel = [sel]
-        unknown = [f for f in sel if f not in available]
-        if unknown:
-            raise ModelError(
-                f"{type(self).__name__}(features=...) names {unknown}, which the data do not have; "
-                f"available features: {list(available) or 'none'}. Pass features that were given to "
-                "Comparisons.from_frame(features=...)."
-            )
-        return tuple(sel)
+        """The option features this model uses (``features`` option resolved against the data)."""
+        return self._select("features", data.feature_names, "features", "features")
 
     def covariate_names(self, data) -> tuple[str, ...]:
-        sel = getattr(self, "covariates", None)
-        available = tuple(data.covariate_names)
+        """Design columns of the user covariates this model uses; a categorical covariate is named by
+        its column and brings all its dummy columns."""
+        return self._select("covariates", data.covariate_names, "user covariates", "user_covariates")
+
+    def _select(self, option, available, what, arg) -> tuple[str, ...]:
+        sel = getattr(self, option, None)
+        available = tuple(available)
         if sel is None or sel is True:
             return available
         if sel is False:
             return ()
-        if isinstance(sel, str):
-            sel = [sel]
         chosen, unknown = [], []
-        for name in sel:
+        for name in ([sel] if isinstance(sel, str) else sel):
             cols = [c for c in available if c == name or c.startswith(f"{name}[")]
             (chosen.extend(cols) if cols else unknown.append(name))
         if unknown:
             raise ModelError(
-                f"{type(self).__name__}(covariates=...) names {unknown}, which the data do not have; "
-                f"available user covariates: {list(available) or 'none'}. Pass them to "
-                "Comparisons.from_frame(user_covariates=...)."
+                f"{type(self).__name__}({option}=...) names {unknown}, which the data do not have; "
+                f"available {what}: {list(available) or 'none'}. Pass them to "
+                f"Comparisons.from_frame({arg}=...)."
             )
         return tuple(dict.fromkeys(chosen))
 
