@@ -42,7 +42,8 @@ class Hierarchical(ModelSpec):
 
         mu_worth ~ ZeroSumNormal(worth_scale)       [2.0]   worths at covariates 0 (``worth``)
         mu_weight_f ~ N(0, weight_scale)            [2.5]   population weights (``weight``)
-        B ~ N(0, group_scale)                       [1.0]   group effects (``group_worth``, ``group_weight``)
+        B ~ N(0, group_scale)                       [1.0]   group effects (``group_worth``, ``group_weight``);
+                                                            on worths ZeroSumNormal over options
         tau ~ HalfNormal(sd_scale)                  [1.0]   user SDs (``sd_worth``, ``sd_weight``)
         L ~ LKJCholesky(lkj_concentration)          [2.0]   when correlated and > 1 effect varies
         beta_pos ~ N(0, position_scale), log_tie ~ N(tie_loc, tie_scale)   as in BradleyTerry
@@ -216,8 +217,13 @@ class Hierarchical(ModelSpec):
             if n_covariates:
                 mask = data.get("group_mask")
                 site = f"group_{name}" if mask is None else f"group_{name}_free"
-                with numpyro.plate("covariate", n_covariates, dim=-2), numpyro.plate(dim, n, dim=-1):
-                    g = numpyro.sample(site, dist.Normal(0.0, self.group_scale))
+                if name == "worth" and mask is None:
+                    # a covariate shifting every worth equally changes nothing: sum to zero over options
+                    with numpyro.plate("covariate", n_covariates, dim=-1):
+                        g = numpyro.sample(site, dist.ZeroSumNormal(self.group_scale, event_shape=(n,)))
+                else:
+                    with numpyro.plate("covariate", n_covariates, dim=-2), numpyro.plate(dim, n, dim=-1):
+                        g = numpyro.sample(site, dist.Normal(0.0, self.group_scale))
                 if mask is not None:
                     start = sum(m for nm, m in blocks[: [b[0] for b in blocks].index(name)])
                     g = numpyro.deterministic(f"group_{name}", g * mask[:, start:start + n])
