@@ -231,6 +231,9 @@ def compare_k(data, k_max: int = 4, by: str = "loo", folds: int = 5, method: str
         for K in Ks:
             n_warn[K] = 0
             for train, test in fold_list:
+                # train keeps every user label; held-out users have no judgements there, so they add
+                # nothing to the likelihood (with user_deviations their deviations are prior draws,
+                # which user_log_likelihood then integrates over: a new user's predictive density)
                 f, w = _fit_quiet(LatentTypes(n_types=K, **mk), train, method, seed, fk)
                 n_warn[K] += w
                 lu = f.user_log_likelihood(test)
@@ -259,6 +262,10 @@ def _check_common(data, k_max, method, model_kwargs):
         raise ModelError("model_kwargs must be a dict of LatentTypes arguments.")
     if model_kwargs and "n_types" in model_kwargs:
         raise ModelError("model_kwargs must not set n_types: it is what is being chosen (k_max sets the range).")
+    try:  # fail before any fitting on arguments LatentTypes does not take
+        LatentTypes(n_types=1, **(model_kwargs or {}))
+    except TypeError as exc:
+        raise ModelError(f"model_kwargs: {exc}; see help(bayespref.LatentTypes).") from exc
     if "user" not in data.frame or len(_present_users(data)) < 2:
         raise DataError("Choosing the number of user types needs judgements of at least two users "
                         "(Comparisons.from_frame(..., user=...)).")
@@ -479,7 +486,9 @@ def sparse_k(data, k_max: int = 5, concentration: float = 0.05, threshold: float
     if mk.get("covariates") not in (None, False):
         raise ModelError("sparse_k uses the Dirichlet membership prior; covariate-dependent membership "
                          "has no sparse prior. Drop model_kwargs['covariates'] (or use compare_k).")
-    mk.pop("concentration", None)
+    if "concentration" in mk:
+        raise ModelError("Pass the sparse prior's concentration as sparse_k(..., concentration=...), "
+                         "not in model_kwargs.")
     mk["covariates"] = False
     spec = LatentTypes(n_types=k_max, concentration=float(concentration), **mk)
     fk = {"progress": False, **fit_kwargs}

@@ -113,7 +113,10 @@ def test_compare_k_leave_users_out_picks_two_types():
 @pytest.mark.parametrize("true_k", [2, 3])
 def test_compare_k_picks_true_k_in_four_of_five_seeds(true_k, by):
     kw = NUTS if by == "loo" else SVI
-    picks = [compare_k(_data(true_k, seed=100 + s), k_max=4, by=by, folds=3, seed=s, **kw).k for s in range(5)]
+    sels = [compare_k(_data(true_k, seed=100 + s), k_max=4, by=by, folds=3, seed=s, **kw) for s in range(5)]
+    picks = [s.k for s in sels]
+    print(f"true K = {true_k}, by = {by}: picks {picks}, "
+          f"p_select of the pick {[round(float(s.table.loc[s.k, 'p_select']), 2) for s in sels]}")
     assert sum(k == true_k for k in picks) >= 4, picks
 
 
@@ -154,6 +157,7 @@ def small():
     (dict(by="users", folds=11), "folds"),
     (dict(model_kwargs={"n_types": 2}), "n_types"),
     (dict(model_kwargs=["covariates"]), "model_kwargs"),
+    (dict(model_kwargs={"n_type": 2}), "model_kwargs"),
 ])
 def test_compare_k_bad_arguments(small, kwargs, match):
     with pytest.raises(ModelError, match=match):
@@ -175,6 +179,7 @@ def test_compare_k_bad_data():
     (dict(threshold=1.5), "threshold"),
     (dict(k_max=1), "k_max"),
     (dict(model_kwargs={"covariates": ["group"]}), "covariates"),
+    (dict(model_kwargs={"concentration": 0.1}), "concentration"),
     (dict(method="hmc"), "method"),
 ])
 def test_sparse_k_bad_arguments(small, kwargs, match):
