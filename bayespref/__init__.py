@@ -22,6 +22,7 @@ _LAZY = {
     "list_datasets": "bayespref.datasets",
     "simulate": "bayespref.simulate",
     "heterogeneity": "bayespref.heterogeneity",
+    "selection": "bayespref.selection",
     "BayesprefError": "bayespref.errors",
     "DataError": "bayespref.errors",
     "ModelError": "bayespref.errors",
@@ -31,7 +32,7 @@ _LAZY = {
     "SeparationWarning": "bayespref.errors",
 }
 
-_MODULES = {"simulate", "heterogeneity"}
+_MODULES = {"simulate", "heterogeneity", "selection"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

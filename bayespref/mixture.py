@@ -94,7 +94,7 @@ def _type_sizes(post, perm):
     return np.take_along_axis(val, perm, axis=-1).mean((0, 1))
 
 
-def separation(membership: xr.DataArray, idata=None) -> pd.DataFrame:
+def separation(membership: xr.DataArray, idata=None, min_share: float = 0.05) -> pd.DataFrame:
     """How well the types are told apart.
 
     Parameters
@@ -103,6 +103,8 @@ def separation(membership: xr.DataArray, idata=None) -> pd.DataFrame:
         Posterior membership probabilities (:meth:`Fit.membership`).
     idata : DataTree, optional
         The fit's DataTree, for the parameter distance between types.
+    min_share : float
+        Types with a smaller mean membership are left out of the nearest-type search.
 
     Returns
     -------
@@ -127,10 +129,11 @@ def separation(membership: xr.DataArray, idata=None) -> pd.DataFrame:
                 post.sizes["chain"] * post.sizes["draw"], K, -1) for v in names]
             x = np.concatenate(cols, -1)  # (S, K, P)
             mean, sd = x.mean(0), x.std(0)
+            occupied = share >= min_share  # near-empty types (sparse mixtures) are no one's neighbour
             for k in range(K):
                 best = (-1, np.inf)
                 for j in range(K):
-                    if j == k:
+                    if j == k or not occupied[j]:
                         continue
                     dist = np.max(np.abs(mean[k] - mean[j]) / np.sqrt(sd[k] ** 2 + sd[j] ** 2 + 1e-12))
                     if dist < best[1]:

@@ -61,7 +61,6 @@ import pandas as pd
 from . import _jax  # noqa: F401
 import arviz as az
 import xarray as xr
-from scipy.special import logsumexp
 
 from . import errors
 from .data import Comparisons
@@ -241,7 +240,7 @@ def compare_k(data, k_max: int = 4, by: str = "loo", folds: int = 5, method: str
                 S = vals.shape[0] * vals.shape[1]
                 n_samples = S
                 idx = data.users.get_indexer(lu["user"].values)
-                ll[K][idx] = logsumexp(vals.reshape(S, -1), axis=0) - np.log(S)
+                ll[K][idx] = _log_mean_exp(vals.reshape(S, -1))
                 del f
         elpds = {K: _kfold_elpd(ll[K][present], labels, n_samples, folds) for K in Ks}
     pointwise = xr.DataArray(np.stack([elpds[K].elpd_i.values for K in Ks]), dims=("n_types", "user"),
@@ -249,6 +248,12 @@ def compare_k(data, k_max: int = 4, by: str = "loo", folds: int = 5, method: str
     table, k = _table(elpds, pointwise, n_warn, by)
     message = _message(table, pointwise, k, by, method)
     return KSelection(table=table, k=k, message=message, by=by, method=method, pointwise=pointwise, fits=fits)
+
+
+def _log_mean_exp(x):
+    """log of the mean of exp(x) over axis 0, stably."""
+    m = x.max(0)
+    return m + np.log(np.mean(np.exp(x - m), axis=0))
 
 
 def _check_common(data, k_max, method, model_kwargs):
