@@ -19,7 +19,7 @@ DEMO_SPEC = {
                     "pooled, shifted by gender and by whether they watched the show (q2)."),
     "data": {"dataset": "topmodel2007", "user_covariates": ["gender", "q2"]},
     "model": {"family": "Hierarchical", "varying": ["worths"], "correlated": False},
-    "inference": {"method": "nuts", "seed": 2007, "chains": 4, "warmup": 500, "draws": 500},
+    "inference": {"method": "nuts", "seed": 2007, "chains": 4, "warmup": 1000, "draws": 1000},
     "output": {"reference": "Barbara"},
 }
 
