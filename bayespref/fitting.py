@@ -232,7 +232,13 @@ class Fit:
     def _warn_separation(self, min_share: float = 0.05):
         from .mixture import separation
 
-        sep = separation(self.membership(), self.idata)
+        sep = separation(self.membership(), self.idata, min_share=min_share)
+        empty = sep[sep["share"] < min_share]
+        if len(empty):
+            warnings.warn(
+                f"Latent types {list(empty.index)} are nearly empty (shares {empty['share'].round(3).tolist()}): "
+                f"the data support fewer than {len(sep)} types (see bayespref.selection.compare_k).",
+                SeparationWarning, stacklevel=3)
         bad = sep[(sep["share"] >= min_share) & ~sep["separated"]]
         if len(bad):
             warnings.warn(

@@ -138,7 +138,8 @@ def separation(membership: xr.DataArray, idata=None, min_share: float = 0.05) ->
                     dist = np.max(np.abs(mean[k] - mean[j]) / np.sqrt(sd[k] ** 2 + sd[j] ** 2 + 1e-12))
                     if dist < best[1]:
                         best = (j, dist)
-                nearest[k], distance[k] = best
+                if best[0] >= 0:
+                    nearest[k], distance[k] = best
     out = pd.DataFrame({"share": share, "certainty": certainty, "nearest_type": nearest, "distance": distance},
                        index=pd.Index(range(K), name=TYPE_DIM))
     out["separated"] = (out["certainty"] >= 0.8) & ((out["distance"] >= 2) | out["distance"].isna())
