@@ -384,8 +384,7 @@ class Fit:
         xarray.DataArray with dims (user, type), user coords the original labels.
         """
         out, labels = self._history_sites(new, user_covariates, "membership")
-        da = xr.DataArray(out, dims=("chain", "draw", "user", "type"),
-                          coords={"user": labels, "type": np.arange(out.shape[-1])})
+        da = _membership_array(out, labels)
         return da if draws else da.mean(("chain", "draw"))
 
     def user_log_likelihood(self, new=None, user_covariates=None) -> xr.DataArray:
@@ -416,18 +415,17 @@ class Fit:
         probabilities and, when ``queries`` are given, a DataFrame as from :meth:`predict`.
         """
         hist, labels = self._history(judgements, user_covariates)
-        membership = self.membership(judgements, user_covariates=user_covariates)
-        if queries is None:
-            return membership, None
-        q = self.data.encode(queries, user_covariates=user_covariates)
-        local = pd.Index(labels).get_indexer(q.frame["user"].to_numpy()) if "user" in q.frame else np.zeros(
-            q.n_comparisons, dtype=int)
-        arrays = {**self.model.arrays(q, with_outcome=False), "history": hist}
-        arrays["user"] = jax.numpy.asarray(local, dtype=jax.numpy.int32)
+        q = None if queries is None else self.data.encode(queries, user_covariates=user_covariates)
+        arrays = {**self.model.arrays(self.data.subset([0]) if q is None else q, with_outcome=False), "history": hist}
+        if q is not None:  # queries index the judgements' users (-1: a user without judgements)
+            local = (pd.Index(labels).get_indexer(q.frame["user"].to_numpy()) if "user" in q.frame
+                     else np.zeros(q.n_comparisons, dtype=int))
+            arrays["user"] = jax.numpy.asarray(local, dtype=jax.numpy.int32)
         fn, samples = self._latent_samples()
-        out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=["p_a", "p_tie"])(
-            jax.random.PRNGKey(0), arrays, predict=True)
-        return membership, self._prediction_table(q, out, ci_prob)
+        out = Predictive(fn, posterior_samples=samples, batch_ndims=2,
+                         return_sites=["membership", "p_a", "p_tie"])(jax.random.PRNGKey(0), arrays, predict=True)
+        membership = _membership_array(np.asarray(out["membership"]), labels).mean(("chain", "draw"))
+        return membership, None if q is None else self._prediction_table(q, out, ci_prob)
 
     def _history(self, new, user_covariates):
         """History arrays (judgements with users indexed locally) and the users' labels."""
@@ -525,6 +523,12 @@ def load_fit(path, model=None) -> Fit:
         raise FitError(f"{path}: the saved model description is damaged ({exc}). Re-run the fit.") from exc
     del dt[_META_GROUP]
     return Fit(dt, spec, data, meta.get("info"))
+
+
+def _membership_array(draws: np.ndarray, labels) -> xr.DataArray:
+    """Membership draws (chain, draw, user, type) labelled with the users' labels."""
+    return xr.DataArray(draws, dims=("chain", "draw", "user", "type"),
+                        coords={"user": labels, "type": np.arange(draws.shape[-1])})
 
 
 def _json_default(o):

@@ -138,7 +138,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     losses, prev, calm, converged = [], None, 0, False
     bar = _progress(n_chunks * every, settings.progress)
     psum = None
-    for i in range(n_chunks):
+    for _ in range(n_chunks):
         key_run, sub = jax.random.split(key_run)
         state, psum, chunk_losses = chunk(state, jax.random.split(sub, every))
         chunk_losses = np.asarray(chunk_losses)

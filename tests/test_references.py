@@ -85,9 +85,6 @@ def test_flatlizards_design_recovers_sd():
     import pandas as pd
 
     ds = bp.load_dataset("flatlizards")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", bp.DataWarning)
-        data = ds.comparisons()
     svl = ds.option_table["SVL"]
     covered = 0
     for rep in range(4):

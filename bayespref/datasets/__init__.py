@@ -59,7 +59,7 @@ See :attr:`Dataset.reference` for the scale of the published estimates.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from types import MappingProxyType
