@@ -15,15 +15,23 @@ import pandas as pd
 @dataclasses.dataclass(frozen=True)
 class Simulated:
     """Simulated data: ``frame`` (long, columns a, b, outcome[, user]), ``option_table``,
-    ``user_table``, ``truth`` (dict of true parameter arrays, labelled like the posterior)."""
+    ``user_table``, ``truth`` (dict of true parameter arrays, labelled like the posterior).
+
+    Simulators of the causal failure modes also give ``splits`` (name -> boolean mask over the
+    rows of ``frame``, e.g. ``"train"``, ``"test_id"``, ``"test_ood"``) and ``options`` (the
+    :meth:`Comparisons.from_frame <bayespref.Comparisons.from_frame>` arguments, e.g. the
+    per-comparison feature names and the prompt column).
+    """
 
     frame: pd.DataFrame
     option_table: pd.DataFrame | None
     user_table: pd.DataFrame | None
     truth: dict
+    splits: dict | None = None
+    options: dict | None = None
 
     def comparisons(self, **kwargs):
-        """The :class:`~bayespref.Comparisons` of the simulated data."""
+        """The :class:`~bayespref.Comparisons` of the simulated data (all rows, every split)."""
         from .data import Comparisons
 
         kw = {"a": "a", "b": "b", "outcome": "outcome"}
@@ -33,8 +41,23 @@ class Simulated:
             kw["features"] = self.option_table
         if self.user_table is not None and self.user_table.shape[1]:
             kw["user_covariates"] = self.user_table
+        kw.update(self.options or {})
         kw.update(kwargs)
         return Comparisons.from_frame(self.frame, **kw)
+
+    def split(self, **kwargs) -> dict:
+        """The :class:`~bayespref.Comparisons` of each split: ``{name: Comparisons}``.
+
+        All splits share one encoding (options, users, prompts), so a model fitted on one split
+        predicts the others. ``kwargs`` go to :meth:`comparisons`.
+        """
+        from .errors import DataError
+
+        if not self.splits:
+            raise DataError("These simulated data have no splits; use .comparisons() and "
+                            "Comparisons.split_by_user/split_by_prompt.")
+        data = self.comparisons(**kwargs)
+        return {name: data.subset(np.asarray(mask, bool)) for name, mask in self.splits.items()}
 
 
 def _pairs(rng, n, n_options):
@@ -200,3 +223,278 @@ def hidden_context(n_users: int = 200, comparisons_per_user: int = 30, n_options
     sim = latent_types(n_users, comparisons_per_user, n_options, worths=scale * np.vstack([r0, r1]),
                        shares=[1 - minority_share, minority_share], seed=seed + 1)
     return Simulated(sim.frame, None, None, {**sim.truth, "y": y})
+
+
+# -- the causal failure modes -------------------------------------------------------------------------
+
+def _sigmoid(d):
+    return 1 / (1 + np.exp(-d))
+
+
+def _informative_share(rho: float) -> float:
+    """Share of pairs whose two factor differences disagree in sign (bivariate normal, correlation rho)."""
+    return 0.5 - np.arcsin(rho) / np.pi
+
+
+def _pair_factors(rng, n, rho):
+    """Latent factors of the two responses of ``n`` prompts, each response z ~ N(0, S / 2) with
+    S = [[1, rho], [rho, 1]], so that the pair difference z_a - z_b ~ N(0, S)."""
+    cov = np.array([[1.0, rho], [rho, 1.0]]) / 2
+    chol = np.linalg.cholesky(cov + 1e-12 * np.eye(2))
+    za = rng.normal(size=(n, 2)) @ chol.T
+    zb = rng.normal(size=(n, 2)) @ chol.T
+    return za, zb
+
+
+def _response_frame(prefix, za, zb, xa, xb, names, latent=None):
+    """Frame of prompt-specific response pairs: ids, feature columns ``<name>_a``/``<name>_b``."""
+    n = za.shape[0] if za is not None else xa.shape[0]
+    pid = _labels(prefix, n)
+    cols = {"prompt": pid, "a": np.char.add(pid, ":y0"), "b": np.char.add(pid, ":y1")}
+    for j, name in enumerate(names):
+        cols[f"{name}_a"] = xa[:, j]
+        cols[f"{name}_b"] = xb[:, j]
+    for name, (va, vb) in (latent or {}).items():
+        cols[f"{name}_a"], cols[f"{name}_b"] = va, vb
+    return pd.DataFrame(cols)
+
+
+def latent_positivity(rho: float = 0.0, alpha: float = 0.25, n_train: int = 2000, n_test: int = 2000,
+                      n_distractors: int = 2, noise_sd: float = 0.3, scale: float = 2.0,
+                      rho_ood: float = -0.8, seed: int = 0) -> Simulated:
+    r"""Limited latent positivity: two latent response factors that move together in training.
+
+    Each prompt n has two responses with latent factors :math:`z \in \mathbb{R}^2`, drawn so that
+    the pair difference :math:`\delta_n = z_{a_n} - z_{b_n} \sim N(0, S_\rho)`,
+    :math:`S_\rho = \begin{pmatrix}1 & \rho\\ \rho & 1\end{pmatrix}` (paper, App. D). The true reward
+    and the outcome are
+
+    .. math::
+
+        r(y) = s\,(\alpha z_1(y) + (1 - \alpha) z_2(y)),\qquad
+        P(a \succ b) = \sigma(r(a) - r(b)),
+
+    with ``scale`` s and ``alpha`` (paper: 0.25). The observed features are noisy views
+    :math:`x_k = z_k + \epsilon_k`, :math:`\epsilon_k \sim N(0, \text{noise\_sd}^2)` (``x1``,
+    ``x2``) and ``n_distractors`` pure-noise features (``d1``, ...), all per response
+    (``<name>_a``/``<name>_b`` columns).
+
+    Splits (``sim.splits``): ``"train"`` (``n_train`` pairs, correlation ``rho``), ``"test_id"``
+    (``n_test`` pairs, same ``rho``), ``"test_ood"`` (``n_test`` pairs drawn with correlation
+    ``rho_ood`` and kept only when :math:`\delta_1, \delta_2` disagree in sign: the pairs where the
+    two factors point different ways, which training at high ``rho`` rarely shows).
+
+    Only a share :math:`1/2 - \arcsin(\rho)/\pi` of the training pairs is informative about which
+    factor matters (0.50, 0.40, 0.30, 0.14 at rho = 0, 0.3, 0.6, 0.9), and the posterior SD of
+    the reward orientation :math:`\operatorname{atan2}(w_2, w_1)` grows about as
+    :math:`1/\sqrt{1 - \rho}`.
+
+    The frame also holds the latent factors (``z1_a``, ``z1_b``, ``z2_a``, ``z2_b``), the true
+    reward difference ``reward_diff`` and ``split``. Truth: ``alpha``, ``rho``, ``weight`` (true
+    weights of z), ``orientation`` (atan2(1 - alpha, alpha)), ``informative_share``.
+
+    Examples
+    --------
+    >>> sim = latent_positivity(rho=0.9, n_train=200, n_test=100, seed=1)
+    >>> parts = sim.split()
+    >>> sorted(parts), parts["train"].feature_names
+    (['test_id', 'test_ood', 'train'], ('x1', 'x2', 'd1', 'd2'))
+    """
+    if not -1 < rho < 1 or not -1 < rho_ood < 1:
+        raise ValueError(f"rho={rho} and rho_ood={rho_ood} must lie strictly between -1 and 1.")
+    rng = np.random.default_rng(seed)
+    weight = scale * np.array([alpha, 1 - alpha])
+
+    za_tr, zb_tr = _pair_factors(rng, n_train + n_test, rho)
+    parts_a, parts_b, keep = [], [], 0
+    while keep < n_test:  # OOD: discordant pairs under rho_ood (a share 1/2 + arcsin(|rho_ood|)/pi)
+        za, zb = _pair_factors(rng, 2 * n_test, rho_ood)
+        dz = za - zb
+        disc = np.sign(dz[:, 0]) != np.sign(dz[:, 1])
+        parts_a.append(za[disc])
+        parts_b.append(zb[disc])
+        keep += int(disc.sum())
+    za = np.vstack([za_tr] + parts_a)[: n_train + 2 * n_test]
+    zb = np.vstack([zb_tr] + parts_b)[: n_train + 2 * n_test]
+    n = za.shape[0]
+    split = np.repeat(np.array(["train", "test_id", "test_ood"]), [n_train, n_test, n_test])
+
+    def views(z):
+        x = z + noise_sd * rng.normal(size=z.shape)
+        d = rng.normal(0, np.sqrt(0.5), size=(n, n_distractors))
+        return np.hstack([x, d])
+
+    xa, xb = views(za), views(zb)
+    names = ["x1", "x2"] + [f"d{j + 1}" for j in range(n_distractors)]
+    d = (za - zb) @ weight
+    frame = _response_frame("p", za, zb, xa, xb, names,
+                            latent={"z1": (za[:, 0], zb[:, 0]), "z2": (za[:, 1], zb[:, 1])})
+    frame["outcome"] = _outcomes(rng, d, None)
+    frame["reward_diff"] = d
+    frame["split"] = split
+    splits = {name: split == name for name in ("train", "test_id", "test_ood")}
+    truth = {"alpha": alpha, "rho": rho, "weight": weight, "orientation": float(np.arctan2(1 - alpha, alpha)),
+             "informative_share": _informative_share(rho)}
+    return Simulated(frame, None, None, truth, splits,
+                     {"features": names, "prompt": "prompt", "check_connected": False})
+
+
+def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_user: int = 60,
+                         n_test: int = 4000, n_quality: int = 3, conflict: float = 1.5,
+                         quality: float = 1.0, proxy: float = 1.0, proxy_link: float = 0.8,
+                         off_sd: float = 0.1, scale: float = 1.5, seed: int = 0) -> Simulated:
+    r"""Confounding by user objective: who asks which prompts depends on what they want.
+
+    Users u have an objective :math:`c_u \in \{0, 1\}` (half each; user covariate ``objective``;
+    think 0 = helpfulness, 1 = harmlessness). Each judgement's prompt has a type
+    :math:`t \in \{0, 1\}` with :math:`P(t = c_u) = \rho`: ``rho = 0.5`` is no confounding,
+    ``rho = 1`` leaves no inconsistent (t != c) cases. t is **hidden from the models** (column
+    ``prompt_type`` of the frame, for diagnostics only).
+
+    The prompt type changes which response features vary. Per response y of a type-t prompt:
+
+    * quality features ``q0_1..q0_K`` vary (N(0, 1/2)) on type-0 prompts and ``q1_1..q1_K`` on
+      type-1 prompts; off-type they have SD ``off_sd`` (K = ``n_quality``);
+    * ``comply`` (compliance with the request) varies on type-1 prompts and has SD ``off_sd`` on
+      type-0 prompts (benign prompts: every response complies);
+    * ``topic``, a proxy of the prompt type that the reward does not use:
+      :math:`\text{topic}(y) = \text{proxy}\,(2t - 1) + \text{proxy\_link}\; t\,\text{comply}(y)
+      + N(0, 1/4)`: its level reveals t (so it predicts c), and on type-1 prompts its difference
+      moves with compliance.
+
+    The objectives share the quality weights and conflict on compliance:
+
+    .. math::
+
+        r_c(y) = s\,\big(\text{quality}\sum_k (q_{0k}(y) + q_{1k}(y)) + (1 - 2c)\,\text{conflict}\,
+        \text{comply}(y)\big),\qquad P(a \succ b \mid u) = \sigma(r_{c_u}(a) - r_{c_u}(b)).
+
+    Splits: ``"train"`` (``n_users`` x ``comparisons_per_user`` judgements under ``rho``, with
+    ``"train_consistent"`` / ``"train_inconsistent"`` the t = c and t != c parts) and
+    ``"test_consistent"`` / ``"test_inconsistent"`` (``n_test`` each, by the same users). The
+    frame holds ``reward_diff`` (under the judging user's objective) and ``reward_diff_c0``,
+    ``reward_diff_c1`` (under each objective: the truth of interventional questions such as "what
+    would objective-0 users prefer on type-1 prompts?"). Truth: ``rho``, ``weight`` (objective,
+    feature), ``features``.
+
+    Examples
+    --------
+    >>> sim = confounded_objective(rho=1.0, n_users=10, comparisons_per_user=10, n_test=20)
+    >>> int(sim.splits["train_inconsistent"].sum())
+    0
+    """
+    if not 0 <= rho <= 1:
+        raise ValueError(f"rho={rho} is a probability P(t = c); use a value in [0, 1].")
+    rng = np.random.default_rng(seed)
+    K = n_quality
+    names = [f"q0_{k + 1}" for k in range(K)] + [f"q1_{k + 1}" for k in range(K)] + ["comply", "topic"]
+    w_common = np.r_[np.full(2 * K, quality), 0.0, 0.0]
+    w_conf = np.zeros(len(names))
+    w_conf[2 * K] = conflict
+    weight = scale * np.vstack([w_common + w_conf, w_common - w_conf])  # (objective, feature)
+
+    c_user = np.arange(n_users) % 2
+    n_train = n_users * comparisons_per_user
+    user = np.r_[np.repeat(np.arange(n_users), comparisons_per_user), rng.integers(0, n_users, 2 * n_test)]
+    c = c_user[user]
+    consistent = np.r_[rng.random(n_train) < rho, np.ones(n_test, bool), np.zeros(n_test, bool)]
+    t = np.where(consistent, c, 1 - c)
+    n = user.size
+
+    def responses():
+        sd_q0 = np.where(t == 0, np.sqrt(0.5), off_sd)[:, None]
+        sd_q1 = np.where(t == 1, np.sqrt(0.5), off_sd)[:, None]
+        q0 = rng.normal(size=(n, K)) * sd_q0
+        q1 = rng.normal(size=(n, K)) * sd_q1
+        comply = rng.normal(size=n) * np.where(t == 1, np.sqrt(0.5), off_sd)
+        topic = proxy * (2 * t - 1) + proxy_link * t * comply + rng.normal(0, 0.5, n)
+        return np.column_stack([q0, q1, comply, topic])
+
+    xa, xb = responses(), responses()
+    dx = xa - xb
+    d_all = dx @ weight.T  # (n, objective)
+    d = d_all[np.arange(n), c]
+    frame = _response_frame("p", None, None, xa, xb, names)
+    ulabels = _labels("u", n_users)
+    frame.insert(0, "user", ulabels[user])
+    frame["outcome"] = _outcomes(rng, d, None)
+    frame["objective"] = c
+    frame["prompt_type"] = t
+    frame["reward_diff"] = d
+    frame["reward_diff_c0"], frame["reward_diff_c1"] = d_all[:, 0], d_all[:, 1]
+    part = np.repeat(np.array(["train", "test_consistent", "test_inconsistent"]), [n_train, n_test, n_test])
+    frame["split"] = part
+    splits = {"train": part == "train", "train_consistent": (part == "train") & consistent,
+              "train_inconsistent": (part == "train") & ~consistent,
+              "test_consistent": part == "test_consistent", "test_inconsistent": part == "test_inconsistent"}
+    users = pd.DataFrame({"objective": c_user}, index=pd.Index(ulabels, name="user"))
+    truth = {"rho": rho, "weight": weight, "features": names}
+    return Simulated(frame, None, users, truth, splits,
+                     {"features": names, "prompt": "prompt", "user": "user", "check_connected": False})
+
+
+def nonadditive_prompt(n_prompts: int = 1000, n_test: int = 1000, ideal=(-0.5, 0.5), spread: float = 1.0,
+                       scale: float = 3.0, seed: int = 0) -> Simulated:
+    r"""Non-additive prompt effects: the ideal response length depends on the task type.
+
+    Each prompt has a task type :math:`t \in \{0, 1\}` (half each; e.g. 0 = quick question,
+    1 = essay) and two responses with lengths :math:`\ell \sim U(-\text{spread}, \text{spread})`
+    (standardised). The reward peaks at the task's ideal length :math:`m_t` (``ideal``; paper
+    Example 2):
+
+    .. math::
+
+        r(x, y) = -s\,(\ell_y - m_{t(x)})^2 = -s\,\ell_y^2 + 2 s\, m_{t(x)} \ell_y - s\, m_{t(x)}^2 .
+
+    In the features ``len`` (:math:`\ell`), ``len2`` (:math:`\ell^2`) and ``len_task``
+    (:math:`\ell\, t`) the reward is linear: weights (2 s m_0, -s, 2 s (m_1 - m_0)); the last term
+    depends on the prompt alone and cancels in every comparison. An additive model (``len``,
+    ``len2`` and the prompt feature ``task``, equal for both responses) cannot follow the switch:
+    its prompt term ``task`` cancels, so its weight is learned from the prior alone.
+
+    Splits: ``"train"``, ``"test"``, and ``"test_between"`` (test pairs with both lengths between
+    the two ideal points, where the two task types prefer opposite responses). Frame columns:
+    ``task`` (prompt level), ``reward_diff``. Truth: ``ideal``, ``weight`` (for len, len2,
+    len_task), ``scale``.
+    """
+    rng = np.random.default_rng(seed)
+    m = np.asarray(ideal, float)
+    n = n_prompts + n_test
+    t = rng.integers(0, 2, n)
+    la, lb = rng.uniform(-spread, spread, (2, n))
+
+    def feats(length):
+        return np.column_stack([length, length ** 2, length * t, t.astype(float)])
+
+    xa, xb = feats(la), feats(lb)
+    names = ["len", "len2", "len_task", "task"]
+    ra, rb = -scale * (la - m[t]) ** 2, -scale * (lb - m[t]) ** 2
+    d = ra - rb
+    frame = _response_frame("p", None, None, xa, xb, names)
+    frame["outcome"] = _outcomes(rng, d, None)
+    frame["task"] = t
+    frame["reward_diff"] = d
+    part = np.repeat(np.array(["train", "test"]), [n_prompts, n_test])
+    frame["split"] = part
+    lo, hi = m.min(), m.max()
+    between = (part == "test") & (la > lo) & (la < hi) & (lb > lo) & (lb < hi)
+    splits = {"train": part == "train", "test": part == "test", "test_between": between}
+    truth = {"ideal": m, "scale": scale, "weight": scale * np.array([2 * m[0], -1.0, 2 * (m[1] - m[0])])}
+    return Simulated(frame, None, None, truth, splits,
+                     {"features": names, "prompt": "prompt", "check_connected": False})
+
+
+def position_bias(size: float = 0.5, n_options: int = 8, n_comparisons: int = 2000, worth_sd: float = 1.0,
+                  seed: int = 0) -> Simulated:
+    r"""Pooled Bradley-Terry data with an order effect of a chosen size.
+
+    .. math::
+
+        \operatorname{logit} P(a \succ b) = \theta_a - \theta_b + \beta_{pos},\quad
+        \beta_{pos} = \text{size}
+
+    (``a`` is the option shown first). This is :func:`bradley_terry` with ``position=size``;
+    truth ``position``.
+    """
+    return bradley_terry(n_options=n_options, n_comparisons=n_comparisons, worth_sd=worth_sd,
+                         position=size, seed=seed)
