@@ -15,6 +15,7 @@ _LAZY = {
     "BradleyTerry": "bayespref.models",
     "Hierarchical": "bayespref.models",
     "LatentTypes": "bayespref.models",
+    "Conditioned": "bayespref.models",
     "fit": "bayespref.fitting",
     "Fit": "bayespref.fitting",
     "load_fit": "bayespref.fitting",
@@ -23,6 +24,8 @@ _LAZY = {
     "simulate": "bayespref.simulate",
     "heterogeneity": "bayespref.heterogeneity",
     "selection": "bayespref.selection",
+    "causal": "bayespref.causal",
+    "overlap": "bayespref.overlap",
     "BayesprefError": "bayespref.errors",
     "DataError": "bayespref.errors",
     "ModelError": "bayespref.errors",
@@ -32,7 +35,7 @@ _LAZY = {
     "SeparationWarning": "bayespref.errors",
 }
 
-_MODULES = {"simulate", "heterogeneity", "selection"}
+_MODULES = {"simulate", "heterogeneity", "selection", "causal", "overlap"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

@@ -2,10 +2,11 @@
 
 from .base import CustomModel, ModelSpec
 from .bradley_terry import BradleyTerry
+from .conditioned import Conditioned
 from .hierarchical import Hierarchical
 from .latent_types import LatentTypes
 
-FAMILIES = {cls.family: cls for cls in (BradleyTerry, Hierarchical, LatentTypes)}
+FAMILIES = {cls.family: cls for cls in (BradleyTerry, Hierarchical, LatentTypes, Conditioned)}
 
 
 def spec_from_dict(d: dict) -> ModelSpec:
@@ -22,4 +23,4 @@ def spec_from_dict(d: dict) -> ModelSpec:
     return FAMILIES[family](**d)
 
 
-__all__ = ["BradleyTerry", "Hierarchical", "LatentTypes", "CustomModel", "ModelSpec", "FAMILIES", "spec_from_dict"]
+__all__ = ["BradleyTerry", "Hierarchical", "LatentTypes", "Conditioned", "CustomModel", "ModelSpec", "FAMILIES", "spec_from_dict"]

@@ -1,0 +1,226 @@
+"""Objective- or covariate-conditioned rewards: shared features, one partially pooled head per group."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import ClassVar
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+
+from ..errors import ModelError
+from .base import ModelSpec, comparison_plate, take
+from .likelihood import observe
+
+POOLING = ("partial", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Conditioned(ModelSpec):
+    r"""Rewards conditional on an observed user covariate C (e.g. the annotator's objective).
+
+    Every level k of the categorical user covariate ``condition`` has its own head: a weight
+    vector on the shared features. For comparison n by a user with :math:`C = k_n`,
+
+    .. math::
+
+        w_k = \mu + \tau \odot z_k,\quad z_k \sim N(0, I),\qquad
+        \operatorname{logit} P(a_n \succ b_n) = (x_{a_n} - x_{b_n})^\top w_{k_n} + \beta_{pos}
+
+    (``pooling="partial"``: heads partially pooled towards the shared weights :math:`\mu`, with a
+    per-feature head SD :math:`\tau`). This is the Bayesian analogue of a shared encoder with one
+    head per objective: the features are the shared representation, a feature the groups agree on
+    gets a small :math:`\tau_f` and is learned from every group's data, and a feature they weigh
+    differently keeps group-specific weights. ``pooling="none"`` gives independent heads
+    :math:`w_k \sim N(0, \text{weight\_scale}^2)`.
+
+    Priors (defaults in brackets)::
+
+        mu_f ~ N(0, weight_scale)         [2.5]  shared weights (``weight``)
+        tau_f ~ HalfNormal(head_scale)    [1.0]  head SDs (``sd_head``)
+        beta_pos ~ N(0, position_scale)   [1.0]
+
+    Related configurations of the other families: **pooled** (ignore C) is
+    ``BradleyTerry(worths=False)``; **base** (C as one more input that may interact with every
+    feature, no pooling learned) is ``Hierarchical(varying="features", covariates=[C],
+    random_effects=False, group_scale=2.5)``: :math:`w_c = \mu + B^\top c` (C alone shifts both
+    rewards of a comparison equally and cancels).
+
+    **Balanced features** (``balance=True``): before fitting, the features are replaced by
+    :math:`x - P(x - \bar x)`, the linear concept erasure of C (:func:`bayespref.causal.erase`):
+    no linear function of the erased features predicts C in the training data. The erasure is
+    estimated on the training data and applied unchanged to new comparisons. It is the analogue of
+    the paper's adversarial balancing, restricted to linear information; see
+    :func:`bayespref.causal.erase` for what it can and cannot remove.
+
+    **New users and levels.** A new user of a known level uses that level's head; a level unseen
+    in training (or a user without C) gets :math:`\mu + \tau \odot z` with a fresh z per posterior
+    draw (partial pooling) or a prior draw (no pooling).
+
+    Parameters
+    ----------
+    condition : str
+        User covariate column holding C (passed to ``Comparisons.from_frame(user_covariates=...)``).
+    features : list of str, bool or None
+        Features to use (None: all).
+    pooling : {"partial", "none"}
+    balance : bool
+        Erase the linear information about C from the features before fitting.
+    position, ties, link : as in :class:`~bayespref.BradleyTerry`.
+
+    Posterior variables: ``weight`` (feature), ``sd_head`` (feature), ``head_weight`` (head,
+    feature), ``position``, ``log_tie``.
+
+    Examples
+    --------
+    >>> import bayespref as bp
+    >>> sim = bp.simulate.confounded_objective(rho=0.8, n_users=20, comparisons_per_user=20, n_test=50)
+    >>> parts = sim.split()
+    >>> fit = bp.fit(bp.Conditioned("objective"), parts["train"], method="svi")   # doctest: +SKIP
+    """
+
+    condition: str | None = None
+    features: Sequence[str] | bool | None = None
+    pooling: str = "partial"
+    balance: bool = False
+    position: bool = False
+    ties: bool | str = False
+    link: str = "logit"
+    weight_scale: float = 2.5
+    head_scale: float = 1.0
+    position_scale: float = 1.0
+    tie_loc: float = -1.0
+    tie_scale: float = 1.5
+
+    family: ClassVar[str] = "Conditioned"
+
+    def __post_init__(self):
+        if not isinstance(self.condition, str):
+            raise ModelError("Conditioned needs condition=<name of the user covariate holding C>, "
+                             f"got {self.condition!r}.")
+        if self.pooling not in POOLING:
+            raise ModelError(f"pooling={self.pooling!r}: use one of {POOLING}.")
+        if isinstance(self.features, (list, str)):
+            object.__setattr__(self, "features", tuple([self.features] if isinstance(self.features, str)
+                                                        else self.features))
+
+    def uses_worths(self, data) -> bool:
+        return False
+
+    def covariate_names(self, data) -> tuple[str, ...]:
+        return ()  # C enters through the heads, not as a covariate effect
+
+    # -- the heads -------------------------------------------------------------------------------
+    def levels(self, data) -> np.ndarray:
+        """The levels of C in the training data (sorted): the heads."""
+        self._check_condition(data)
+        return np.asarray(sorted(data.user_table[self.condition].dropna().unique()), dtype=object)
+
+    def _check_condition(self, data):
+        table = data.user_table
+        if table is None or self.condition not in table.columns:
+            have = [] if table is None else list(table.columns)
+            raise ModelError(
+                f"Conditioned(condition={self.condition!r}): the data have no user covariate "
+                f"{self.condition!r} (user covariates: {have or 'none'}). Pass it with "
+                f"Comparisons.from_frame(..., user={{user column}}, user_covariates=[{self.condition!r}]).")
+
+    def _design_columns(self, data):
+        names = list(data.covariate_names)
+        return [i for i, c in enumerate(names) if c == self.condition or c.startswith(f"{self.condition}[")]
+
+    def head_index(self, train, data) -> np.ndarray:
+        """Head of each comparison of ``data`` (levels of ``train``); -1 for an unseen level."""
+        cols = self._design_columns(train)
+        levels = self.levels(train)
+        lev_user = train.user_table[self.condition].to_numpy()
+        rows = np.asarray(train.covariates, float)[:, cols]
+        # the design row of each level (as coded by Comparisons), from the users who have it
+        codes = np.stack([rows[np.flatnonzero(lev_user == lv)[0]] for lv in levels])
+        ccov = np.asarray(data.comparison_covariates, float).reshape(data.n_comparisons, -1)[:, cols]
+        match = np.all(np.isclose(ccov[:, None, :], codes[None, :, :]), -1)
+        return np.where(match.any(1), match.argmax(1), -1).astype(np.int32)
+
+    # -- data -------------------------------------------------------------------------------------
+    def check(self, data) -> None:
+        super().check(data)
+        self._check_condition(data)
+        if not self.feature_names(data):
+            raise ModelError("Conditioned needs option features (the shared representation); the data have "
+                             "none. Pass Comparisons.from_frame(features=[...]).")
+        if data.user_table[self.condition].isna().any():
+            raise ModelError(f"Some users have no value of {self.condition!r}; give every user a level of C.")
+        if len(self.levels(data)) < 2:
+            raise ModelError(f"{self.condition!r} has a single level in the data; one head is BradleyTerry.")
+
+    def sizes(self, data):
+        out = super().sizes(data)
+        out["n_heads"] = len(self.levels(data))
+        return out
+
+    def arrays(self, data, *, with_outcome: bool = True):
+        return self._arrays(data, data, with_outcome)
+
+    def predict_arrays(self, train, new):
+        return self._arrays(train, new, False)
+
+    def _arrays(self, train, data, with_outcome):
+        out = super().arrays(data, with_outcome=with_outcome)
+        out["head"] = jnp.asarray(self.head_index(train, data))
+        if self.balance:
+            from ..causal import erase
+
+            er = erase(train, self.condition, features=self.feature_names(train))
+            out["xa"] = jnp.asarray(er.transform(np.asarray(out["xa"])))
+            out["xb"] = jnp.asarray(er.transform(np.asarray(out["xb"])))
+        return out
+
+    def coords(self, data):
+        out = super().coords(data)
+        out["head"] = np.asarray([str(v) for v in self.levels(data)])
+        return out
+
+    # -- model ------------------------------------------------------------------------------------
+    def model(self, data, *, n_options, n_users, n_features, n_covariates, n_heads=2, predict=False, batch=None):
+        with numpyro.plate("feature", n_features):
+            if self.pooling == "partial":
+                mu = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
+                tau = numpyro.sample("sd_head", dist.HalfNormal(self.head_scale))
+        if self.pooling == "partial":
+            with numpyro.plate("head", n_heads, dim=-2), numpyro.plate("feature", n_features, dim=-1):
+                z = numpyro.sample("z_head", dist.Normal(0.0, 1.0))
+            W = numpyro.deterministic("head_weight", mu + tau * z)
+        else:
+            with numpyro.plate("head", n_heads, dim=-2), numpyro.plate("feature", n_features, dim=-1):
+                W = numpyro.sample("head_weight", dist.Normal(0.0, self.weight_scale))
+            mu = numpyro.deterministic("weight", W.mean(0))
+        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+        log_tie = self.sample_log_tie()
+
+        with comparison_plate(data["a"].shape[0], batch):
+            d_ = take(data, batch)
+            head = data["head"] if batch is None else data["head"][batch]
+            wn = W[jnp.maximum(head, 0)]
+            if predict:  # an unseen level: a fresh head from the population of heads
+                if self.pooling == "partial":
+                    w_new = mu + tau * numpyro.sample("z_new", dist.Normal(0.0, 1.0).expand([n_features]).to_event(1))
+                else:
+                    w_new = numpyro.sample("w_new", dist.Normal(0.0, self.weight_scale).expand([n_features]).to_event(1))
+                wn = jnp.where((head >= 0)[:, None], wn, w_new)
+            d = jnp.sum((d_["xa"] - d_["xb"]) * wn, -1) + pos
+            observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
+
+    def dims(self, sizes):
+        return {"weight": ["feature"], "sd_head": ["feature"], "z_head": ["head", "feature"],
+                "head_weight": ["head", "feature"]}
+
+    def summary_vars(self, sizes):
+        out = ["weight", "head_weight"] + (["sd_head"] if self.pooling == "partial" else [])
+        if self.position:
+            out.append("position")
+        if self.ties in (True, "davidson"):
+            out.append("log_tie")
+        return out
