@@ -260,7 +260,7 @@ def _response_frame(prefix, za, zb, xa, xb, names, latent=None):
 
 
 def latent_positivity(rho: float = 0.0, alpha: float = 0.25, n_train: int = 2000, n_test: int = 2000,
-                      n_distractors: int = 2, noise_sd: float = 0.3, scale: float = 2.0,
+                      n_distractors: int = 2, noise_sd: float = 0.2, scale: float = 2.0,
                       rho_ood: float = -0.8, seed: int = 0) -> Simulated:
     r"""Limited latent positivity: two latent response factors that move together in training.
 
@@ -498,3 +498,43 @@ def position_bias(size: float = 0.5, n_options: int = 8, n_comparisons: int = 20
     """
     return bradley_terry(n_options=n_options, n_comparisons=n_comparisons, worth_sd=worth_sd,
                          position=size, seed=seed)
+
+
+def binary_factors(effects=(1.0, -0.5, 0.5), interaction: float = 0.0, probs=(0.5, 0.3, 0.5),
+                   n_comparisons: int = 2000, seed: int = 0) -> Simulated:
+    r"""Responses described by binary factors with known effects (the AMCE's setting).
+
+    Each response has factors :math:`f_k \sim \text{Bernoulli}(p_k)` (``probs``) and reward
+
+    .. math::
+
+        r(y) = \sum_k \beta_k f_k(y) + \gamma\, f_1(y) f_2(y),
+
+    with ``effects`` :math:`\beta` and ``interaction`` :math:`\gamma`. Features: ``f1, f2, ...``
+    and their product ``f1f2`` (per response, ``<name>_a``/``<name>_b``). The AMCE of ``f1``
+    (P(a response with f1 = 1 beats an otherwise equal one with f1 = 0)) is
+    :math:`\sigma(\beta_1)` when :math:`\gamma = 0` whatever the reference distribution, and
+    :math:`(1 - m_2)\,\sigma(\beta_1) + m_2\,\sigma(\beta_1 + \gamma)` when the reference
+    distribution has :math:`P(f_2 = 1) = m_2` (1/2 uniform, :math:`p_2` empirical).
+    """
+    rng = np.random.default_rng(seed)
+    beta = np.asarray(effects, float)
+    p = np.asarray(probs, float)
+    if beta.shape != p.shape:
+        raise ValueError("effects and probs need one value per factor.")
+    K = beta.size
+
+    def draw():
+        f = (rng.random((n_comparisons, K)) < p).astype(float)
+        return np.column_stack([f, f[:, 0] * f[:, 1]])
+
+    xa, xb = draw(), draw()
+    w = np.r_[beta, interaction]
+    d = (xa - xb) @ w
+    names = [f"f{k + 1}" for k in range(K)] + ["f1f2"]
+    frame = _response_frame("p", None, None, xa, xb, names)
+    frame["outcome"] = _outcomes(rng, d, None)
+    frame["reward_diff"] = d
+    truth = {"effects": beta, "interaction": interaction, "probs": p, "weight": w}
+    return Simulated(frame, None, None, truth, None,
+                     {"features": names, "prompt": "prompt", "check_connected": False})

@@ -23,4 +23,4 @@ def spec_from_dict(d: dict) -> ModelSpec:
     return FAMILIES[family](**d)
 
 
-__all__ = ["BradleyTerry", "Hierarchical", "LatentTypes", "Conditioned", "CustomModel", "ModelSpec", "FAMILIES", "spec_from_dict"]
+__all__ = ["FAMILIES", "BradleyTerry", "Conditioned", "CustomModel", "Hierarchical", "LatentTypes", "ModelSpec", "spec_from_dict"]
