@@ -320,13 +320,14 @@ def _loo_users(f: Fit, present):
         return az.loo(dt, var_name="user_ll", pointwise=True)
 
 
-def _kfold_elpd(e_u, labels, n_samples, folds):
+def _kfold_elpd(e_u, labels, n_samples, folds, dim="user"):
+    """K-fold elpd (ArviZ's ELPDDataLOOKFold) from the pointwise elpds ``e_u`` of the units ``labels``."""
     from arviz_stats.utils import ELPDDataLOOKFold
 
     n = len(e_u)
     return ELPDDataLOOKFold(elpd=float(e_u.sum()), se=float(np.sqrt(n) * np.std(e_u, ddof=1)), p=float("nan"),
                             n_samples=int(n_samples), n_data_points=n, scale="log", warning=False, good_k=None,
-                            elpd_i=xr.DataArray(e_u, dims="user", coords={"user": labels}), n_folds=int(folds))
+                            elpd_i=xr.DataArray(e_u, dims=dim, coords={dim: labels}), n_folds=int(folds))
 
 
 def _rule(e, weights=None):
