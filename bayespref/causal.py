@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 
 import numpy as np
 import pandas as pd
@@ -406,7 +407,7 @@ def amce(fit, feature: str, levels=(1.0, 0.0), reference="uniform", *, design=No
         profiles = observed[others]
     elif reference == "uniform":
         values = [np.unique(observed[f]) for f in others]
-        n = int(np.prod([len(v) for v in values])) if values else 1
+        n = math.prod(len(v) for v in values)
         if n > max_profiles:
             raise DataError(f"amce(reference='uniform'): the other factors have {n} value combinations "
                             f"(more than max_profiles={max_profiles}); 'uniform' is for factors with few "
