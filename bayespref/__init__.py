@@ -24,6 +24,7 @@ _LAZY = {
     "simulate": "bayespref.simulate",
     "heterogeneity": "bayespref.heterogeneity",
     "selection": "bayespref.selection",
+    "sensitivity": "bayespref.sensitivity",
     "causal": "bayespref.causal",
     "overlap": "bayespref.overlap",
     "BayesprefError": "bayespref.errors",
@@ -35,7 +36,7 @@ _LAZY = {
     "SeparationWarning": "bayespref.errors",
 }
 
-_MODULES = {"simulate", "heterogeneity", "selection", "causal", "overlap"}
+_MODULES = {"simulate", "heterogeneity", "selection", "sensitivity", "causal", "overlap"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
