@@ -90,12 +90,16 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
     sizes = spec.sizes(data)
     dims, coords = _dims_coords(spec, data, sizes, fn, arrays)
     if method == "nuts":
-        mcmc = run_nuts(fn, arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
-                                                       target_accept=target_accept,
-                                                       max_tree_depth=max_tree_depth, progress=progress))
-        dt = az.from_numpyro(mcmc, log_likelihood=log_likelihood, coords=coords, dims=dims, pred_dims=dims)
+        run = run_nuts(fn, arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
+                                                      target_accept=target_accept,
+                                                      max_tree_depth=max_tree_depth, progress=progress),
+                       log_likelihood=log_likelihood)
+        dt = _nuts_datatree(run, arrays, dims, coords)
         extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
-                 "target_accept": target_accept, "max_tree_depth": max_tree_depth}
+                 "target_accept": target_accept, "max_tree_depth": max_tree_depth,
+                 "sampler_reused": bool(run.cached),
+                 "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
+                 "sampling_s": round(run.sampling_s, 3)}
     else:
         res = run_svi(fn, arrays, seed, SviSettings(steps=steps, lr=lr, guide=guide, batch_size=batch_size,
                                                     tol=tol, num_samples=num_samples, progress=progress))
@@ -150,6 +154,13 @@ def _effect_names(spec, data, sizes):
         labels = spec.coords(data)["option" if name == "worth" else "feature"]
         names += [f"{name}[{x}]" for x in labels]
     return np.asarray(names, dtype=str)
+
+
+def _nuts_datatree(run, arrays, dims, coords):
+    groups = {"posterior": run.samples, "sample_stats": run.stats, "observed_data": {"y": np.asarray(arrays["y"])}}
+    if run.log_likelihood:
+        groups["log_likelihood"] = run.log_likelihood
+    return az.from_dict(groups, coords=coords, dims=dims)
 
 
 def _svi_datatree(fn, arrays, draws, dims, coords, with_log_likelihood):

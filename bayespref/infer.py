@@ -11,11 +11,11 @@ import warnings
 
 import numpy as np
 
-from . import _jax
+from . import _jax, _nuts
 import jax
 import jax.numpy as jnp
 import numpyro
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO, autoguide
+from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide
 
 from .errors import FitError
 
@@ -57,8 +57,12 @@ class NutsSettings:
     progress: bool = True
 
 
-def run_nuts(fn, data, seed, settings: NutsSettings) -> MCMC:
-    """Run NUTS on ``fn(data)``; chains in parallel over devices when JAX has one per chain."""
+def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True) -> _nuts.NutsRun:
+    """Run NUTS on ``fn(data)``; chains in parallel over devices when JAX has one per chain.
+
+    The sampler is compiled once per model, data shape and settings and reused by later fits
+    (:mod:`bayespref._nuts`).
+    """
     method, n_dev = _jax.devices_for_chains(settings.chains)
     if settings.chain_method is not None:
         method = settings.chain_method
@@ -69,11 +73,12 @@ def run_nuts(fn, data, seed, settings: NutsSettings) -> MCMC:
             f"{settings.chains}) to run them in parallel.",
             stacklevel=3,
         )
-    kernel = NUTS(fn, target_accept_prob=settings.target_accept, max_tree_depth=settings.max_tree_depth)
-    mcmc = MCMC(kernel, num_warmup=settings.warmup, num_samples=settings.draws, num_chains=settings.chains,
-                chain_method=method, progress_bar=settings.progress)
-    mcmc.run(as_key(seed), data, extra_fields=("diverging", "num_steps", "energy", "accept_prob", "potential_energy"))
-    return mcmc
+    if method not in ("parallel", "vectorized", "sequential"):
+        raise FitError(f"chain_method={method!r} is unknown; use 'parallel', 'vectorized' or 'sequential'.")
+    return _nuts.sample(fn, data, as_key(seed), chains=settings.chains, warmup=settings.warmup,
+                        draws=settings.draws, target_accept=settings.target_accept,
+                        max_tree_depth=settings.max_tree_depth, log_likelihood=log_likelihood, method=method,
+                        progress=settings.progress)
 
 
 @dataclasses.dataclass
