@@ -24,6 +24,8 @@ _LAZY = {
     "simulate": "bayespref.simulate",
     "heterogeneity": "bayespref.heterogeneity",
     "selection": "bayespref.selection",
+    "checks": "bayespref.checks",
+    "compare": "bayespref.checks",
     "sensitivity": "bayespref.sensitivity",
     "causal": "bayespref.causal",
     "overlap": "bayespref.overlap",
@@ -36,7 +38,7 @@ _LAZY = {
     "SeparationWarning": "bayespref.errors",
 }
 
-_MODULES = {"simulate", "heterogeneity", "selection", "sensitivity", "causal", "overlap"}
+_MODULES = {"simulate", "heterogeneity", "selection", "sensitivity", "causal", "overlap", "checks"}
 
 __all__ = sorted(_LAZY) + ["__version__"]
 

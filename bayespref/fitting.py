@@ -500,6 +500,19 @@ class Fit:
         return (f"<bayespref.Fit {self.model.family} by {self.info.get('method', '?')}: "
                 f"{self.data.n_comparisons} comparisons, {s['n_options']} options, {s['n_users']} users>")
 
+    # -- checks (bayespref.checks) -------------------------------------------------------------------
+    def check(self, by=None, seed=0) -> dict:
+        """All posterior predictive checks of :mod:`bayespref.checks` (a dict name -> PPCheck)."""
+        from .checks import check_all
+
+        return check_all(self, by=by, seed=seed)
+
+    def convergence(self, **kwargs):
+        """The convergence report of :func:`bayespref.checks.convergence` (text and HTML)."""
+        from .checks import convergence
+
+        return convergence(self, **kwargs)
+
 
 def load_fit(path, model=None) -> Fit:
     """Read a fit written by :meth:`Fit.save`.

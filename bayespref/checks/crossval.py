@@ -18,7 +18,9 @@ per user (factor ``user_ll``), so its units are users.
 **Cheap refits.** K-fold and the exact refits of :func:`loo` do not subset the data: they fit the
 full data with the held-out judgements' likelihood masked (an effect handler on the observation
 site), so every refit has the same shapes and NUTS is compiled once and reused
-(``MCMC(jit_model_args=True)``); the chains of a refit run in parallel over devices.
+(``MCMC(jit_model_args=True)`` with vectorised chains: NumPyro's ``parallel`` chain method re-traces
+its ``pmap`` on every run, so it would compile every refit again; pass ``chain_method="parallel"``
+to the refit settings for long refits on several devices).
 
 :func:`loo`
     PSIS-LOO (``arviz_stats.loo``) per comparison or per user, with Pareto-k diagnostics; units
@@ -91,12 +93,11 @@ class _Refitter:
         self.arrays = fit.model.arrays(fit.data)
         info = fit.info
         chains = settings.get("chains", info.get("chains", 4))
-        method, _ = _jax.devices_for_chains(chains)
         kernel = NUTS(_masked(self.fn), target_accept_prob=settings.get("target_accept", info.get("target_accept", 0.8)),
                       max_tree_depth=settings.get("max_tree_depth", info.get("max_tree_depth", 10)))
         self.mcmc = MCMC(kernel, num_warmup=settings.get("warmup", info.get("warmup", 1000)),
                          num_samples=settings.get("draws", info.get("draws", 1000)), num_chains=chains,
-                         chain_method=method, progress_bar=False, jit_model_args=True)
+                         chain_method=settings.get("chain_method", "vectorized"), progress_bar=False, jit_model_args=True)
         self.names = latent_sites(self.fn, self.arrays)
         self.key = as_key(seed)
         self.n_runs = 0

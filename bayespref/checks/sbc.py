@@ -13,9 +13,9 @@ freedom); a parameter fails when its p-value is below ``alpha`` (0.01). A model 
 and inference disagree (a sign error in the likelihood, a prior that is not the one simulated
 from) gives U-shaped, humped or sloped histograms and small p-values.
 
-All fits reuse one compiled NUTS sampler (``MCMC(jit_model_args=True)``: the design has the same
-shapes in every simulation, only the outcomes change); the chains of a fit run in parallel over
-devices. SVI is deliberately not offered: its approximate posteriors fail SBC by construction.
+All fits reuse one compiled NUTS sampler (``MCMC(jit_model_args=True)`` with vectorised chains: the
+design has the same shapes in every simulation, only the outcomes change, so nothing is compiled
+after the first fit). SVI is deliberately not offered: its approximate posteriors fail SBC by construction.
 """
 
 from __future__ import annotations
@@ -158,11 +158,8 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
     truth = np.concatenate(truth, axis=1)  # (n_sims, P)
     y_sim = np.asarray(prior["y"])
 
-    from .. import _jax as jx
-
-    method, _ = jx.devices_for_chains(chains)
     mcmc = MCMC(NUTS(fn, target_accept_prob=target_accept), num_warmup=warmup, num_samples=draws,
-                num_chains=chains, chain_method=method, progress_bar=False, jit_model_args=True)
+                num_chains=chains, chain_method="vectorized", progress_bar=False, jit_model_args=True)
     keep = np.linspace(0, total - 1, n_ranks).round().astype(int)
     ranks = np.zeros((n_sims, len(labels)), dtype=int)
     div = np.zeros(n_sims, dtype=int)
