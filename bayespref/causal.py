@@ -76,7 +76,8 @@ class Eraser:
         return round(float(np.trace(self.projection)))
 
 
-def erase(data: Comparisons, condition: str, features=None, tol: float = 1e-8) -> Eraser:
+def erase(data: Comparisons, condition: str, features=None, alpha: float | None = 0.01,
+          tol: float = 1e-8) -> Eraser:
     r"""Fit the linear concept erasure of the user covariate ``condition`` from the features.
 
     Each response (option a and option b of every comparison) is one row x with the covariate
@@ -100,6 +101,12 @@ def erase(data: Comparisons, condition: str, features=None, tol: float = 1e-8) -
         User covariate column (a categorical covariate brings all its dummy columns).
     features : list of str, optional
         Features to erase from (default: all of the data's features, in order).
+    alpha : float or None
+        Erase only linear information that the data show: when the features do not predict C
+        better than chance (the test :math:`n R^2 \sim \chi^2_{p q}` of no linear association,
+        level ``alpha``; p features, q design columns of C) nothing is erased. Otherwise an
+        erasure of sampling noise would remove a random feature direction, causal ones included.
+        None: always erase.
 
     Examples
     --------
@@ -137,6 +144,14 @@ def erase(data: Comparisons, condition: str, features=None, tol: float = 1e-8) -
     W_pinv = (V[:, ok] * np.sqrt(lam[ok])) @ V[:, ok].T
     u, s, _ = np.linalg.svd(W @ sxz, full_matrices=False)
     U = u[:, s > tol * max(s.max(initial=0.0), 1e-300)] if s.size else u[:, :0]
+    if alpha is not None:
+        from scipy.stats import chi2
+
+        # n R^2 of C on the features, summed over C's design columns (whitened cross-covariance)
+        szz = np.diag(Zc.T @ Zc / n)
+        stat = n * float(np.sum((W @ sxz) ** 2 / np.where(szz > 0, szz, np.inf)))
+        if stat < chi2.ppf(1 - alpha, df=max(1, int(ok.sum()) * Z.shape[1])):
+            U = U[:, :0]
     P = W_pinv @ U @ U.T @ W
     return Eraser(mean=mean, projection=P, features=feats, condition=condition)
 

@@ -342,7 +342,8 @@ def latent_positivity(rho: float = 0.0, alpha: float = 0.25, n_train: int = 2000
 def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_user: int = 60,
                          n_test: int = 4000, n_quality: int = 3, conflict: float = 1.5,
                          quality: float = 1.0, proxy: float = 1.0, proxy_link: float = 0.8,
-                         off_sd: float = 0.1, scale: float = 1.5, seed: int = 0) -> Simulated:
+                         comply_noise: float = 0.0, off_sd: float = 0.1, scale: float = 1.5,
+                         seed: int = 0) -> Simulated:
     r"""Confounding by user objective: who asks which prompts depends on what they want.
 
     Users u have an objective :math:`c_u \in \{0, 1\}` (half each; user covariate ``objective``;
@@ -355,19 +356,21 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
 
     * quality features ``q0_1..q0_K`` vary (N(0, 1/2)) on type-0 prompts and ``q1_1..q1_K`` on
       type-1 prompts; off-type they have SD ``off_sd`` (K = ``n_quality``);
-    * ``comply`` (compliance with the request) varies on type-1 prompts and has SD ``off_sd`` on
-      type-0 prompts (benign prompts: every response complies);
+    * compliance with the request, :math:`k(y)`, varies (N(0, 1/2)) on type-1 prompts and has SD
+      ``off_sd`` on type-0 prompts (benign prompts: every response complies); the feature
+      ``comply`` is :math:`k(y) + N(0, \text{comply\_noise}^2)` (exact by default; a noisy view,
+      like an embedding direction, with ``comply_noise > 0``);
     * ``topic``, a proxy of the prompt type that the reward does not use:
-      :math:`\text{topic}(y) = \text{proxy}\,(2t - 1) + \text{proxy\_link}\; t\,\text{comply}(y)
+      :math:`\text{topic}(y) = \text{proxy}\,(2t - 1) + \text{proxy\_link}\; t\,k(y)
       + N(0, 1/4)`: its level reveals t (so it predicts c), and on type-1 prompts its difference
-      moves with compliance.
+      carries compliance too (a shortcut that a reward can use in place of the noisy ``comply``).
 
     The objectives share the quality weights and conflict on compliance:
 
     .. math::
 
         r_c(y) = s\,\big(\text{quality}\sum_k (q_{0k}(y) + q_{1k}(y)) + (1 - 2c)\,\text{conflict}\,
-        \text{comply}(y)\big),\qquad P(a \succ b \mid u) = \sigma(r_{c_u}(a) - r_{c_u}(b)).
+        k(y)\big),\qquad P(a \succ b \mid u) = \sigma(r_{c_u}(a) - r_{c_u}(b)).
 
     Splits: ``"train"`` (``n_users`` x ``comparisons_per_user`` judgements under ``rho``, with
     ``"train_consistent"`` / ``"train_inconsistent"`` the t = c and t != c parts) and
@@ -375,7 +378,7 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
     frame holds ``reward_diff`` (under the judging user's objective) and ``reward_diff_c0``,
     ``reward_diff_c1`` (under each objective: the truth of interventional questions such as "what
     would objective-0 users prefer on type-1 prompts?"). Truth: ``rho``, ``weight`` (objective,
-    feature), ``features``.
+    feature; the ``comply`` entry weighs the true compliance k), ``features``.
 
     Examples
     --------
@@ -407,12 +410,13 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
         q0 = rng.normal(size=(n, K)) * sd_q0
         q1 = rng.normal(size=(n, K)) * sd_q1
         comply = rng.normal(size=n) * np.where(t == 1, np.sqrt(0.5), off_sd)
+        seen = comply + rng.normal(0, comply_noise, n)
         topic = proxy * (2 * t - 1) + proxy_link * t * comply + rng.normal(0, 0.5, n)
-        return np.column_stack([q0, q1, comply, topic])
+        latent = np.column_stack([q0, q1, comply, np.zeros(n)])
+        return np.column_stack([q0, q1, seen, topic]), latent
 
-    xa, xb = responses(), responses()
-    dx = xa - xb
-    d_all = dx @ weight.T  # (n, objective)
+    (xa, za), (xb, zb) = responses(), responses()
+    d_all = (za - zb) @ weight.T  # (n, objective)
     d = d_all[np.arange(n), c]
     frame = _response_frame("p", None, None, xa, xb, names)
     ulabels = _labels("u", n_users)

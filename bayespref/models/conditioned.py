@@ -40,7 +40,7 @@ class Conditioned(ModelSpec):
     Priors (defaults in brackets)::
 
         mu_f ~ N(0, weight_scale)         [2.5]  shared weights (``weight``)
-        tau_f ~ HalfNormal(head_scale)    [1.0]  head SDs (``sd_head``)
+        tau_f ~ HalfNormal(head_scale)    [2.5]  head SDs (``sd_head``)
         beta_pos ~ N(0, position_scale)   [1.0]
 
     Related configurations of the other families: **pooled** (ignore C) is
@@ -90,7 +90,7 @@ class Conditioned(ModelSpec):
     ties: bool | str = False
     link: str = "logit"
     weight_scale: float = 2.5
-    head_scale: float = 1.0
+    head_scale: float = 2.5
     position_scale: float = 1.0
     tie_loc: float = -1.0
     tie_scale: float = 1.5

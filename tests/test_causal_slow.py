@@ -1,0 +1,117 @@
+"""Statistical studies of the causal layer (slow): the paper's findings, measured on our simulators.
+
+Run with ``pytest -m slow tests/test_causal_slow.py``. The sizes here are smaller than in
+``benchmarks/causal_experiments.py`` (whose numbers are in benchmarks/RESULTS.md) but large enough
+for the asserted shapes; tolerances follow from the standard errors over seeds.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import arviz as az
+import numpy as np
+import pytest
+
+import bayespref as bp
+from bayespref import causal_experiments as ce
+
+pytestmark = pytest.mark.slow
+
+
+def test_table1_latent_positivity():
+    runs = ce.latent_positivity_study(rhos=(0.0, 0.3, 0.6, 0.9), seeds=range(3))
+    m = runs.groupby("rho").mean(numeric_only=True)
+    # out-of-distribution agreement falls monotonically; in-distribution stays roughly flat
+    assert np.all(np.diff(m["agree_ood"].to_numpy()) < 0)
+    assert m["agree_id"].max() - m["agree_id"].min() < 0.05
+    gap = m["agree_id"] - m["agree_ood"]
+    assert gap.iloc[-1] > gap.iloc[0] + 0.03
+    # posterior SD of the orientation grows roughly like 1/sqrt(1 - rho) (about 3x from 0 to 0.9)
+    ratio = m["orientation_sd"] / m["orientation_sd"].iloc[0]
+    assert 2.0 < ratio.loc[0.9] < 4.5
+    assert np.all(np.diff(m["orientation_sd"].to_numpy()) > 0)
+    # the overlap diagnostic reports the informative shares 0.50, 0.40, 0.30, 0.14
+    np.testing.assert_allclose(m["share"].to_numpy(), [0.50, 0.40, 0.30, 0.14], atol=0.03)
+
+
+def test_table2_confounding_by_objective():
+    runs = ce.confounding_study(rhos=(0.5, 0.7, 0.9, 1.0), seeds=range(2), n_users=60, comparisons_per_user=30,
+                                n_test=2000)
+    m = runs.groupby(["rho", "model"]).mean(numeric_only=True)
+    inc = m["agree_test_inconsistent"].unstack("model")
+    # every model loses accuracy on inconsistent pairs as rho -> 1
+    for model in inc.columns:
+        assert inc.loc[1.0, model] < inc.loc[0.5, model]
+    # the conditioned model with pooled heads beats the base model on inconsistent pairs (0.5-0.9)
+    assert (inc.loc[[0.5, 0.7, 0.9], "multihead"] >= inc.loc[[0.5, 0.7, 0.9], "base"] - 0.005).all()
+    assert inc.loc[[0.7, 0.9], "multihead"].mean() > inc.loc[[0.7, 0.9], "base"].mean()
+    # the diagnostics warn at rho = 1 (empty cells) and not below
+    warned = runs.groupby("rho")["warned"].max()
+    assert warned.loc[1.0] and not warned.loc[[0.5, 0.7, 0.9]].any()
+
+
+def test_adjustment_covers_the_truth_and_naive_is_biased():
+    runs = ce.adjustment_study(seeds=range(10))
+    adj, naive = runs[runs["model"] == "adjusted"], runs[runs["model"] == "naive"]
+    assert adj["covers"].mean() >= 0.85
+    half = (naive["upper"] - naive["lower"]) / 2
+    assert ((naive["mean"] - naive["truth"]).abs() > half).all()  # biased beyond its interval
+    assert not naive["covers"].any()
+
+
+def test_nonadditive_prompt_effects():
+    runs = ce.nonadditive_study(seeds=range(3))
+    m = runs.groupby("model").mean(numeric_only=True)
+    assert m.loc["interaction", "agree_between"] > m.loc["additive", "agree_between"] + 0.2
+    assert abs(m.loc["additive", "agree_between"] - 0.5) < 0.1  # the additive model cannot follow the switch
+    # its prompt term cancels: the posterior of the weight of `task` stays at the prior N(0, 2.5^2)
+    add = runs[runs["model"] == "additive"]
+    assert np.all(np.abs(add["task_mean"]) < 0.5)
+    assert np.all(np.abs(add["task_sd"] / 2.5 - 1) < 0.15)
+
+
+def test_amce_coverage_under_both_reference_distributions():
+    runs = ce.amce_study(seeds=range(10))
+    cover = runs.groupby("reference")["covers"].mean()
+    assert cover.loc["uniform"] >= 0.8 and cover.loc["empirical"] >= 0.8
+    # the two references give different estimands here (the factor interacts with f2)
+    m = runs.groupby("reference")["truth"].mean()
+    assert abs(m.loc["uniform"] - m.loc["empirical"]) > 0.02
+
+
+def test_position_bias_is_recovered():
+    covers, means = [], []
+    for seed in range(5):
+        sim = bp.simulate.position_bias(size=0.5, n_comparisons=2000, seed=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = bp.fit(bp.BradleyTerry(position=True), sim.comparisons(), seed=seed, chains=2, warmup=400,
+                         draws=400, progress=False)
+        p = fit.idata.posterior["position"].values.ravel()
+        lo, hi = np.quantile(p, [0.05, 0.95])
+        covers.append(lo <= 0.5 <= hi)
+        means.append(p.mean())
+    assert np.mean(covers) >= 0.8
+    assert abs(np.mean(means) - 0.5) < 0.1
+
+
+def test_swapping_a_and_b_leaves_the_posterior_unchanged():
+    sim = bp.simulate.latent_positivity(rho=0.6, n_train=800, n_test=10, seed=2)
+    fr = sim.frame[sim.splits["train"]]
+    sw = fr.copy()
+    for col in [c for c in fr.columns if c.endswith("_a")]:
+        sw[col], sw[col[:-2] + "_b"] = fr[col[:-2] + "_b"], fr[col]
+    sw["a"], sw["b"], sw["outcome"] = fr["b"], fr["a"], 1 - fr["outcome"]
+    out = []
+    for frame in (fr, sw):
+        data = bp.Comparisons.from_frame(frame, **sim.options)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fit = bp.fit(bp.BradleyTerry(worths=False), data, seed=1, chains=2, warmup=500, draws=1000,
+                         progress=False)
+        out.append(az.summary(fit.idata, var_names=["weight"], kind="all"))
+    a, b = out
+    z = (a["mean"] - b["mean"]).abs() / np.sqrt(a["mcse_mean"] ** 2 + b["mcse_mean"] ** 2)
+    assert z.max() < 4  # equal up to Monte Carlo error
+    np.testing.assert_allclose(a["sd"], b["sd"], rtol=0.15)
