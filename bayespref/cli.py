@@ -1,4 +1,4 @@
-"""Command line: ``bayespref demo | fit | datasets``.
+"""Command line: ``bayespref demo | fit | sensitivity | datasets``.
 
 Every run writes its results atomically to an output folder (nothing half-written on failure or
 Ctrl-C) and shows progress.
@@ -31,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                      "Fit a bundled demo, or a TOML spec from models/, and write a results folder "
                      "(saved fit, summary tables, plots)."),
         epilog="Examples:\n  bayespref demo\n  bayespref fit models/baseball.toml --out results/baseball\n"
-               "  bayespref datasets",
+               "  bayespref sensitivity models/sensitivity_topmodel2007.toml\n  bayespref datasets",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -44,6 +44,13 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=None, help="output folder (default: bayespref-results/<spec name>)")
     f.add_argument("--quick", action="store_true", help="short chains, for a smoke test")
     f.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    sa = sub.add_parser("sensitivity", help="sensitivity analysis for an unobserved confounder ([sensitivity] "
+                                            "table of a TOML spec, see models/sensitivity_*.toml)")
+    sa.add_argument("spec", help="path to a TOML spec with a [sensitivity] table")
+    sa.add_argument("--out", default=None,
+                    help="output folder (default: bayespref-results/<spec name>-sensitivity)")
+    sa.add_argument("--quick", action="store_true", help="short chains and few SVI steps, for a smoke test")
+    sa.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sub.add_parser("datasets", help="list the bundled datasets")
     return p
 
@@ -67,6 +74,39 @@ def _report(result, spec, out):
     print(f"\nResults written to {out}/ (fit.nc, summary.csv, worths.csv, worths.png, diagnostics.json)")
 
 
+def _sensitivity_report(grid_res, prior_res, spec, out):
+    import pandas as pd
+
+    print(f"\n{spec.get('description', '')}\n")
+    with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 3):
+        if grid_res is not None:
+            nv = grid_res.naive()
+            pct = round(100 * grid_res.ci_prob)
+            print(f"Estimand: {grid_res.estimand.label}")
+            print(f"Fitted model (no confounding): {nv['mean']:.3g} [{nv['lower']:.3g}, {nv['upper']:.3g}] ({pct}%)")
+            print(f"Confounder U tied to: {grid_res.exposure}; prevalence {grid_res.prevalence:g}")
+            tp = grid_res.tipping_point()
+            print(f"Tipping point (gamma = delta = t at which the interval reaches {grid_res.estimand.null:g}): "
+                  f"t = {tp['t']:.3g}, odds ratio {tp['odds_ratio']:.3g}")
+            rv = grid_res.robustness_value()
+            print(f"Robustness value (latent-utility scale): RV = {rv['rv_q']:.3f}, RV_alpha = {rv['rv_q_alpha']:.3f}")
+            ev = grid_res.evalue()
+            print(f"E-value (odds scale, RR ~ sqrt(OR)): {ev['evalue']:.3g}; for the interval bound: "
+                  f"{ev['evalue_bound']:.3g}")
+            b = grid_res.benchmarks(multiples=(1, 2, 3))
+            if len(b):
+                print("\nConfounders as strong as observed covariates (k times):")
+                print(b.to_string())
+            if "anchors" in grid_res.info:
+                print("\nFast grid vs exact NUTS refits at the anchors (discrepancy in posterior SDs, corrected):")
+                print(grid_res.info["anchors"].to_string(index=False))
+        if prior_res is not None:
+            print("\nPrior mode (normal priors on gamma, delta):")
+            print(prior_res.summary().to_string())
+    print(f"\nResults written to {out}/ (sensitivity.csv, summary.json, benchmarks.csv, contour.png, "
+          "intervals.png, fit.nc)")
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
@@ -80,6 +120,14 @@ def main(argv=None) -> int:
             return 0
         from . import runspec
 
+        if args.command == "sensitivity":
+            spec = runspec.load_spec(args.spec)
+            name = spec.get("name", pathlib.Path(args.spec).stem)
+            out = pathlib.Path(args.out or f"bayespref-results/{name}-sensitivity")
+            _, grid_res, prior_res = runspec.run_sensitivity(spec, out, quick=args.quick,
+                                                             progress=not args.no_progress)
+            _sensitivity_report(grid_res, prior_res, spec, out)
+            return 0
         if args.command == "demo":
             spec, out = DEMO_SPEC, pathlib.Path(args.out)
         else:

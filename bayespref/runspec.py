@@ -45,7 +45,10 @@ from .errors import DataError, ModelError
 
 INFERENCE_KEYS = {"method", "seed", "chains", "warmup", "draws", "target_accept", "max_tree_depth", "steps",
                   "lr", "guide", "batch_size", "tol", "num_samples"}
-TOP_KEYS = {"name", "description", "data", "model", "inference", "output"}
+TOP_KEYS = {"name", "description", "data", "model", "inference", "output", "sensitivity"}
+SENSITIVITY_KEYS = {"estimand", "covariate", "effect", "reference", "feature", "a", "b", "group", "exposure",
+                    "prevalence", "gamma", "delta", "n_grid", "ci_prob", "mode", "method", "steps", "warm_steps",
+                    "lr", "num_samples", "anchors", "gamma_prior", "delta_prior", "seed"}
 OUTPUT_KEYS = {"reference"}
 DATA_KEYS = {"dataset", "path", "a", "b", "outcome", "user", "prompt", "features", "user_covariates",
              "option_table", "user_table"}
@@ -75,6 +78,10 @@ def load_spec(path) -> dict:
     unknown = set(spec.get("inference", {})) - INFERENCE_KEYS
     if unknown:
         raise ModelError(f"{path}: unknown keys in [inference]: {sorted(unknown)}; allowed: {sorted(INFERENCE_KEYS)}.")
+    unknown = set(spec.get("sensitivity", {})) - SENSITIVITY_KEYS
+    if unknown:
+        raise ModelError(f"{path}: unknown keys in [sensitivity]: {sorted(unknown)}; allowed: "
+                         f"{sorted(SENSITIVITY_KEYS)}.")
     spec["_path"] = str(path)
     return spec
 
@@ -171,3 +178,130 @@ def write_outputs(result, spec: dict, out_dir) -> pathlib.Path:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+# -- sensitivity analysis ------------------------------------------------------------------------------
+def _grid_values(value, name):
+    """A grid from a list of numbers or {min, max, n}."""
+    import numpy as np
+
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        try:
+            return np.linspace(float(value["min"]), float(value["max"]), int(value.get("n", 11)))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"[sensitivity] {name} = {{min, max, n}} is incomplete or not numeric ({exc}).") from None
+    if isinstance(value, list) and all(isinstance(v, (int, float)) for v in value):
+        return np.asarray(value, dtype=float)
+    raise ModelError(f"[sensitivity] {name} must be a list of numbers or {{min = .., max = .., n = ..}}.")
+
+
+def run_sensitivity(spec: dict, out_dir, quick: bool = False, progress: bool = True):
+    """Fit the spec's model, run the sensitivity analysis of its ``[sensitivity]`` table and write a
+    report folder atomically: ``sensitivity.csv`` (the grid), ``summary.json`` (fitted estimate,
+    tipping point, robustness value, E-value, anchors), ``benchmarks.csv``, ``contour.png``,
+    ``intervals.png``, ``prior.csv`` (prior mode), ``fit.nc`` and the spec.
+
+    ``[sensitivity]`` keys: ``estimand`` ("group_contrast" with ``covariate``, ``effect``,
+    ``reference``; "feature_effect" with ``feature``; "preference" with ``a``, ``b``, ``group``),
+    ``exposure``, ``prevalence``, ``gamma``/``delta`` (lists or ``{min, max, n}``), ``n_grid``,
+    ``ci_prob``, ``mode`` ("grid", "prior" or "both"), ``method`` ("svi" or "nuts"), ``steps``,
+    ``warm_steps``, ``lr``, ``num_samples``, ``anchors`` ([n_gamma, n_delta] or false),
+    ``gamma_prior``/``delta_prior`` ([loc, scale]), ``seed``. Returns (fit, grid result, prior result).
+    """
+    from . import sensitivity as sa
+    from .fitting import fit
+
+    if "sensitivity" not in spec:
+        raise ModelError(f"{spec.get('_path', 'the spec')}: no [sensitivity] table (see models/sensitivity_*.toml).")
+    sens = dict(spec["sensitivity"])
+    est = sa._estimand_from({k: sens.pop(k) for k in ("estimand", "covariate", "effect", "reference", "feature",
+                                                      "a", "b", "group") if k in sens})
+    mode = sens.pop("mode", "grid")
+    if mode not in ("grid", "prior", "both"):
+        raise ModelError(f"[sensitivity] mode = {mode!r}: use 'grid', 'prior' or 'both'.")
+    gamma = _grid_values(sens.pop("gamma", None), "gamma")
+    delta = _grid_values(sens.pop("delta", None), "delta")
+    anchors = sens.pop("anchors", [2, 3])
+    anchors = None if anchors is False or anchors == [] else tuple(int(a) for a in anchors)
+    g_prior = tuple(sens.pop("gamma_prior", (0.0, 1.0)))
+    d_prior = tuple(sens.pop("delta_prior", (0.0, 1.0)))
+    common = {k: sens.pop(k) for k in ("exposure", "prevalence", "ci_prob") if k in sens}
+    seed = sens.pop("seed", spec.get("inference", {}).get("seed", 0))
+    grid_kw = {k: sens.pop(k) for k in ("method", "steps", "warm_steps", "lr", "num_samples", "n_grid") if k in sens}
+
+    data = build_data(spec)
+    model = build_model(spec)
+    inf = dict(spec.get("inference", {}))
+    nuts = {"chains": 2, "warmup": 500, "draws": 500}
+    if quick:
+        inf.update(chains=2, warmup=200, draws=200, steps=min(int(inf.get("steps", 2000)), 2000), num_samples=200)
+        grid_kw.update(steps=min(int(grid_kw.get("steps", 300)), 300), warm_steps=min(int(grid_kw.get("warm_steps",
+                       1500)), 1500), num_samples=min(int(grid_kw.get("num_samples", 400)), 400))
+        nuts = {"chains": 2, "warmup": 150, "draws": 150}
+    method = inf.pop("method", "nuts")
+    fseed = inf.pop("seed", 0)
+    result = fit(model, data, method=method, seed=fseed, progress=progress, **inf)
+    grid_res = prior_res = None
+    if mode in ("grid", "both"):
+        grid_res = sa.grid(result, est, gamma, delta, anchors=anchors, seed=seed, progress=progress, nuts=nuts,
+                           **common, **grid_kw)
+    if mode in ("prior", "both"):
+        pk = {"chains": 2, "warmup": 200, "draws": 200} if quick else {}
+        prior_res = sa.prior(result, est, gamma=g_prior, delta=d_prior, seed=seed, progress=progress, **common, **pk)
+    write_sensitivity(result, grid_res, prior_res, spec, out_dir)
+    return result, grid_res, prior_res
+
+
+def write_sensitivity(result, grid_res, prior_res, spec: dict, out_dir) -> pathlib.Path:
+    """Write a sensitivity report folder via a temporary folder renamed at the end."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir = pathlib.Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        usual_mode(tmp, directory=True)
+        result.save(tmp / "fit.nc")
+        summary = {}
+        if grid_res is not None:
+            grid_res.table().to_csv(tmp / "sensitivity.csv", index=False)
+            grid_res.benchmarks(multiples=(1, 2, 3)).to_csv(tmp / "benchmarks.csv")
+            summary = grid_res.report()
+            for name, fig in (("contour.png", grid_res.plot_contour()), ("intervals.png", grid_res.plot_intervals())):
+                fig.savefig(tmp / name, dpi=120)
+                plt.close(fig)
+        if prior_res is not None:
+            prior_res.summary().to_csv(tmp / "prior.csv")
+            summary["prior"] = {"priors": prior_res.priors, "interval": prior_res.interval(),
+                                "estimand": prior_res.estimand.to_dict()}
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2, default=_jsonable))
+        src = spec.get("_path")
+        if src:
+            shutil.copy(src, tmp / "spec.toml")
+        if out_dir.exists():
+            old = out_dir.with_name(f".{out_dir.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            out_dir.rename(old)
+            tmp.rename(out_dir)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            tmp.rename(out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def _jsonable(o):
+    import numpy as np
+
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)

@@ -744,37 +744,38 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
     value = prob.value_fn()
     sites = prob.sites()
 
+    deterministic = [n for n in sites if n not in guide_sites(guide, model, data)]
+
     def one(gd, data):
         g, d = gd[0], gd[1]
 
-        def step(st, _):
-            st, loss = svi.update(st, data, gamma=g, delta=d)
-            return st, loss
-
-        def step_avg(carry, _):
+        def step(carry, t):
             st, acc = carry
             st, loss = svi.update(st, data, gamma=g, delta=d)
-            acc = jax.tree.map(jnp.add, acc, svi.get_params(st))
+            w = (t >= steps - n_avg).astype(jnp.float32)  # Polyak average over the last n_avg steps
+            acc = jax.tree.map(lambda a, p: a + w * p, acc, svi.get_params(st))
             return (st, acc), loss
 
-        st, _ = jax.lax.scan(step, state0, None, length=steps - n_avg)
-        zero = jax.tree.map(jnp.zeros_like, svi.get_params(st))
-        (st, acc), losses2 = jax.lax.scan(step_avg, (st, zero), None, length=n_avg)
+        zero = jax.tree.map(jnp.zeros_like, svi.get_params(state0))
+        (st, acc), losses = jax.lax.scan(step, (state0, zero), jnp.arange(steps))
         params = jax.tree.map(lambda a: a / n_avg, acc)
-        post = Predictive(model, guide=guide, params=params, num_samples=num_samples, return_sites=sites)(
-            k_draw, data, gamma=g, delta=d)
-        vals = jax.vmap(lambda s: value(s, g, d))(post)
+        post = guide.sample_posterior(k_draw, params, sample_shape=(num_samples,))
+        if deterministic:
+            post = {**post, **Predictive(model, posterior_samples=post, return_sites=deterministic)(
+                k_draw, data, gamma=g, delta=d)}
+        vals = jax.vmap(lambda s: value(s, g, d))({k: post[k] for k in sites})
+        tail = losses[steps - n_avg:]
         half = n_avg // 2
-        drift = jnp.mean(losses2[half:]) - jnp.mean(losses2[:half])
-        return jnp.mean(vals), jnp.std(vals), drift, jnp.std(losses2)
+        drift = jnp.mean(tail[half:]) - jnp.mean(tail[:half])
+        return jnp.mean(vals), jnp.std(vals), drift, jnp.std(tail)
 
     allpts = np.vstack([[0.0, 0.0], points]).astype(np.float32)
-
-    @jax.jit
-    def run_all(pts, data):
-        return jax.lax.map(lambda gd: one(gd, data), pts, batch_size=min(chunk, pts.shape[0]))
-
-    m, s, drift, noise = (np.asarray(x) for x in run_all(jnp.asarray(allpts), data))
+    size = min(chunk, len(allpts))
+    n_pad = -len(allpts) % size
+    padded = np.vstack([allpts, np.repeat(allpts[-1:], n_pad, axis=0)])
+    batch = jax.jit(jax.vmap(one, in_axes=(0, None)))  # compiled once, run chunk by chunk
+    parts = [batch(jnp.asarray(padded[i:i + size]), data) for i in range(0, len(padded), size)]
+    m, s, drift, noise = (np.concatenate([np.asarray(p[j]) for p in parts])[:len(allpts)] for j in range(4))
     if not np.all(np.isfinite(m)) or not np.all(np.isfinite(s)):
         raise FitError("The variational fits over the grid returned NaN; lower lr=..., or use method='nuts'.")
     # drift between the two halves of the averaging window against its noise (losses are
@@ -792,6 +793,12 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
                       "at the end; raise steps=... (or check a few points with method='nuts').",
                       ConvergenceWarning, stacklevel=3)
     return draws, info
+
+
+def guide_sites(guide, model, data) -> set[str]:
+    """Names of the latent sites an autoguide samples (sites its posterior draws contain)."""
+    tr = handlers.trace(handlers.seed(model, 0)).get_trace(data, gamma=0.0, delta=0.0)
+    return {n for n, site in tr.items() if site["type"] == "sample" and not site["is_observed"]}
 
 
 def _anchor_values(values: np.ndarray, k: int, skip_first: bool) -> np.ndarray:
@@ -990,6 +997,17 @@ def _interval(draws: np.ndarray, ci_prob: float, axis=-1):
     return np.quantile(draws, lo, axis=axis), np.quantile(draws, hi, axis=axis)
 
 
+def _plain(obj):
+    """Nested dicts/lists with numpy scalars turned into Python numbers (JSON-ready)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def _evalue_from_or(odds_ratio: float) -> float:
     """E-value of an odds ratio of a common outcome: RR = sqrt(OR), E = RR + sqrt(RR (RR - 1))."""
     rr = math.sqrt(max(odds_ratio, 1 / odds_ratio))
@@ -1142,7 +1160,8 @@ class GridSensitivity:
         def rv(fq):
             return 0.0 if fq <= 0 else 0.5 * (math.sqrt(fq ** 4 + 4 * fq ** 2) - fq ** 2)
         fa = q * f - norm.ppf(1 - alpha / 2) / math.sqrt(dof - 1)
-        return {"t": float(t), "dof": int(dof), "partial_f": float(f), "rv_q": rv(q * f), "rv_q_alpha": rv(fa),
+        return {"t": float(t), "dof": int(dof), "partial_f": float(f), "rv_q": float(rv(q * f)),
+                "rv_q_alpha": float(rv(fa)),
                 "q": q, "alpha": alpha}
 
     def evalue(self) -> dict:
@@ -1254,13 +1273,13 @@ class GridSensitivity:
 
     def report(self) -> dict:
         """Every scalar summary in one JSON-ready dict."""
-        return {"estimand": self.estimand.to_dict(), "label": self.estimand.label, "null": self.estimand.null,
+        return _plain({"estimand": self.estimand.to_dict(), "label": self.estimand.label, "null": self.estimand.null,
                 "exposure": self.exposure, "prevalence": self.prevalence, "ci_prob": self.ci_prob,
                 "method": self.method, "naive": self.naive(), "tipping_point": self.tipping_point(),
                 "tipping_point_mean": self.tipping_point("mean"), "robustness_value": self.robustness_value(),
                 "evalue": self.evalue(),
                 "info": {k: (v.to_dict(orient="records") if isinstance(v, pd.DataFrame) else v)
-                         for k, v in self.info.items() if not isinstance(v, np.ndarray)}}
+                         for k, v in self.info.items() if not isinstance(v, np.ndarray)}})
 
     def __repr__(self):
         nv = self.naive()
