@@ -37,6 +37,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .. import _jax  # noqa: F401
@@ -318,6 +319,13 @@ def loo(fit, unit: str | None = None, refit: bool = True, max_refits: int = 10, 
 # ---------------------------------------------------------------------------------------------
 # K-fold
 # ---------------------------------------------------------------------------------------------
+def _held(data, test, unit):
+    """Codes (in ``data``) of the units of the subset ``test``, sorted."""
+    if unit == "comparison":
+        return np.sort(pd.Index(data.comparison_ids).get_indexer(test.comparison_ids))
+    return np.unique(_unit_codes(test, unit)[0])
+
+
 def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings):
     r"""Grouped K-fold cross-validation: leave users, prompts or comparisons out.
 
@@ -350,7 +358,7 @@ def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings
         refitter = _Refitter(fit, seed=seed, **nuts_settings)
         S = None
         for _, test in splits:
-            held_units = np.unique(_unit_codes(test, unit)[0])
+            held_units = _held(data, test, unit)
             keep = ~np.isin(codes, held_units)
             samples = refitter.run(keep)
             v = _pointwise_loglik(fit, samples, unit)  # (C, D, n)
@@ -370,7 +378,6 @@ def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings
             lu = heldout_log_likelihood(f, test, unit)
             v = lu.transpose("chain", "draw", unit).values
             S = v.shape[0] * v.shape[1]
-            idx = _unit_codes(test, unit)[0]
-            e[np.unique(idx)] = _log_mean_exp(v.reshape(S, -1))
+            e[_held(data, test, unit)] = _log_mean_exp(v.reshape(S, -1))
     e = e[present]
     return _kfold_elpd(e, labels[present], S, folds, dim=unit)

@@ -64,7 +64,7 @@ def reliability(check, ax=None, ci_prob: float = 0.9):
         r = rel.sel(group=g)
         ok = np.asarray(r["count"].values) > 0
         x = np.asarray(r["predicted"].values)[ok]
-        band = r["replicated"].quantile([lo, hi], "sample").values[:, ok]
+        band = r["replicated"].isel(bin=np.where(ok)[0]).quantile([lo, hi], "sample").values
         ax.fill_between(x, band[0], band[1], color=f"C{k}", alpha=0.2, lw=0)
         ece = np.atleast_1d(check.observed.values)[k] if len(groups) > 1 else float(check.observed)
         ax.plot(x, np.asarray(r["observed"].values)[ok], "o-", color=f"C{k}", ms=4,
