@@ -221,28 +221,39 @@ def test_errors_name_the_problem(small):
 # ---------------------------------------------------------------------------------------------------
 # command line
 # ---------------------------------------------------------------------------------------------------
-def test_cli_writes_report(tmp_path, capsys):
+def test_cli_writes_report(small, tmp_path, capsys):
+    """The CLI on the small fixture's data and settings (same shapes: JAX's compilation cache is reused)."""
     from bayespref.cli import main
 
+    sim, _ = small
+    sim.frame.to_csv(tmp_path / "judgements.csv", index=False)
+    sim.option_table.to_csv(tmp_path / "options.csv")
+    sim.user_table.to_csv(tmp_path / "users.csv")
     spec = tmp_path / "sens.toml"
     spec.write_text("""
 name = "sens_test"
 [data]
-dataset = "topmodel2007"
-user_covariates = ["gender", "q2"]
+path = "judgements.csv"
+user = "user"
+option_table = "options.csv"
+user_table = "users.csv"
 [model]
 family = "Hierarchical"
-varying = ["worths"]
-random_effects = false
+correlated = false
 [inference]
-seed = 3
+seed = 1
+chains = 2
+warmup = 200
+draws = 200
 [sensitivity]
 estimand = "group_contrast"
-covariate = "q2[yes]"
-effect = "Anni"
-reference = "Barbara"
-gamma = [0.0, 0.5, 1.0]
-delta = [0.0, 2.0]
+covariate = "group[B]"
+effect = "x0"
+gamma = [0.0, 1.0, 2.0]
+delta = [0.0, 1.5, 3.0]
+steps = 200
+warm_steps = 800
+num_samples = 300
 anchors = false
 """)
     out = tmp_path / "report"
@@ -253,9 +264,10 @@ anchors = false
             "fit.nc"} <= names
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # nothing half-written left
     table = pd.read_csv(out / "sensitivity.csv")
-    assert len(table) == 6
+    assert len(table) == 9
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["estimand"]["covariate"] == "q2[yes]"
+    assert summary["estimand"]["covariate"] == "group[B]"
+    assert list(pd.read_csv(out / "benchmarks.csv")["covariate"].unique()) == ["trait[yes]"]
     assert "Tipping point" in capsys.readouterr().out
     # a bad [sensitivity] key is refused before any fitting
     spec.write_text(spec.read_text().replace("anchors = false", "anchor = false"))
