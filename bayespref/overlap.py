@@ -310,15 +310,22 @@ def diagnose(data: Comparisons, condition: str | None = None, prompt_type=None, 
                                 f"{level!r} outside [0.05, 0.95]: limited overlap there.")
         if prompt_type is not None:
             cell = cells(data, condition, prompt_type)
-            for (level, t), row in cell.iterrows():
-                if row["n"] == 0:
+            for level, part in cell.groupby(level="group", sort=False):
+                types = part.index.get_level_values("prompt_type")
+                empty = list(types[part["n"].to_numpy() == 0])
+                thin = part[(part["n"] > 0) & ((part["n"] < min_cell) | (part["ess"] < min_users))]
+                for t in empty:
                     msgs.append(f"No comparisons of {condition} = {level!r} on prompt type {t!r}: "
                                 f"E[L | {condition} = {level!r}] on type-{t!r} prompts cannot be learned from "
                                 "these data; it rests on the prior (and on pooling across groups) alone.")
-                elif row["n"] < min_cell or row["ess"] < min_users:
-                    msgs.append(f"Only {row['n']} comparisons ({row['ess']:.1f} effective users) of "
-                                f"{condition} = {level!r} on prompt type {t!r}: that cell's estimand is weakly "
-                                "informed.")
+                if len(thin):
+                    shown = ", ".join(f"{t!r} (n = {int(r['n'])}, {r['ess']:.1f} effective users)"
+                                      for t, r in zip(thin.index.get_level_values("prompt_type")[:5],
+                                                      thin.to_dict("records")[:5]))
+                    more = f" and {len(thin) - 5} more" if len(thin) > 5 else ""
+                    msgs.append(f"{condition} = {level!r} has few comparisons on {len(thin)} prompt type(s): "
+                                f"{shown}{more}: estimands for those cells are weakly informed (fewer than "
+                                f"{min_cell} comparisons or {min_users} effective users).")
     if warn:
         for m in msgs:
             warnings.warn(m, DataWarning, stacklevel=2)
