@@ -16,7 +16,7 @@ import bayespref as bp
 from bayespref import causal
 from bayespref.errors import DataError, ModelError
 
-QUICK = {"chains": 2, "warmup": 300, "draws": 300, "progress": False}
+QUICK = {"chains": 2, "warmup": 250, "draws": 250, "progress": False}
 
 
 def _sigmoid(v):
@@ -173,11 +173,11 @@ def test_swapping_a_and_b_and_flipping_the_outcome(position):
     data = sim.comparisons()
     swapped = bp.Comparisons.from_frame(_swapped(sim.frame), **sim.options)
     spec = bp.BradleyTerry(worths=False, position=position)
-    params = _prior_draws(spec, data, n=10)
+    params = _prior_draws(spec, data, n=5)
     fa, fb = spec.bind(data), spec.bind(swapped)
     aa, ab = spec.arrays(data), spec.arrays(swapped)
     diffs = []
-    for i in range(10):
+    for i in range(5):
         p = {k: v[i] for k, v in params.items()}
         la = float(log_density(fa, (aa,), {}, p)[0])
         lb = float(log_density(fb, (ab,), {}, p)[0])
@@ -192,11 +192,11 @@ def test_swapping_a_and_b_and_flipping_the_outcome(position):
 
 @pytest.fixture(scope="module")
 def conditioned():
-    sim = bp.simulate.confounded_objective(rho=0.7, n_users=40, comparisons_per_user=40, n_test=300, seed=2)
+    sim = bp.simulate.confounded_objective(rho=0.7, n_users=30, comparisons_per_user=40, n_test=300, seed=2)
     parts = sim.split()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bp.fit(bp.Conditioned("objective"), parts["train"], method="svi", seed=1, progress=False)
+        fit = bp.fit(bp.Conditioned("objective"), parts["train"], method="svi", seed=1, progress=False, steps=2500)
     return sim, parts, fit
 
 
@@ -221,7 +221,8 @@ def test_conditioned_beats_pooled_on_inconsistent_pairs(conditioned):
     sim, parts, fit = conditioned
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pooled = bp.fit(bp.BradleyTerry(worths=False), parts["train"], method="svi", seed=1, progress=False)
+        pooled = bp.fit(bp.BradleyTerry(worths=False), parts["train"], method="svi", seed=1, progress=False,
+                        steps=2500)
     truth = sim.frame.loc[sim.splits["test_inconsistent"], "reward_diff"]
     acc_c = causal.accuracy(fit, parts["test_inconsistent"], truth=truth)
     acc_p = causal.accuracy(pooled, parts["test_inconsistent"], truth=truth)
