@@ -325,3 +325,11 @@ def test_estimand_errors(conditioned):
         causal.transported_preference(fit, parts["train"], group=0, prompts_of=7)
     with pytest.raises(DataError, match="chain and draw"):
         causal.summarise(gp.mean("chain"))
+
+
+def test_conditioned_fit_saves_and_loads(conditioned, tmp_path):
+    _, parts, fit = conditioned
+    back = bp.load_fit(fit.save(tmp_path / "cond.nc"))
+    assert isinstance(back.model, bp.Conditioned) and back.model.condition == "objective"
+    test = parts["test_inconsistent"]
+    np.testing.assert_allclose(back.predict(test)["p_a"], fit.predict(test)["p_a"], rtol=1e-6)
