@@ -3,7 +3,8 @@
 NumPyro's ``MCMC`` closes over the model's arguments, so every fit, even of the same model on data of
 the same shape, traces and compiles the whole sampler again (seconds to tens of seconds, most of the
 time of a small fit). Here the data are *arguments* of one jitted program that runs warm-up, sampling,
-the transform to the constrained space and the pointwise log-likelihood for all chains. The compiled
+the transform to the constrained space and the pointwise log-likelihood for all chains (a host
+callback notes when each chain ends its warm-up, so warm-up and sampling are timed apart). The compiled
 program is kept in a small in-memory cache keyed by the model function, its static sizes, the shapes
 and dtypes of the data and the sampler settings, so refits (cross-validation folds of equal size,
 simulation-based calibration, repeated analyses) reuse it, and JAX's persistent compilation cache
@@ -76,114 +77,111 @@ def _fn_key(fn):
     return fn
 
 
-def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress):
-    """Two compiled programs: initialise + warm up, then draw (so their times can be told apart)."""
+def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass):
+    """One program for all chains: initialise, warm up, draw, constrain, log-likelihood."""
     BUILDS["count"] += 1
     every = max(1, (warmup + draws) // 50)
-    # one kernel object for both programs: ``init`` fixes only static settings on it (tree depth,
-    # adaptation schedule), never traced values, so the drawing program can reuse it
-    kernel = NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth)
 
     def tick(i, chain_id):
         if progress:
-            jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_Bar.advance, chain_id, every),
+            jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_Host.advance, chain_id, every),
                          lambda: None)
 
-    def warm_chain(key, data, chain_id):
+    def one_chain(key, data, chain_id):
+        kernel = NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                      dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass)
         state = kernel.init(key, warmup, None, model_args=(data,), model_kwargs={})
 
-        def step(st, i):
+        def warm(st, i):
             tick(i, chain_id)
             return kernel.sample(st, (data,), {}), None
 
-        state, _ = jax.lax.scan(step, state, jnp.arange(warmup))
-        return state
-
-    def draw_chain(state, data, chain_id):
-        def step(st, i):
+        def draw(st, i):
             tick(i + warmup, chain_id)
             st = kernel.sample(st, (data,), {})
             return st, (st.z, tuple(getattr(st, f) for f in FIELDS))
 
-        _, (z, extra) = jax.lax.scan(step, state, jnp.arange(draws))
+        state, _ = jax.lax.scan(warm, state, jnp.arange(warmup))
+        # the host notes when each chain ends its warm-up (the callback waits for the warm-up state)
+        jax.debug.callback(_Host.warm_done, chain_id, state.potential_energy)
+        _, (z, extra) = jax.lax.scan(draw, state, jnp.arange(draws))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
         ll = _log_likelihood(fn, samples, data, batch_ndims=1) if with_ll else {}
         return samples, dict(zip(FIELDS, extra)), ll
 
     ids = jnp.arange(chains)
     if method == "parallel":
-        devices = jax.local_devices()[:chains]
-        warm = jax.pmap(warm_chain, in_axes=(0, None, 0), devices=devices)
-        draw = jax.pmap(draw_chain, in_axes=(0, None, 0), devices=devices)
+        program = jax.pmap(one_chain, in_axes=(0, None, 0), devices=jax.local_devices()[:chains])
     elif method == "vectorized":
-        warm = jax.jit(jax.vmap(warm_chain, in_axes=(0, None, 0)))
-        draw = jax.jit(jax.vmap(draw_chain, in_axes=(0, None, 0)))
+        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0)))
     else:
-        warm = jax.jit(lambda keys, data, c: jax.lax.map(lambda kc: warm_chain(kc[0], data, kc[1]), (keys, c)))
-        draw = jax.jit(lambda states, data, c: jax.lax.map(lambda sc: draw_chain(sc[0], data, sc[1]), (states, c)))
-    return warm, draw, ids
+        program = jax.jit(lambda keys, data, c: jax.lax.map(lambda kc: one_chain(kc[0], data, kc[1]), (keys, c)))
+    return program, ids
 
 
-def _compile(programs, keys, data):
-    """Compile both programs ahead of time (so compilation is timed apart from sampling)."""
-    warm, draw, ids = programs
-    warm_c = warm.lower(keys, data, ids).compile()
-    draw_c = draw.lower(warm_c.out_info, data, ids).compile()
-    return (lambda k, d: warm_c(k, d, ids)), (lambda st, d: draw_c(st, d, ids))
+def _compile(built, keys, data):
+    """Compile ahead of time, so that compilation is timed apart from sampling."""
+    program, ids = built
+    compiled = program.lower(keys, data, ids).compile()
+    return lambda k, d: compiled(k, d, ids)
 
 
-class _Bar:
-    """Host side of the progress bar: device callbacks advance one shared tqdm bar."""
+class _Host:
+    """Host side of the device callbacks: the progress bar and the end-of-warm-up times."""
 
     bar = None
+    warm_end: list = []
 
     @classmethod
     def advance(cls, chain_id, n):
         if cls.bar is not None:
             cls.bar.update(int(n))
 
+    @classmethod
+    def warm_done(cls, chain_id, _):
+        cls.warm_end.append(time.perf_counter())
+
 
 def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-           method, progress) -> NutsRun:
+           method, progress, dense_mass=False) -> NutsRun:
     """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits."""
+    dense_mass = tuple(dense_mass) if isinstance(dense_mass, list) else dense_mass
     key_parts = (chains, warmup, draws, float(target_accept), int(max_tree_depth), bool(log_likelihood),
-                 method, bool(progress), len(jax.local_devices()))
+                 method, bool(progress), dense_mass, len(jax.local_devices()))
     try:
         cache_key = (_fn_key(fn), _signature(data), key_parts)
         hash(cache_key)
     except TypeError:  # an unhashable model function: build without caching
         cache_key = None
     keys = jax.random.split(key, chains)
-    t_start = time.perf_counter()
     with _LOCK:
+        t0 = time.perf_counter()
         runner = _CACHE.get(cache_key) if cache_key is not None else None
         cached = runner is not None
         if runner is None:
-            programs = _build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood, method,
-                              progress)
-            runner = _compile(programs, keys, data)
+            runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
+                                     method, progress, dense_mass), keys, data)
             if cache_key is not None:
                 _CACHE[cache_key] = runner
                 while len(_CACHE) > CACHE_SIZE:
                     _CACHE.popitem(last=False)
         else:
             _CACHE.move_to_end(cache_key)
-    compile_s = time.perf_counter() - t_start
-    _Bar.bar = _progress_bar(chains * (warmup + draws), progress)
-    warm, draw = runner
-    try:
-        t0 = time.perf_counter()
-        state = jax.block_until_ready(warm(keys, data))
         t1 = time.perf_counter()
-        samples, extra, ll = jax.device_get(draw(state, data))
-        t2 = time.perf_counter()
-    finally:
-        if _Bar.bar is not None:
-            _Bar.bar.close()
-        _Bar.bar = None
+        _Host.bar = _progress_bar(chains * (warmup + draws), progress)
+        _Host.warm_end = []
+        try:
+            samples, extra, ll = jax.device_get(runner(keys, data))
+            t2 = time.perf_counter()
+        finally:
+            if _Host.bar is not None:
+                _Host.bar.close()
+            _Host.bar = None
+        # warm-up ends when the slowest chain ends it (chains run in parallel)
+        t_warm = max(_Host.warm_end) if _Host.warm_end else float("nan")
     return NutsRun(samples={k: np.asarray(v) for k, v in samples.items()}, stats=_stats(extra, max_tree_depth),
                    log_likelihood={k: np.asarray(v) for k, v in ll.items()}, cached=cached,
-                   compile_s=compile_s, warmup_s=t1 - t0, sampling_s=t2 - t1)
+                   compile_s=t1 - t0, warmup_s=t_warm - t1, sampling_s=t2 - t_warm)
 
 
 def _stats(extra, max_tree_depth):

@@ -33,7 +33,7 @@ ESS_PER_CHAIN = 100
 
 
 def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: int = 1000,
-        draws: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10,
+        draws: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10, dense_mass=False,
         steps: int = 20000, lr: float = 0.01, guide: str = "normal", batch_size: int | None = None,
         tol: float = 1e-4, num_samples: int = 1000, posterior_predictive: bool = False,
         log_likelihood: bool = True, progress: bool = True) -> "Fit":
@@ -48,7 +48,10 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         The validated comparisons.
     method : {"nuts", "svi"}
         ``"nuts"``: NumPyro's NUTS, ``chains`` chains of ``warmup`` + ``draws`` iterations, run in
-        parallel over devices (on a CPU, over virtual devices). ``"svi"``: an autoguide (``guide`` in
+        parallel over devices (on a CPU, over virtual devices). The sampler is compiled once per
+        model, data shape and settings and reused by later fits (``fit.info["sampler_reused"]``).
+        ``dense_mass``: True adapts a dense mass matrix (default: diagonal); a list of tuples of
+        site names, dense blocks over those sites. ``"svi"``: an autoguide (``guide`` in
         {"normal", "mvn", "lowrank", "laplace"}) fitted with Adam (``lr``) for at most ``steps``
         steps, optionally on minibatches of ``batch_size`` comparisons, stopping when the loss
         changes by less than ``tol`` (relative) between two checks; then ``num_samples`` draws.
@@ -92,11 +95,12 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
     if method == "nuts":
         run = run_nuts(fn, arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
                                                       target_accept=target_accept,
-                                                      max_tree_depth=max_tree_depth, progress=progress),
+                                                      max_tree_depth=max_tree_depth, dense_mass=dense_mass,
+                                                      progress=progress),
                        log_likelihood=log_likelihood)
         dt = _nuts_datatree(run, arrays, dims, coords)
         extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
-                 "target_accept": target_accept, "max_tree_depth": max_tree_depth,
+                 "target_accept": target_accept, "max_tree_depth": max_tree_depth, "dense_mass": str(dense_mass),
                  "sampler_reused": bool(run.cached),
                  "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
                  "sampling_s": round(run.sampling_s, 3)}

@@ -14,8 +14,12 @@ print("chain method for 4 chains:", devices_for_chains(4))
 t = time.time()
 fit = bp.fit(bp.BradleyTerry(position=True), bp.load_dataset("baseball").comparisons(), seed=1, progress=False)
 print(f"baseball BT on GPU: {time.time() - t:.1f} s", fit.worths(reference="Baltimore")["mean"].round(3).to_dict())
+print("info", fit.info, "max R-hat", round(fit.diagnostics()["max_rhat"], 4))
+t = time.time()
+again = bp.fit(bp.BradleyTerry(position=True), bp.load_dataset("baseball").comparisons(), seed=2, progress=False)
+print(f"same model and shape again: {time.time() - t:.2f} s, sampler reused: {again.info['sampler_reused']}")
 PY
-timeout 300 python3 benchmarks/bench_foundation.py --case nuts_medium --no-write --no-profile \
+timeout 200 python3 benchmarks/bench_foundation.py --case nuts_medium --no-write --no-profile \
   --json "$OUT/gpu_nuts_medium.json" 2>&1 | tail -40 | tee "$OUT/gpu_nuts_medium.txt"
-timeout 200 python3 benchmarks/bench_foundation.py --case svi_large --no-full-batch --no-write \
+[ -n "${SKIP_SVI:-}" ] || timeout 200 python3 benchmarks/bench_foundation.py --case svi_large --no-full-batch --no-write \
   --json "$OUT/gpu_svi_large.json" 2>&1 | tail -30 | tee "$OUT/gpu_svi_large.txt"

@@ -223,3 +223,11 @@ def test_same_seed_same_result():
     f1 = bp.fit(bp.BradleyTerry(), data, seed=7, **QUICK)
     f2 = bp.fit(bp.BradleyTerry(), data, seed=7, **QUICK)
     np.testing.assert_array_equal(f1.idata.posterior["worth"].values, f2.idata.posterior["worth"].values)
+
+
+def test_dense_mass_option_and_bad_value():
+    data = bp.simulate.bradley_terry(n_options=4, n_comparisons=100, seed=11).comparisons()
+    with pytest.raises(bp.FitError, match="dense_mass"):
+        bp.fit(bp.BradleyTerry(), data, dense_mass="yes", progress=False)
+    f = bp.fit(bp.BradleyTerry(), data, dense_mass=[("worth",)], chains=2, warmup=100, draws=100, progress=False)
+    assert f.info["dense_mass"] == "[('worth',)]" and f.idata.posterior["worth"].shape == (2, 100, 4)
