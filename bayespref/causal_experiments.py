@@ -25,6 +25,7 @@ __all__ = [
     "confounding_study",
     "latent_positivity_study",
     "nonadditive_study",
+    "orient",
     "summarise_runs",
     "table2_models",
 ]
@@ -129,8 +130,9 @@ def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), model
     return pd.DataFrame(rows)
 
 
-def _oriented(frame: pd.DataFrame, feature: str) -> pd.DataFrame:
-    """Swap a and b (ids and feature columns) where ``<feature>_a < <feature>_b``."""
+def orient(frame: pd.DataFrame, feature: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """Swap a and b (ids and ``*_a``/``*_b`` columns) where ``<feature>_a < <feature>_b``, so that
+    ``a`` is the option with the larger feature; returns the frame and the swapped-rows mask."""
     out = frame.copy()
     swap = (out[f"{feature}_a"] < out[f"{feature}_b"]).to_numpy()
     for col in [c for c in out.columns if c.endswith("_a")]:
@@ -164,7 +166,7 @@ def adjustment_study(seeds=range(10), rho: float = 0.9, group: int = 0, prompts_
         train = sim.split()["train"]
         fr = sim.frame[sim.splits["train"]].reset_index(drop=True)
         fr = fr[fr["objective"] == prompts_of]
-        pairs, swap = _oriented(fr, "comply")
+        pairs, swap = orient(fr, "comply")
         d = fr[f"reward_diff_c{group}"].to_numpy()
         truth = float(np.mean(1 / (1 + np.exp(-np.where(swap, -d, d)))))
         for name, spec in (("adjusted", Conditioned("objective")), ("naive", BradleyTerry(worths=False))):
