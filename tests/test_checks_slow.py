@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import warnings
 
+import jax
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
@@ -32,9 +33,20 @@ NUTS = dict(chains=2, warmup=300, draws=300, progress=False)
 
 
 def _fit(spec, data, seed=0):
+    if seed_changed(seed):
+        jax.clear_caches()  # release compiled code between seeds (a long run exhausts memory maps)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return bp.fit(spec, data, seed=seed, **NUTS)
+
+
+_last_seed = [None]
+
+
+def seed_changed(seed):
+    changed = _last_seed[0] != seed
+    _last_seed[0] = seed
+    return changed
 
 
 # ---------------------------------------------------------------------------------------------

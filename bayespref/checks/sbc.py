@@ -36,6 +36,10 @@ from ..errors import DataError, ModelError
 from ..infer import as_key, latent_sites
 
 
+#: simulations between releases of compiled code (about 650 memory maps per run are kept otherwise)
+RELEASE_EVERY = 40
+
+
 @dataclasses.dataclass
 class SBCResult:
     """The result of :func:`sbc`.
@@ -158,8 +162,11 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
     truth = np.concatenate(truth, axis=1)  # (n_sims, P)
     y_sim = np.asarray(prior["y"])
 
-    mcmc = MCMC(NUTS(fn, target_accept_prob=target_accept), num_warmup=warmup, num_samples=draws,
-                num_chains=chains, chain_method="vectorized", progress_bar=False, jit_model_args=True)
+    def sampler():
+        return MCMC(NUTS(fn, target_accept_prob=target_accept), num_warmup=warmup, num_samples=draws,
+                    num_chains=chains, chain_method="vectorized", progress_bar=False, jit_model_args=True)
+
+    mcmc = sampler()
     keep = np.linspace(0, total - 1, n_ranks).round().astype(int)
     ranks = np.zeros((n_sims, len(labels)), dtype=int)
     div = np.zeros(n_sims, dtype=int)
@@ -170,6 +177,12 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
         bar = tqdm(total=n_sims, desc="SBC", unit="fit")
     keys = jax.random.split(key_fit, n_sims)
     for i in range(n_sims):  # one fit per simulation, one compiled sampler for all
+        if i and i % RELEASE_EVERY == 0:
+            # each MCMC.run also compiles a few small helpers (initialisation, post-processing)
+            # whose machine code XLA keeps; release it now and then, or a long run exhausts the
+            # process's memory maps
+            jax.clear_caches()
+            mcmc = sampler()
         y = y_sim[i]
         if y.dtype.kind == "f":  # ties="half" simulations are 0/1 win fractions
             y = y.astype(np.float32)
