@@ -343,7 +343,9 @@ def test_bias_monotone_and_tipping_point_grows_with_effect():
 @pytest.mark.slow
 def test_grid_matches_exact_refits():
     """Grid mode (variational grid calibrated by NUTS anchors at the largest gamma) vs independent
-    NUTS refits at every point of a small grid: within 0.1 posterior SD. The variational grid
+    NUTS refits at every point of a small grid: posterior means within 0.1 posterior SD. Interval
+    ends are printed, not asserted: the Monte Carlo SE of a 5 % quantile from ~1000 effective draws
+    is ~0.07 SD, so two independent runs differ by ~0.1 SD from noise alone. The variational grid
     without anchors is reported alongside."""
     sim = sa.simulate_confounded(n_users=100, comparisons_per_user=30, seed=1)
     fit = _fit(sim.comparisons(), chains=4, warmup=500, draws=500)
@@ -360,10 +362,8 @@ def test_grid_matches_exact_refits():
         a = res.summary.sel(gamma=gam[1:])
         for var in ("mean", "lower", "upper"):
             print(name, var, np.round(((a[var] - b[var]) / b["sd"]).values, 3))
-    a = fast.summary.sel(gamma=gam[1:])
-    for var in ("mean", "lower", "upper"):
-        err = ((a[var] - b[var]) / b["sd"]).values
-        assert np.all(np.abs(err) < 0.1), (var, err)
+    err = ((fast.summary["mean"].sel(gamma=gam[1:]) - b["mean"]) / b["sd"]).values
+    assert np.all(np.abs(err) < 0.1), err
 
 
 @pytest.mark.slow
