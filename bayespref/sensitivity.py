@@ -440,8 +440,8 @@ class _Problem:
         cbar = jnp.asarray(self.cbar, dtype=jnp.float32)
         pbar = self.pbar
 
-        def effect_of(sample, kind, name, ref):
-            """Worths/weights block and index: returns f(arrays with a trailing effect axis)."""
+        def effect_of(kind, name, ref):
+            """The target effect from (weights, worths) arrays with a trailing feature/option axis."""
             if kind == "feature":
                 j = self.features.index(name)
                 return lambda w, t: w[..., j]
@@ -469,7 +469,7 @@ class _Problem:
         if e.kind == "group_contrast":
             kind = self._effect_kind(e.effect, e.reference)
             j = self.covariates.index(e.covariate)
-            pick = effect_of(None, kind, e.effect, e.reference)
+            pick = effect_of(kind, e.effect, e.reference)
             if not self.types:
                 def f(sample, gamma, delta):
                     gw = sample.get("group_weight", jnp.zeros((len(self.covariates), nf)))
@@ -996,14 +996,12 @@ def _covariate_effect(prob: _Problem, j: int) -> float:
     v = prob._option_direction()
     phi = prob._feature_direction()
     if prob.types:
-        eff = prob.value_fn  # not used: the membership shift below
         cbar = prob.cbar
         c1, c0 = cbar.copy(), cbar.copy()
         c1[j], c0[j] = 1.0, 0.0
         samples = {n: post[n].values.reshape((-1,) + post[n].shape[2:]) for n in prob.sites()}
         if "type_intercept" not in samples:
             return 0.0
-        del eff
 
         def pi(c):
             z = samples["type_intercept"] + np.einsum("p,spk->sk", c, samples["type_coef"])
