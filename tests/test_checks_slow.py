@@ -170,3 +170,15 @@ def test_leave_users_out_and_loo_prefer_the_true_model(truth):
     for r in rows:
         print("  seed {}: best users {}, best loo {}; diffs users {}, loo {}".format(*r))
     assert hits["users"] >= 4 and hits["loo"] >= 4
+
+
+def test_leave_prompts_out():
+    """Leave-prompts-out scores each held-out prompt jointly; prompt effects absent, so it matches
+    the per-comparison K-fold in scale, and a model with the true order effect wins."""
+    frame = bp.simulate.bradley_terry(n_options=5, n_comparisons=300, position=1.0, seed=9).frame
+    data = bp.Comparisons.from_frame(frame.assign(prompt=np.arange(300) % 30), prompt="prompt")
+    fits = {"plain": _fit(bp.BradleyTerry(), data, 1), "position": _fit(bp.BradleyTerry(position=True), data, 1)}
+    cmp = bp.compare(fits, by="prompts", folds=3)
+    print(f"\nleave-prompts-out: {cmp}")
+    assert cmp.unit == "prompt" and cmp.pointwise.sizes["prompt"] == 30
+    assert cmp.best == "position" and cmp.table.loc["plain", "z"] > 2
