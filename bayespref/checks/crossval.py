@@ -17,10 +17,9 @@ per user (factor ``user_ll``), so its units are users.
 
 **Cheap refits.** K-fold and the exact refits of :func:`loo` do not subset the data: they fit the
 full data with the held-out judgements' likelihood masked (an effect handler on the observation
-site), so every refit has the same shapes and NUTS is compiled once and reused
-(``MCMC(jit_model_args=True)`` with vectorised chains: NumPyro's ``parallel`` chain method re-traces
-its ``pmap`` on every run, so it would compile every refit again; pass ``chain_method="parallel"``
-to the refit settings for long refits on several devices).
+site), so every refit has the same shapes and NUTS is compiled once and reused (bayespref's NUTS
+driver caches the compiled sampler by model and data shape; chains run in parallel over devices as
+in :func:`bayespref.fit`).
 
 :func:`loo`
     PSIS-LOO (``arviz_stats.loo``) per comparison or per user, with Pareto-k diagnostics; units
@@ -46,10 +45,9 @@ import jax
 import jax.numpy as jnp
 import numpyro
 from arviz_stats import SamplingWrapper
-from numpyro.infer import MCMC, NUTS
 
 from ..errors import DataError, FitError, ModelError
-from ..infer import as_key, latent_sites
+from ..infer import NutsSettings, as_key, latent_sites, run_nuts
 from ..selection import _kfold_elpd, _log_mean_exp
 from ._draws import _require_fit
 
@@ -94,11 +92,15 @@ class _Refitter:
         self.arrays = fit.model.arrays(fit.data)
         info = fit.info
         chains = settings.get("chains", info.get("chains", 4))
-        kernel = NUTS(_masked(self.fn), target_accept_prob=settings.get("target_accept", info.get("target_accept", 0.8)),
-                      max_tree_depth=settings.get("max_tree_depth", info.get("max_tree_depth", 10)))
-        self.mcmc = MCMC(kernel, num_warmup=settings.get("warmup", info.get("warmup", 1000)),
-                         num_samples=settings.get("draws", info.get("draws", 1000)), num_chains=chains,
-                         chain_method=settings.get("chain_method", "vectorized"), progress_bar=False, jit_model_args=True)
+        # one masked model function per refitter: bayespref's NUTS driver caches the compiled sampler
+        # by function and data shape, so every refit after the first reuses it
+        self.masked = _masked(self.fn)
+        self.settings = NutsSettings(
+            chains=chains, warmup=settings.get("warmup", info.get("warmup", 1000)),
+            draws=settings.get("draws", info.get("draws", 1000)),
+            target_accept=settings.get("target_accept", info.get("target_accept", 0.8)),
+            max_tree_depth=settings.get("max_tree_depth", info.get("max_tree_depth", 10)),
+            chain_method=settings.get("chain_method"), progress=False)
         self.names = latent_sites(self.fn, self.arrays)
         self.key = as_key(seed)
         self.n_runs = 0
@@ -113,10 +115,9 @@ class _Refitter:
         arrays = {**self.arrays, "_keep_comparison": jnp.asarray(keep_comparison),
                   "_keep_user": jnp.asarray(keep_user)}
         self.key, sub = jax.random.split(self.key)
-        self.mcmc.run(sub, arrays)
+        run = run_nuts(self.masked, arrays, sub, self.settings, log_likelihood=False)
         self.n_runs += 1
-        samples = self.mcmc.get_samples(group_by_chain=True)
-        return {k: samples[k] for k in self.names}
+        return {k: run.samples[k] for k in self.names}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ freedom); a parameter fails when its p-value is below ``alpha`` (0.01). A model 
 and inference disagree (a sign error in the likelihood, a prior that is not the one simulated
 from) gives U-shaped, humped or sloped histograms and small p-values.
 
-All fits reuse one compiled NUTS sampler (``MCMC(jit_model_args=True)`` with vectorised chains: the
+All fits reuse one compiled NUTS sampler (bayespref's driver caches it by model and data shape: the
 design has the same shapes in every simulation, only the outcomes change, so nothing is compiled
 after the first fit). SVI is deliberately not offered: its approximate posteriors fail SBC by construction.
 """
@@ -28,12 +28,12 @@ import xarray as xr
 
 from .. import _jax  # noqa: F401
 import jax
-from numpyro.infer import MCMC, NUTS, Predictive
+from numpyro.infer import Predictive
 from scipy import stats
 
 from ..data import Comparisons
 from ..errors import DataError, ModelError
-from ..infer import as_key, latent_sites
+from ..infer import NutsSettings, as_key, latent_sites, run_nuts
 
 
 #: simulations between releases of compiled code (about 650 memory maps per run are kept otherwise)
@@ -162,11 +162,7 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
     truth = np.concatenate(truth, axis=1)  # (n_sims, P)
     y_sim = np.asarray(prior["y"])
 
-    def sampler():
-        return MCMC(NUTS(fn, target_accept_prob=target_accept), num_warmup=warmup, num_samples=draws,
-                    num_chains=chains, chain_method="vectorized", progress_bar=False, jit_model_args=True)
-
-    mcmc = sampler()
+    settings = NutsSettings(chains=chains, warmup=warmup, draws=draws, target_accept=target_accept, progress=False)
     keep = np.linspace(0, total - 1, n_ranks).round().astype(int)
     ranks = np.zeros((n_sims, len(labels)), dtype=int)
     div = np.zeros(n_sims, dtype=int)
@@ -182,15 +178,14 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
             # whose machine code XLA keeps; release it now and then, or a long run exhausts the
             # process's memory maps
             jax.clear_caches()
-            mcmc = sampler()
         y = y_sim[i]
         if y.dtype.kind == "f":  # ties="half" simulations are 0/1 win fractions
             y = y.astype(np.float32)
-        mcmc.run(keys[i], {**arrays, "y": jax.numpy.asarray(y)}, extra_fields=("diverging",))
-        post = mcmc.get_samples()
+        run = run_nuts(fn, {**arrays, "y": jax.numpy.asarray(y)}, keys[i], settings, log_likelihood=False)
+        post = {v: run.samples[v].reshape((-1,) + run.samples[v].shape[2:]) for v in names}
         draws_i = np.concatenate([_flatten(v, post[v], 1)[0] for v in names], axis=1)[keep]  # (L, P)
         ranks[i] = (draws_i < truth[i]).sum(0)
-        div[i] = int(np.asarray(mcmc.get_extra_fields()["diverging"]).sum())
+        div[i] = int(run.stats["diverging"].sum())
         if bar is not None:
             bar.update(1)
     if bar is not None:
