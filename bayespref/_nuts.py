@@ -168,7 +168,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         else:
             _CACHE.move_to_end(cache_key)
         t1 = time.perf_counter()
-        _Host.bar = _progress_bar(chains * (warmup + draws), progress)
+        _Host.bar = progress_bar(chains * (warmup + draws), progress)
         _Host.warm_end = []
         try:
             samples, extra, ll = jax.device_get(runner(keys, data))
@@ -198,14 +198,15 @@ def _stats(extra, max_tree_depth):
     }
 
 
-def _progress_bar(total, enabled):
+def progress_bar(total, enabled, desc="NUTS", unit="it"):
+    """A tqdm bar (notebook-aware), or None when disabled or tqdm is missing."""
     if not enabled:
         return None
     try:
         from tqdm.auto import tqdm
     except ImportError:  # pragma: no cover
         return None
-    return tqdm(total=total, desc="NUTS", unit="it")
+    return tqdm(total=total, desc=desc, unit=unit)
 
 
 def clear_cache() -> None:

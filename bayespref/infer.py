@@ -154,7 +154,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     every = max(10, int(settings.check_every))
     n_chunks = max(1, -(-settings.steps // every))
     losses, prev, calm, converged = [], None, 0, False
-    bar = _progress(n_chunks * every, settings.progress)
+    bar = _nuts.progress_bar(n_chunks * every, settings.progress, desc="SVI", unit="step")
     psum = None
     for _ in range(n_chunks):
         key_run, sub = jax.random.split(key_run)
@@ -206,12 +206,3 @@ def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:
     out = pred(as_key(seed), data)
     return {k: np.asarray(out[k])[None] for k in sites}
 
-
-def _progress(total, enabled):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc="SVI", unit="step")

@@ -35,12 +35,11 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
-import tempfile
 import tomllib
 
 import pandas as pd
 
-from ._io import usual_mode
+from ._io import atomic_folder
 from .errors import DataError, ModelError
 
 INFERENCE_KEYS = {"method", "seed", "chains", "warmup", "draws", "target_accept", "max_tree_depth", "steps",
@@ -146,10 +145,7 @@ def write_outputs(result, spec: dict, out_dir) -> pathlib.Path:
 
     matplotlib.use("Agg")
     out_dir = pathlib.Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        usual_mode(tmp, directory=True)
+    with atomic_folder(out_dir) as tmp:
         result.save(tmp / "fit.nc")
         result.summary().to_csv(tmp / "summary.csv")
         ref = spec.get("output", {}).get("reference")
@@ -166,17 +162,6 @@ def write_outputs(result, spec: dict, out_dir) -> pathlib.Path:
         src = spec.get("_path")
         if src:
             shutil.copy(src, tmp / "spec.toml")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
@@ -262,10 +247,7 @@ def write_sensitivity(result, grid_res, prior_res, spec: dict, out_dir) -> pathl
     import matplotlib.pyplot as plt
 
     out_dir = pathlib.Path(out_dir)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        usual_mode(tmp, directory=True)
+    with atomic_folder(out_dir) as tmp:
         result.save(tmp / "fit.nc")
         summary = {}
         if grid_res is not None:
@@ -283,17 +265,6 @@ def write_sensitivity(result, grid_res, prior_res, spec: dict, out_dir) -> pathl
         src = spec.get("_path")
         if src:
             shutil.copy(src, tmp / "spec.toml")
-        if out_dir.exists():
-            old = out_dir.with_name(f".{out_dir.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out_dir.rename(old)
-            tmp.rename(out_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            tmp.rename(out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 
