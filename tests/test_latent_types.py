@@ -112,6 +112,7 @@ def test_few_shot_new_users_from_ten_judgements(hidden):
     assert pred["p_a"].between(0, 1).all() and len(pred) == 60
 
 
+@pytest.mark.slow  # statistical check (30-60 s); keeps the default suite under ~15 min
 def test_label_switching_handled_for_three_types():
     worths = np.array([[2.0, 1.0, 0.0, -1.0, -2.0, 0.0], [-2.0, -1.0, 0.0, 1.0, 2.0, 0.0],
                        [0.0, 0.0, 2.5, 0.0, 0.0, -2.5]]) * 1.2

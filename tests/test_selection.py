@@ -89,6 +89,7 @@ def test_compare_k_loo_picks_two_types():
     assert "clear" in sel.message
 
 
+@pytest.mark.slow  # statistical check (30-60 s); keeps the default suite under ~15 min
 def test_compare_k_loo_picks_three_types():
     sel = compare_k(_data(3, seed=1), k_max=4, by="loo", seed=0, **NUTS)
     _check_table(sel, 4)
@@ -96,6 +97,7 @@ def test_compare_k_loo_picks_three_types():
     assert sel.table.loc[2, "z"] > 3
 
 
+@pytest.mark.slow  # statistical check (30-60 s); keeps the default suite under ~15 min
 def test_compare_k_leave_users_out_picks_two_types():
     data = _data(2, seed=2)
     sel = compare_k(data, k_max=3, by="users", folds=3, seed=0, **SVI)
@@ -123,6 +125,7 @@ def test_compare_k_picks_true_k_in_four_of_five_seeds(true_k, by):
 # ---------------------------------------------------------------------------------------------
 # sparse_k
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # statistical check (30-60 s); keeps the default suite under ~15 min
 def test_sparse_k_empties_unneeded_types():
     res = sparse_k(_data(2, seed=1), k_max=4, seed=0, **NUTS)
     assert isinstance(res, SparseK)
