@@ -437,6 +437,136 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
                      {"features": names, "prompt": "prompt", "user": "user", "check_connected": False})
 
 
+def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user: int = 20,
+                      n_test: int = 2000, n_general: int = 4, n_specific: int = 12, n_conflict: int = 2,
+                      conflict_share: float = 0.5, scale: float = 2.0, off_sd: float = 0.1,
+                      proxy: float = 1.0, seed: int = 0) -> Simulated:
+    r"""Confounding by user objective with a shared representation: many features, objectives that
+    agree on most of them and conflict on a few, few judgements per objective on the other
+    objective's prompts.
+
+    The setting in which one head per objective on a shared representation (partial pooling) has
+    something to borrow: the weights the objectives share are learned from every judgement, so only
+    the few conflicting weights have to come from the rare inconsistent judgements, while a model
+    with independent per-objective interactions has to learn every weight of the rare prompt type
+    from them (and overfits them).
+
+    Users u have an objective :math:`c_u \in \{0, 1\}` (half each; user covariate ``objective``).
+    Each judgement's prompt has a type :math:`t \in \{0, 1\}` with :math:`P(t = c_u) = \rho`
+    (``rho = 0.5``: no confounding; ``rho = 1``: no inconsistent t != c judgements). t is hidden
+    from the models (column ``prompt_type``, for diagnostics only). Features of a response y of a
+    type-t prompt, all with mean 0 (the prompt type changes **which features vary**, not their
+    level):
+
+    * ``g1..gG`` (G = ``n_general``): vary on every prompt, :math:`N(0, 1/2)`;
+    * ``s{k}_1..s{k}_S`` (S = ``n_specific``) for k = 0, 1: vary, :math:`N(0, 1/2)`, on type-k
+      prompts; SD ``off_sd`` on the other type. The first ``n_conflict`` of each block are the
+      features on which the objectives conflict;
+    * ``topic``: :math:`\text{proxy}\,(2t - 1) + N(0, 1/4)`, a prompt-type proxy that the
+      reward does not use (its level predicts C; its within-prompt difference is noise).
+
+    Weights, one draw per seed: :math:`v_f \sim N(0, 1)` for every feature but ``topic``; the
+    conflicting features of block k get the factor :math:`\kappa_k` that makes them carry the share
+    ``conflict_share`` (:math:`\pi`) of the reward-difference variance on type-k prompts,
+    :math:`\kappa_k^2 \sum_{f \in K_k} v_f^2 = \frac{\pi}{1 - \pi} \sum_{f \in G \cup S_k
+    \setminus K_k} v_f^2` (K_k: conflicting features of block k). Objective c's weights are
+
+    .. math::
+
+        w_{c f} = \lambda\, v_f \; (f \text{ shared}),\qquad
+        w_{c f} = \lambda\, (1 - 2c)\, \kappa_k v_f \; (f \in K_k),\qquad
+        P(a \succ b \mid u) = \sigma\big((x_a - x_b)^\top w_{c_u}\big),
+
+    with :math:`\lambda` such that the reward difference has SD ``scale`` on an average prompt
+    (off-type variation ignored). On a type-k prompt the two objectives' reward differences then
+    correlate :math:`1 - 2\pi` (0 for the default :math:`\pi = 1/2`): a model that answers for one
+    objective with the other's weights is at chance on inconsistent pairs, while it has the
+    shared weights, which carry half of the variance, right.
+
+    Confounding acts on second moments only (which features vary by group), plus the ``topic``
+    level: linear concept erasure of C (:func:`bayespref.causal.erase`) can remove only the
+    ``topic`` mean direction, which cancels in within-prompt differences anyway.
+
+    Splits, frame columns and truth as in :func:`confounded_objective` (``"train"``,
+    ``"train_consistent"``, ``"train_inconsistent"``, ``"test_consistent"``,
+    ``"test_inconsistent"``; ``reward_diff``, ``reward_diff_c0``, ``reward_diff_c1``); truth
+    ``weight`` (objective, feature; 0 for ``topic``), ``conflicting`` (feature names).
+
+    Examples
+    --------
+    >>> sim = confounded_shared(rho=0.9, n_users=10, comparisons_per_user=10, n_test=20)
+    >>> len(sim.truth["features"]), sim.truth["conflicting"]
+    (29, ['s0_1', 's0_2', 's1_1', 's1_2'])
+    """
+    from .errors import DataError
+
+    if not 0 <= rho <= 1:
+        raise DataError(f"rho={rho} is a probability P(t = c); use a value in [0, 1].")
+    if not 0 <= conflict_share < 1:
+        raise DataError(f"conflict_share={conflict_share}: the share of reward variance carried by the "
+                        "conflicting features; use a value in [0, 1).")
+    if not 0 < n_conflict < n_specific:
+        raise DataError(f"n_conflict={n_conflict}: use 1 <= n_conflict < n_specific ({n_specific}) so that "
+                        "each block has conflicting and shared features.")
+    rng = np.random.default_rng(seed)
+    G, S = n_general, n_specific
+    names = ([f"g{j + 1}" for j in range(G)] + [f"s0_{j + 1}" for j in range(S)]
+             + [f"s1_{j + 1}" for j in range(S)] + ["topic"])
+    D = len(names)
+    gen = np.arange(G)
+    block = [G + np.arange(S), G + S + np.arange(S)]
+    conf = [b[:n_conflict] for b in block]
+    v = np.r_[rng.normal(size=D - 1), 0.0]
+    sign = np.ones((2, D))
+    total = []
+    for k in (0, 1):
+        shared_k = np.r_[gen, block[k][n_conflict:]]
+        kappa = np.sqrt(conflict_share / (1 - conflict_share) * np.sum(v[shared_k] ** 2) / np.sum(v[conf[k]] ** 2))
+        v[conf[k]] *= kappa
+        sign[1, conf[k]] = -1.0
+        total.append(np.sum(v[shared_k] ** 2) + np.sum(v[conf[k]] ** 2))
+    lam = scale / np.sqrt(np.mean(total))
+    weight = lam * sign * v[None, :]  # (objective, feature)
+
+    c_user = np.arange(n_users) % 2
+    n_train = n_users * comparisons_per_user
+    user = np.r_[np.repeat(np.arange(n_users), comparisons_per_user), rng.integers(0, n_users, 2 * n_test)]
+    c = c_user[user]
+    consistent = np.r_[rng.random(n_train) < rho, np.ones(n_test, bool), np.zeros(n_test, bool)]
+    t = np.where(consistent, c, 1 - c)
+    n = user.size
+    sd = np.full((n, D), np.sqrt(0.5))
+    for k in (0, 1):
+        sd[np.ix_(t != k, block[k])] = off_sd
+
+    def responses():
+        x = rng.normal(size=(n, D)) * sd
+        x[:, -1] = proxy * (2 * t - 1) + rng.normal(0, 0.5, n)
+        return x
+
+    xa, xb = responses(), responses()
+    d_all = (xa - xb) @ weight.T  # (n, objective)
+    d = d_all[np.arange(n), c]
+    frame = _response_frame("p", None, None, xa, xb, names)
+    ulabels = _labels("u", n_users)
+    frame.insert(0, "user", ulabels[user])
+    frame["outcome"] = _outcomes(rng, d, None)
+    frame["objective"] = c
+    frame["prompt_type"] = t
+    frame["reward_diff"] = d
+    frame["reward_diff_c0"], frame["reward_diff_c1"] = d_all[:, 0], d_all[:, 1]
+    part = np.repeat(np.array(["train", "test_consistent", "test_inconsistent"]), [n_train, n_test, n_test])
+    frame["split"] = part
+    splits = {"train": part == "train", "train_consistent": (part == "train") & consistent,
+              "train_inconsistent": (part == "train") & ~consistent,
+              "test_consistent": part == "test_consistent", "test_inconsistent": part == "test_inconsistent"}
+    users = pd.DataFrame({"objective": c_user}, index=pd.Index(ulabels, name="user"))
+    truth = {"rho": rho, "weight": weight, "features": names,
+             "conflicting": [names[i] for i in np.r_[conf[0], conf[1]]]}
+    return Simulated(frame, None, users, truth, splits,
+                     {"features": names, "prompt": "prompt", "user": "user", "check_connected": False})
+
+
 def nonadditive_prompt(n_prompts: int = 1000, n_test: int = 1000, ideal=(-0.5, 0.5), spread: float = 1.0,
                        scale: float = 3.0, seed: int = 0) -> Simulated:
     r"""Non-additive prompt effects: the ideal response length depends on the task type.

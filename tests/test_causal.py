@@ -66,6 +66,55 @@ def test_confounded_objective_assignment():
         bp.simulate.confounded_objective(rho=1.5)
 
 
+def test_confounded_shared_truth_and_assignment():
+    share, n_test = 0.25, 3000
+    sim = bp.simulate.confounded_shared(rho=0.8, n_users=40, comparisons_per_user=50, n_test=n_test,
+                                        conflict_share=share, off_sd=0.0, seed=2)
+    names, w = sim.truth["features"], sim.truth["weight"]
+    conf = [names.index(f) for f in sim.truth["conflicting"]]
+    assert sim.truth["conflicting"] == ["s0_1", "s0_2", "s1_1", "s1_2"]
+    # the objectives share every weight but the conflicting ones, which flip sign; topic is unused
+    np.testing.assert_allclose(np.delete(w[0], conf), np.delete(w[1], conf))
+    np.testing.assert_allclose(w[0, conf], -w[1, conf])
+    assert w[0, names.index("topic")] == 0
+    fr = sim.frame
+    tr = fr[sim.splits["train"]]
+    assert abs(np.mean(tr["prompt_type"] == tr["objective"]) - 0.8) < 4 * np.sqrt(0.16 / len(tr))
+    # the prompt type decides which block varies (off_sd = 0: the other block is constant)
+    t0 = fr["prompt_type"] == 0
+    assert (fr.loc[t0, "s1_3_a"] == 0).all() and (fr.loc[~t0, "s0_3_a"] == 0).all()
+    assert fr.loc[t0, "s0_3_a"].std() > 0.5
+    # on either prompt type the objectives' reward differences correlate 1 - 2 * conflict_share
+    for split in ("test_consistent", "test_inconsistent"):
+        part = fr[sim.splits[split]]
+        r = np.corrcoef(part["reward_diff_c0"], part["reward_diff_c1"])[0, 1]
+        assert abs(r - (1 - 2 * share)) < 4 * (1 - (1 - 2 * share) ** 2) / np.sqrt(n_test)
+    assert not bp.simulate.confounded_shared(rho=1.0, n_users=10, comparisons_per_user=10,
+                                             n_test=10).splits["train_inconsistent"].any()
+    with pytest.raises(DataError, match="probability"):
+        bp.simulate.confounded_shared(rho=-0.1)
+    with pytest.raises(DataError, match="conflict_share"):
+        bp.simulate.confounded_shared(conflict_share=1.0)
+    with pytest.raises(DataError, match="n_conflict"):
+        bp.simulate.confounded_shared(n_conflict=12, n_specific=12)
+
+
+def test_erasure_on_confounded_shared_removes_only_the_topic_proxy():
+    """The groups differ in which features vary (second moments) and in the level of ``topic``:
+    linear erasure removes the topic direction and leaves the other feature differences alone."""
+    sim = bp.simulate.confounded_shared(rho=0.9, n_users=40, comparisons_per_user=50, n_test=10, seed=1)
+    train = sim.split()["train"]
+    er = causal.erase(train, "objective")
+    assert er.erased_rank == 1
+    diff = np.asarray(train.xa) - np.asarray(train.xb)
+    moved = er.transform(np.asarray(train.xa)) - er.transform(np.asarray(train.xb))
+    topic = list(train.feature_names).index("topic")
+    # other differences move only by the sampling error of the erased direction, ~ 1/sqrt(2 n) per feature
+    rms = np.sqrt(np.mean(np.delete(moved - diff, topic, axis=1) ** 2, 0)) / np.delete(diff, topic, axis=1).std(0)
+    assert rms.max() < 4 / np.sqrt(2 * train.n_comparisons)
+    assert np.abs(moved[:, topic]).max() < 0.5 * np.abs(diff[:, topic]).max()
+
+
 def test_nonadditive_truth_is_linear_in_the_features():
     sim = bp.simulate.nonadditive_prompt(n_prompts=200, n_test=100, seed=2)
     fr = sim.frame
@@ -143,8 +192,9 @@ def _shifted(sim, shift):
     return bp.simulate.Simulated(fr, None, sim.user_table, sim.truth, sim.splits, sim.options)
 
 
-@pytest.mark.parametrize("spec", [bp.BradleyTerry(worths=False), bp.Conditioned("objective")],
-                         ids=["BradleyTerry", "Conditioned"])
+@pytest.mark.parametrize("spec", [bp.BradleyTerry(worths=False), bp.Conditioned("objective"),
+                                  bp.Conditioned("objective", head_prior="sparse")],
+                         ids=["BradleyTerry", "Conditioned", "Conditioned-sparse"])
 def test_per_prompt_offset_leaves_log_likelihood_unchanged(spec):
     sim = bp.simulate.confounded_objective(rho=0.7, n_users=10, comparisons_per_user=30, n_test=10, seed=4)
     offset = np.random.default_rng(0).normal(0, 3, sim.frame.shape[0])  # one per prompt (prompt = row)
@@ -298,6 +348,8 @@ def test_conditioned_errors():
         bp.Conditioned()
     with pytest.raises(ModelError, match="pooling"):
         bp.Conditioned("objective", pooling="full")
+    with pytest.raises(ModelError, match="head_prior"):
+        bp.Conditioned("objective", head_prior="horseshoe")
     data = bp.simulate.latent_positivity(n_train=50, n_test=10).comparisons()
     with pytest.raises(ModelError, match="no user covariate 'objective'"):
         bp.Conditioned("objective").check(data)

@@ -16,6 +16,7 @@ from .base import ModelSpec, comparison_plate, take
 from .likelihood import observe
 
 POOLING = ("partial", "none")
+HEAD_PRIORS = ("feature", "sparse")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,10 +38,23 @@ class Conditioned(ModelSpec):
     differently keeps group-specific weights. ``pooling="none"`` gives independent heads
     :math:`w_k \sim N(0, \text{weight\_scale}^2)`.
 
+    **Head SDs** (``head_prior``). ``"feature"``: :math:`\tau_f \sim \text{HalfNormal}(\text{head\_scale})`
+    independently per feature; with two heads each :math:`\tau_f` is learned from one difference
+    only, so the prior on a head's deviation stays wide and little is borrowed. ``"sparse"``:
+    a global-local (horseshoe) prior, :math:`\tau_f = \tau_0 \lambda_f`,
+    :math:`\tau_0 \sim \text{HalfNormal}(1)`, :math:`\lambda_f \sim \text{HalfCauchy}(1)`:
+    the overall size of the head differences :math:`\tau_0` is learned across all features, so
+    when the groups agree on most features their heads are pulled together there, while the heavy
+    tail of :math:`\lambda_f` lets the few features on which they conflict keep separate weights.
+    This is the prior that matches "objectives that agree on most of a shared representation and
+    conflict on a few directions" (see :func:`bayespref.simulate.confounded_shared`).
+
     Priors (defaults in brackets)::
 
         mu_f ~ N(0, weight_scale)         [2.5]  shared weights (``weight``)
-        tau_f ~ HalfNormal(head_scale)    [2.5]  head SDs (``sd_head``)
+        tau_f ~ HalfNormal(head_scale)    [2.5]  head SDs (``sd_head``; head_prior="feature")
+        tau_0 ~ HalfNormal(1), lambda_f ~ HalfCauchy(1), tau_f = tau_0 lambda_f
+                                                 (``sd_head_global``, ``sd_head_local``; "sparse")
         beta_pos ~ N(0, position_scale)   [1.0]
 
     Related configurations of the other families: **pooled** (ignore C) is
@@ -67,6 +81,8 @@ class Conditioned(ModelSpec):
     features : list of str, bool or None
         Features to use (None: all).
     pooling : {"partial", "none"}
+    head_prior : {"feature", "sparse"}
+        Prior of the head SDs (partial pooling only; see above).
     balance : bool
         Erase the linear information about C from the features before fitting.
     position, ties, link : as in :class:`~bayespref.BradleyTerry`.
@@ -85,6 +101,7 @@ class Conditioned(ModelSpec):
     condition: str | None = None
     features: Sequence[str] | bool | None = None
     pooling: str = "partial"
+    head_prior: str = "feature"
     balance: bool = False
     position: bool = False
     ties: bool | str = False
@@ -103,6 +120,8 @@ class Conditioned(ModelSpec):
                              f"got {self.condition!r}.")
         if self.pooling not in POOLING:
             raise ModelError(f"pooling={self.pooling!r}: use one of {POOLING}.")
+        if self.head_prior not in HEAD_PRIORS:
+            raise ModelError(f"head_prior={self.head_prior!r}: use one of {HEAD_PRIORS}.")
         if isinstance(self.features, (list, str)):
             object.__setattr__(self, "features", tuple([self.features] if isinstance(self.features, str)
                                                         else self.features))
@@ -185,10 +204,17 @@ class Conditioned(ModelSpec):
 
     # -- model ------------------------------------------------------------------------------------
     def model(self, data, *, n_options, n_users, n_features, n_covariates, n_heads=2, predict=False, batch=None):
+        sparse = self.pooling == "partial" and self.head_prior == "sparse"
+        if sparse:
+            tau0 = numpyro.sample("sd_head_global", dist.HalfNormal(1.0))
         with numpyro.plate("feature", n_features):
             if self.pooling == "partial":
                 mu = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
-                tau = numpyro.sample("sd_head", dist.HalfNormal(self.head_scale))
+                if sparse:
+                    lam = numpyro.sample("sd_head_local", dist.HalfCauchy(1.0))
+                    tau = numpyro.deterministic("sd_head", tau0 * lam)
+                else:
+                    tau = numpyro.sample("sd_head", dist.HalfNormal(self.head_scale))
         if self.pooling == "partial":
             with numpyro.plate("head", n_heads, dim=-2), numpyro.plate("feature", n_features, dim=-1):
                 z = numpyro.sample("z_head", dist.Normal(0.0, 1.0))
@@ -214,11 +240,13 @@ class Conditioned(ModelSpec):
             observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     def dims(self, sizes):
-        return {"weight": ["feature"], "sd_head": ["feature"], "z_head": ["head", "feature"],
+        return {"weight": ["feature"], "sd_head": ["feature"], "sd_head_local": ["feature"], "z_head": ["head", "feature"],
                 "head_weight": ["head", "feature"]}
 
     def summary_vars(self, sizes):
         out = ["weight", "head_weight"] + (["sd_head"] if self.pooling == "partial" else [])
+        if self.pooling == "partial" and self.head_prior == "sparse":
+            out.append("sd_head_global")
         if self.position:
             out.append("position")
         if self.ties in (True, "davidson"):
