@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from . import causal, overlap, simulate
+from .errors import ModelError
 from .fitting import fit
 from .models import BradleyTerry, Conditioned, Hierarchical
 
@@ -23,6 +24,7 @@ __all__ = [
     "adjustment_study",
     "amce_study",
     "confounding_study",
+    "erasure_study",
     "latent_positivity_study",
     "nonadditive_study",
     "orient",
@@ -76,27 +78,34 @@ def latent_positivity_study(rhos=(0.0, 0.3, 0.6, 0.9), seeds=range(5), n_train: 
     return pd.DataFrame(rows)
 
 
-def table2_models(condition: str = "objective") -> dict:
+def table2_models(condition: str = "objective", sparse: bool = False) -> dict:
     """The models compared on the confounding simulator.
 
     * ``pooled``: ``BradleyTerry(worths=False)``, ignores C;
     * ``base``: C as one more input, interacting with every feature, no pooling learned
       (``Hierarchical(varying="features", covariates=[C], random_effects=False, group_scale=2.5)``);
     * ``multihead``: ``Conditioned(C)``, partially pooled heads;
-    * ``balanced``: ``Conditioned(C, balance=True)``, heads on features with C linearly erased.
+    * ``balanced``: ``Conditioned(C, balance=True)``, heads on features with C linearly erased;
+    * ``sparse`` (with ``sparse=True``): ``Conditioned(C, head_prior="sparse")``, heads pooled
+      under a global-local prior on their differences.
     """
-    return {
+    out = {
         "pooled": BradleyTerry(worths=False),
         "base": Hierarchical(varying="features", covariates=[condition], random_effects=False, group_scale=2.5),
         "multihead": Conditioned(condition),
         "balanced": Conditioned(condition, balance=True),
     }
+    if sparse:
+        out["sparse"] = Conditioned(condition, head_prior="sparse")
+    return out
 
 
 def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), models=None, n_users: int = 100,
                       comparisons_per_user: int = 60, n_test: int = 4000, method: str = "svi",
-                      fit_kw=None, **sim_kw) -> pd.DataFrame:
-    """Table 2 analogue on :func:`bayespref.simulate.confounded_objective`.
+                      fit_kw=None, simulator: str = "objective", **sim_kw) -> pd.DataFrame:
+    """Table 2 analogue on :func:`bayespref.simulate.confounded_objective` (``simulator="objective"``)
+    or :func:`bayespref.simulate.confounded_shared` (``simulator="shared"``: many features, sparse
+    conflict, a shared representation to pool; the default models then include ``sparse``).
 
     For every ``rho`` and seed, each model of :func:`table2_models` (or ``models``) is fitted on the
     training split (SVI by default) and scored on the train/test, consistent (t = c) and
@@ -104,22 +113,27 @@ def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), model
     (hidden) prompt type: ``warned`` says whether they warned about an empty (group, prompt type)
     cell. Columns: ``rho``, ``seed``, ``model``, ``acc_<split>``, ``agree_<split>`` for the splits
     ``train_consistent``, ``train_inconsistent``, ``test_consistent``, ``test_inconsistent``
-    (NaN where a split is empty), ``warned``.
+    (NaN where a split is empty), ``warned``, ``erased`` (rank of the linear erasure of C fitted by
+    the balanced model: 0 when the features carry no linear information about C).
     """
-    models = table2_models() if models is None else models
+    sims = {"objective": simulate.confounded_objective, "shared": simulate.confounded_shared}
+    if simulator not in sims:
+        raise ModelError(f"simulator={simulator!r}: use one of {list(sims)}.")
+    models = table2_models(sparse=simulator == "shared") if models is None else models
     fit_kw = dict(fit_kw or {})
     rows = []
     for rho in rhos:
         for seed in seeds:
-            sim = simulate.confounded_objective(rho=rho, n_users=n_users, comparisons_per_user=comparisons_per_user,
-                                                n_test=n_test, seed=seed, **sim_kw)
+            sim = sims[simulator](rho=rho, n_users=n_users, comparisons_per_user=comparisons_per_user,
+                                  n_test=n_test, seed=seed, **sim_kw)
             parts = sim.split()
+            erased = causal.erase(parts["train"], "objective").erased_rank
             train_t = sim.frame.loc[sim.splits["train"], "prompt_type"].to_numpy()
             rep = overlap.diagnose(parts["train"], "objective", prompt_type=train_t, warn=False)
             warned = any("No comparisons" in m for m in rep.messages)
             for name, spec in models.items():
                 f = _quiet_fit(spec, parts["train"], method, seed, **fit_kw)
-                row = {"rho": rho, "seed": seed, "model": name, "warned": warned}
+                row = {"rho": rho, "seed": seed, "model": name, "warned": warned, "erased": erased}
                 for split in ("train_consistent", "train_inconsistent", "test_consistent", "test_inconsistent"):
                     if parts[split].n_comparisons == 0:
                         row[f"acc_{split}"] = row[f"agree_{split}"] = np.nan
@@ -128,6 +142,56 @@ def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), model
                     row[f"acc_{split}"], row[f"agree_{split}"] = _acc_pair(f, parts[split], truth)
                 rows.append(row)
     return pd.DataFrame(rows)
+
+
+def erasure_study(rhos=(0.5, 0.8, 0.9, 1.0), seeds=range(5), n_users: int = 100, comparisons_per_user: int = 20,
+                  **sim_kw) -> pd.DataFrame:
+    r"""What linear erasure of C removes on :func:`bayespref.simulate.confounded_shared` (no fits).
+
+    For every ``rho`` and seed: the rank of the erasure (:func:`bayespref.causal.erase`) fitted on
+    the training data, and how well C is predicted before and after erasure (AUC on an independent
+    sample of the same size and ``rho``, seed + 10000, of a ridge logistic regression fitted on the
+    training data, as in :func:`bayespref.overlap.propensity`) from
+
+    * ``level``: the response features themselves, :math:`(x_a + x_b)/2` (linear information: the
+      part erasure targets), and
+    * ``spread``: :math:`|x_a - x_b|` (which features vary in a comparison: second moments, out of
+      reach of any linear erasure),
+
+    plus ``diff_change``: how much erasure moves the within-prompt feature differences other than
+    ``topic`` (what the reward sees): root mean square change over comparisons in units of the
+    difference's SD, largest over features.
+    """
+    rows = []
+    for rho in rhos:
+        for seed in seeds:
+            kw = dict(rho=rho, n_users=n_users, comparisons_per_user=comparisons_per_user, n_test=10, **sim_kw)
+            train = simulate.confounded_shared(seed=seed, **kw).split()["train"]
+            fresh = simulate.confounded_shared(seed=seed + 10_000, **kw).split()["train"]
+            er = causal.erase(train, "objective")
+            topic = list(train.feature_names).index("topic")
+            xa, xb = np.asarray(train.xa), np.asarray(train.xb)
+            diff = np.delete(xa - xb, topic, 1)
+            moved = np.delete(er.transform(xa) - er.transform(xb), topic, 1)
+            row = {"rho": rho, "seed": seed, "erased": er.erased_rank,
+                   "diff_change": float((np.sqrt(np.mean((moved - diff) ** 2, 0)) / diff.std(0)).max())}
+            y_tr = (overlap._group_of(train, "objective") == 1).astype(float)
+            y_te = (overlap._group_of(fresh, "objective") == 1).astype(float)
+            for name, f in (("raw", lambda x: np.asarray(x, float)), ("erased", er.transform)):
+                pa, pb = f(train.xa), f(train.xb)
+                qa, qb = f(fresh.xa), f(fresh.xb)
+                row[f"auc_level_{name}"] = _holdout_auc((pa + pb) / 2, y_tr, (qa + qb) / 2, y_te)
+                row[f"auc_spread_{name}"] = _holdout_auc(np.abs(pa - pb), y_tr, np.abs(qa - qb), y_te)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _holdout_auc(X, y, X_new, y_new):
+    """AUC on (X_new, y_new) of a ridge logistic regression of y on X (columns standardised on X)."""
+    m, sd = X.mean(0), X.std(0)
+    sd = np.where(sd > 0, sd, 1.0)
+    beta = overlap._logistic_fit((X - m) / sd, y, 1.0)
+    return overlap._auc(beta[0] + ((X_new - m) / sd) @ beta[1:], y_new)
 
 
 def orient(frame: pd.DataFrame, feature: str) -> tuple[pd.DataFrame, np.ndarray]:

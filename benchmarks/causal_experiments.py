@@ -8,7 +8,9 @@ combines CSVs into the markdown tables of ``RESULTS.md``. The studies themselves
     python benchmarks/causal_experiments.py --study table2 --rhos 0.8 --seeds 0 1 --out t2_08.csv
     python benchmarks/causal_experiments.py --report t1.csv t2_*.csv adj.csv ...       # markdown
 
-Studies: table1 (limited latent positivity, NUTS), table2 (confounding by objective, SVI),
+Studies: table1 (limited latent positivity, NUTS), table2 (confounding by objective, SVI), table2s
+(confounding by objective with a shared representation, ``simulate.confounded_shared``, SVI; ~10 min
+per rho on one core), erasure (what linear erasure removes there, no fits),
 adjustment (C observed vs ignored, NUTS), nonadditive (NUTS), amce (NUTS), position (NUTS),
 swap (a/b swap with flipped outcomes, NUTS).
 """
@@ -25,7 +27,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-STUDIES = ("table1", "table2", "adjustment", "nonadditive", "amce", "position", "swap")
+STUDIES = ("table1", "table2", "table2s", "erasure", "adjustment", "nonadditive", "amce", "position", "swap")
 
 
 def _position(seeds, size=0.5):
@@ -83,6 +85,11 @@ def run(study, seeds, rhos=None, sim=None):
         return ce.latent_positivity_study(seeds=seeds, **kw)
     if study == "table2":
         return ce.confounding_study(seeds=seeds, **kw)
+    if study == "table2s":  # shared representation, sparse conflict (simulate.confounded_shared)
+        return ce.confounding_study(seeds=seeds, simulator="shared", n_users=100, comparisons_per_user=20,
+                                    n_test=2000, **kw)
+    if study == "erasure":
+        return ce.erasure_study(seeds=seeds, **kw)
     if study == "adjustment":
         return ce.adjustment_study(seeds=seeds)
     if study == "nonadditive":
@@ -103,6 +110,32 @@ def _ms(df, by, cols, digits=3):
     for c in cols:
         out[c] = [f"{a:.{digits}f} ± {b:.{digits}f}" if np.isfinite(a) else "–" for a, b in zip(m[c], se[c])]
     return out
+
+
+PAIRS = (("multihead", "base"), ("sparse", "base"), ("balanced", "multihead"), ("multihead", "pooled"))
+
+
+def _paired(df):
+    """Paired differences over seeds (mean ± SE) of test-inconsistent accuracy/agreement between models,
+    and each model's train-test gap on inconsistent pairs (acc train - acc test)."""
+    rows = {}
+    for rho, d in df.groupby("rho"):
+        w = d.set_index(["seed", "model"])
+        row = {}
+        for m1, m2 in PAIRS:
+            if m1 not in d["model"].values or m2 not in d["model"].values:
+                continue
+            for metric in ("acc", "agree"):
+                x = (w[f"{metric}_test_inconsistent"].xs(m1, level="model")
+                     - w[f"{metric}_test_inconsistent"].xs(m2, level="model"))
+                row[f"{metric} {m1} - {m2}"] = f"{x.mean():+.3f} ± {x.std(ddof=1) / np.sqrt(len(x)):.3f}"
+        gap = w["acc_train_inconsistent"] - w["acc_test_inconsistent"]
+        for m in ("base", "multihead", "sparse", "balanced", "pooled"):
+            if m in d["model"].values and gap.xs(m, level="model").notna().any():
+                g = gap.xs(m, level="model")
+                row[f"gap {m}"] = f"{g.mean():.3f} ± {g.std(ddof=1) / np.sqrt(len(g)):.3f}"
+        rows[rho] = row
+    return _md(pd.DataFrame(rows).T.rename_axis("rho"))
 
 
 def _md(df, index=True):
@@ -140,6 +173,11 @@ def report(paths):
                 out.append(f"\n{metric}:\n\n" + _md(t.unstack("model")))
             out.append("\ndiagnostics warned about an empty cell: "
                        + ", ".join(f"rho={r}: {bool(w)}" for r, w in df.groupby("rho")["warned"].max().items()))
+            if study.startswith("table2s"):
+                out.append("\n" + _paired(df))
+        elif study == "erasure":
+            out.append(_md(_ms(df, "rho", ["erased", "diff_change", "auc_level_raw", "auc_level_erased",
+                                            "auc_spread_raw", "auc_spread_erased"])))
         elif study in ("adjustment", "amce"):
             key = "model" if study == "adjustment" else "reference"
             g = df.groupby(key)
@@ -178,7 +216,7 @@ def main(argv=None):
         return
     if not args.study:
         ap.error("--study or --report is needed")
-    defaults = {"table1": range(5), "table2": range(3), "adjustment": range(20), "nonadditive": range(3),
+    defaults = {"table1": range(5), "table2": range(3), "table2s": range(5), "erasure": range(5), "adjustment": range(20), "nonadditive": range(3),
                 "amce": range(10), "position": range(10), "swap": range(3)}
     seeds = args.seeds if args.seeds is not None else list(defaults[args.study])
     t0 = time.time()
