@@ -14,6 +14,9 @@ for r in 0.5 0.6 0.7 0.8 0.9 1.0; do $B --study table2 --rhos $r --out $W/table2
 # configuration B: compliance seen through noise, conflict dominant on type-1 prompts
 SIMB='{"quality": 0.35, "scale": 2.0, "off_sd": 0.05, "n_quality": 4, "comply_noise": 0.5, "proxy_link": 1.0}'
 for r in 0.5 0.6 0.7 0.8 0.9 1.0; do $B --study table2 --rhos $r --sim "$SIMB" --out $W/table2b_$r.csv 2>$W/table2b_$r.log & done
+# shared representation, sparse conflict (simulate.confounded_shared), 5 seeds; erasure diagnostics
+for r in 0.5 0.6 0.7 0.8 0.9 1.0; do $B --study table2s --rhos $r --out $W/table2s_$r.csv 2>$W/table2s_$r.log & done
+$B --study erasure --rhos 0.5 0.6 0.7 0.8 0.9 1.0 --out $W/erasure_0.csv 2>$W/erasure.log &
 for s in "0 1 2 3 4" "5 6 7 8 9" "10 11 12 13 14" "15 16 17 18 19"; do
   $B --study adjustment --seeds $s --out "$W/adjustment_${s%% *}.csv" 2>"$W/adjustment_${s%% *}.log" &
 done
@@ -22,7 +25,7 @@ $B --study amce --out $W/amce_0.csv 2>$W/amce.log &
 $B --study position --out $W/position_0.csv 2>$W/position.log &
 $B --study swap --out $W/swap_0.csv 2>$W/swap.log &
 wait
-for s in table1 table2 table2b adjustment nonadditive amce position swap; do
+for s in table1 table2 table2b table2s erasure adjustment nonadditive amce position swap; do
   python3 - "$s" "$W" "$OUT" <<'PY'
 import glob, sys, pandas as pd
 s, w, out = sys.argv[1:]
