@@ -87,10 +87,10 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
             jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_Host.advance, chain_id, every),
                          lambda: None)
 
-    def one_chain(key, data, chain_id):
+    def one_chain(key, data, chain_id, init):
         kernel = NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
                       dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass)
-        state = kernel.init(key, warmup, None, model_args=(data,), model_kwargs={})
+        state = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
 
         def warm(st, i):
             tick(i, chain_id)
@@ -99,31 +99,34 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
         def draw(st, i):
             tick(i + warmup, chain_id)
             st = kernel.sample(st, (data,), {})
-            return st, (st.z, tuple(getattr(st, f) for f in FIELDS))
+            return st, (st.z, tuple(getattr(st, f) for f in FIELDS) + (st.adapt_state.step_size,))
 
         state, _ = jax.lax.scan(warm, state, jnp.arange(warmup))
         # the host notes when each chain ends its warm-up (the callback waits for the warm-up state)
         jax.debug.callback(_Host.warm_done, chain_id, state.potential_energy)
         _, (z, extra) = jax.lax.scan(draw, state, jnp.arange(draws))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
-        ll = _log_likelihood(fn, samples, data, batch_ndims=1) if with_ll else {}
-        return samples, dict(zip(FIELDS, extra)), ll
+        # pointwise values from the per-comparison arrays (the grouped layout is for the sampler only)
+        per_comparison = {k: v for k, v in data.items() if k != "by_user"}
+        ll = _log_likelihood(fn, samples, per_comparison, batch_ndims=1) if with_ll else {}
+        return samples, dict(zip(FIELDS + ("step_size",), extra)), ll
 
     ids = jnp.arange(chains)
     if method == "parallel":
-        program = jax.pmap(one_chain, in_axes=(0, None, 0), devices=jax.local_devices()[:chains])
+        program = jax.pmap(one_chain, in_axes=(0, None, 0, 0), devices=jax.local_devices()[:chains])
     elif method == "vectorized":
-        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0)))
+        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0, 0)))
     else:
-        program = jax.jit(lambda keys, data, c: jax.lax.map(lambda kc: one_chain(kc[0], data, kc[1]), (keys, c)))
+        program = jax.jit(lambda keys, data, c, init: jax.lax.map(lambda kci: one_chain(kci[0], data, kci[1], kci[2]),
+                                                                   (keys, c, init)))
     return program, ids
 
 
-def _compile(built, keys, data):
+def _compile(built, keys, data, init):
     """Compile ahead of time, so that compilation is timed apart from sampling."""
     program, ids = built
-    compiled = program.lower(keys, data, ids).compile()
-    return lambda k, d: compiled(k, d, ids)
+    compiled = program.lower(keys, data, ids, init).compile()
+    return lambda k, d, i: compiled(k, d, ids, i)
 
 
 class _Host:
@@ -143,13 +146,17 @@ class _Host:
 
 
 def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-           method, progress, dense_mass=False) -> NutsRun:
-    """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits."""
+           method, progress, dense_mass=False, init=None) -> NutsRun:
+    """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits.
+
+    ``init``: None (NumPyro's default initialisation) or a dict of unconstrained starting values with
+    a leading chain axis (one start per chain).
+    """
     dense_mass = tuple(dense_mass) if isinstance(dense_mass, list) else dense_mass
     key_parts = (chains, warmup, draws, float(target_accept), int(max_tree_depth), bool(log_likelihood),
                  method, bool(progress), dense_mass, len(jax.local_devices()))
     try:
-        cache_key = (_fn_key(fn), _signature(data), key_parts)
+        cache_key = (_fn_key(fn), _signature(data), _signature(init), key_parts)
         hash(cache_key)
     except TypeError:  # an unhashable model function: build without caching
         cache_key = None
@@ -160,7 +167,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         cached = runner is not None
         if runner is None:
             runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-                                     method, progress, dense_mass), keys, data)
+                                     method, progress, dense_mass), keys, data, init)
             if cache_key is not None:
                 _CACHE[cache_key] = runner
                 while len(_CACHE) > CACHE_SIZE:
@@ -171,7 +178,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         _Host.bar = progress_bar(chains * (warmup + draws), progress)
         _Host.warm_end = []
         try:
-            samples, extra, ll = jax.device_get(runner(keys, data))
+            samples, extra, ll = jax.device_get(runner(keys, data, init))
             t2 = time.perf_counter()
         finally:
             if _Host.bar is not None:
@@ -195,6 +202,7 @@ def _stats(extra, max_tree_depth):
         "tree_depth": depth,
         "reached_max_tree_depth": depth >= max_tree_depth,
         "lp": -np.asarray(extra["potential_energy"]),
+        "step_size": np.asarray(extra["step_size"]),
     }
 
 

@@ -21,7 +21,7 @@ from . import __version__
 from ._io import usual_mode
 from .data import Comparisons
 from .errors import ConvergenceWarning, DataError, FitError, ModelError, SeparationWarning
-from .infer import NutsSettings, SviSettings, as_key, latent_sites, run_nuts, run_svi, svi_draws
+from .infer import NutsSettings, SviSettings, as_key, init_from_draws, latent_sites, run_nuts, run_svi, svi_draws
 from .models import CustomModel, ModelSpec, spec_from_dict
 
 METHODS = ("nuts", "svi")
@@ -35,8 +35,8 @@ ESS_PER_CHAIN = 100
 def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: int = 1000,
         draws: int = 1000, target_accept: float = 0.8, max_tree_depth: int = 10, dense_mass=False,
         steps: int = 20000, lr: float = 0.01, guide: str = "normal", batch_size: int | None = None,
-        tol: float = 1e-4, num_samples: int = 1000, posterior_predictive: bool = False,
-        log_likelihood: bool = True, progress: bool = True) -> "Fit":
+        user_batch_size: int | None = None, tol: float = 1e-4, num_samples: int = 1000, posterior_predictive: bool = False,
+        log_likelihood: bool = True, progress: bool = True, init: "Fit | None" = None) -> "Fit":
     """Fit a preference model to paired comparisons.
 
     Parameters
@@ -56,6 +56,11 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         steps, optionally on minibatches of ``batch_size`` comparisons, stopping when the loss
         changes by less than ``tol`` (relative) between two checks; then ``num_samples`` draws.
         SVI intervals are approximate (a mean-field guide is too narrow for global parameters).
+        ``guide="hierarchical"`` (Hierarchical only; :class:`bayespref.guides.HierarchicalGuide`):
+        population parameters jointly Gaussian and each user's effects Gaussian given them, which
+        keeps the coupling that the mean-field guide loses. ``user_batch_size``: each step uses
+        that many users with all their comparisons (Hierarchical with user-varying features and
+        no worths), for data with many users.
     seed : int or jax PRNG key
         Same seed, same result.
     posterior_predictive : bool
@@ -66,6 +71,10 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         memory and time.
     progress : bool
         Show a progress bar.
+    init : Fit, optional
+        NUTS only: start the chains from draws of another fit of the same model and data (e.g. a
+        quick ``method="svi"`` fit; one draw per chain, spread over its draws), instead of NumPyro's
+        random initialisation. Warm-up still runs in full (step size and mass matrix are adapted).
 
     Returns
     -------
@@ -92,11 +101,24 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
     arrays = spec.arrays(data)
     sizes = spec.sizes(data)
     dims, coords = _dims_coords(spec, data, sizes, fn, arrays)
+    # the sampler's log density may use the comparisons grouped by user (faster; same density)
+    grouped = spec.by_user_arrays(data) if method == "nuts" or batch_size is None else None
+    sampler_arrays = arrays if grouped is None else {**arrays, "by_user": grouped}
+    if init is not None and method != "nuts":
+        raise ModelError("init=... starts NUTS chains; it is not used with method='svi'.")
     if method == "nuts":
-        run = run_nuts(fn, arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
+        start = None
+        if init is not None:
+            if not isinstance(init, Fit):
+                raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
+            if init.model != spec or init.data.n_comparisons != data.n_comparisons:
+                raise ModelError("init: the given fit is of another model or data; start from a fit of the same "
+                                 "model on the same comparisons.")
+            start = init_from_draws(fn, arrays, init.idata.posterior, chains)
+        run = run_nuts(fn, sampler_arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
                                                       target_accept=target_accept,
                                                       max_tree_depth=max_tree_depth, dense_mass=dense_mass,
-                                                      progress=progress),
+                                                      progress=progress, init=start),
                        log_likelihood=log_likelihood)
         dt = _nuts_datatree(run, arrays, dims, coords)
         extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
@@ -105,13 +127,26 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
                  "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
                  "sampling_s": round(run.sampling_s, 3)}
     else:
-        res = run_svi(fn, arrays, seed, SviSettings(steps=steps, lr=lr, guide=guide, batch_size=batch_size,
+        if user_batch_size is not None and (grouped is None or batch_size is not None):
+            raise ModelError(
+                "user_batch_size needs a Hierarchical model with user-varying feature weights and no worths "
+                "(and no batch_size); use batch_size=... to subsample comparisons instead.")
+        svi_guide = guide
+        if guide == "hierarchical":
+            from .guides import HierarchicalGuide
+            from .models.hierarchical import Hierarchical
+
+            if not isinstance(spec, Hierarchical):
+                raise ModelError(f"guide='hierarchical' is for Hierarchical models, not {spec.family}.")
+            svi_guide = HierarchicalGuide(fn, spec, sizes)
+        res = run_svi(fn, sampler_arrays, seed, SviSettings(steps=steps, lr=lr, guide=svi_guide,
+                                                    batch_size=batch_size, user_batch_size=user_batch_size,
                                                     tol=tol, num_samples=num_samples, progress=progress))
         draws_ = svi_draws(fn, arrays, res, jax.random.fold_in(as_key(seed), 1), num_samples)
         dt = _svi_datatree(fn, arrays, draws_, dims, coords, log_likelihood)
         dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
         extra = {"method": "svi", "guide": guide, "steps": res.steps, "converged": bool(res.converged), "lr": lr,
-                 "batch_size": batch_size, "num_samples": num_samples}
+                 "batch_size": batch_size, "user_batch_size": user_batch_size, "num_samples": num_samples}
         if not res.converged:
             warnings.warn(
                 f"SVI stopped at {res.steps} steps without meeting the convergence rule (tol={tol}). "

@@ -60,6 +60,7 @@ class NutsSettings:
     target_accept: float = 0.8
     max_tree_depth: int = 10
     dense_mass: bool | list = False
+    init: dict | None = None
     chain_method: str | None = None
     progress: bool = True
 
@@ -90,6 +91,7 @@ def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True
     return _nuts.sample(fn, data, as_key(seed), chains=settings.chains, warmup=settings.warmup,
                         draws=settings.draws, target_accept=settings.target_accept,
                         max_tree_depth=settings.max_tree_depth, dense_mass=dense, log_likelihood=log_likelihood,
+                        init=settings.init,
                         method=method, progress=settings.progress)
 
 
@@ -108,6 +110,7 @@ class SviSettings:
     lr: float = 0.01
     guide: str = "normal"
     batch_size: int | None = None
+    user_batch_size: int | None = None
     tol: float = 1e-4
     check_every: int = 500
     num_samples: int = 1000
@@ -123,24 +126,60 @@ class SviResult:
     steps: int
 
 
+def init_from_draws(fn, data, posterior, chains: int) -> dict:
+    """Unconstrained NUTS starting values, one per chain, taken from another fit's draws.
+
+    ``posterior`` maps each latent site to draws shaped (chain, draw, ...) (an ArviZ posterior);
+    the starts are ``chains`` draws spread evenly over the flattened draws.
+    """
+    from numpyro.infer.util import unconstrain_fn
+
+    sites = latent_sites(fn, data)
+    missing = [s for s in sites if s not in posterior]
+    if missing:
+        raise FitError(f"init: the given fit has no draws of {missing}; start from a fit of the same model "
+                       "and data.")
+    params = {}
+    for s in sites:
+        v = np.asarray(posterior[s])
+        v = v.reshape((-1,) + v.shape[2:])
+        idx = np.linspace(0, v.shape[0] - 1, chains).round().astype(int)
+        params[s] = jnp.asarray(v[idx], dtype=jnp.float32)
+    try:
+        return jax.vmap(lambda p: unconstrain_fn(fn, (data,), {}, p))(params)
+    except (TypeError, ValueError) as err:
+        raise FitError(f"init: the given fit's draws do not fit this model's parameters ({err}). Start from "
+                       "a fit of the same model and data.") from err
+
+
 def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     """Fit ``fn(data)`` by SVI with an autoguide and the stopping rule of :class:`SviSettings`."""
-    if settings.guide not in GUIDES:
-        raise FitError(f"guide={settings.guide!r} is unknown; choose from {sorted(GUIDES)}.")
-    guide = GUIDES[settings.guide](fn)
+    if callable(settings.guide):
+        guide = settings.guide
+    elif settings.guide in GUIDES:
+        guide = GUIDES[settings.guide](fn)
+    else:
+        raise FitError(f"guide={settings.guide!r} is unknown; choose from {sorted(GUIDES)} or 'hierarchical'.")
     svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
     n = int(data["a"].shape[0])
     bs = settings.batch_size
     if bs is not None and not (0 < bs < n):
         bs = None
+    n_users = int(data["covariates"].shape[0])
+    ubs = settings.user_batch_size
+    if ubs is not None and not (0 < ubs < n_users):
+        ubs = None
     key_init, key_run = jax.random.split(as_key(seed))
-    init_batch = None if bs is None else jnp.arange(bs)
-    state = svi.init(key_init, data, batch=init_batch)
+    # users (with all their comparisons) or comparisons drawn with replacement each step; the model's
+    # subsampled plates scale the likelihood (and the users' terms) by U/B or N/B
+    kw = {} if ubs is None else {"user_batch": jnp.arange(ubs)}
+    state = svi.init(key_init, data, batch=None if bs is None else jnp.arange(bs), **kw)
 
     def step(carry, k):
         st, psum = carry
         batch = None if bs is None else jax.random.randint(k, (bs,), 0, n)
-        st, loss = svi.update(st, data, batch=batch)
+        kw = {} if ubs is None else {"user_batch": jax.random.randint(k, (ubs,), 0, n_users)}
+        st, loss = svi.update(st, data, batch=batch, **kw)
         p = svi.get_params(st)
         psum = jax.tree.map(jnp.add, psum, p)
         return (st, psum), loss

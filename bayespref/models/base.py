@@ -19,7 +19,13 @@ A model is a plain NumPyro function
 * with ``predict=True`` records the deterministic ``p_a`` (and ``p_tie`` with ties), and treats
   comparisons whose ``user`` index is -1 as made by a new user drawn from the population,
 * with ``batch`` (an index array) evaluates only those comparisons, keeping the N/B scaling
-  (``numpyro.plate(..., subsample_size=len(batch))``).
+  (``numpyro.plate(..., subsample_size=len(batch))``),
+* may use ``data["by_user"]`` when present (built by :meth:`ModelSpec.by_user_arrays`): the same
+  training comparisons grouped by user into a padded (user, slot) array, for a faster log density
+  (per-user effects broadcast over a user's slots instead of gathered per comparison, so the
+  gradient needs no scatter). It must give the same joint density. :func:`bayespref.fit` passes it
+  to the sampler only; pointwise log-likelihoods and predictions always use the per-comparison
+  arrays.
 
 Wrap such a function in :class:`CustomModel` to fit it with :func:`bayespref.fit`.
 """
@@ -49,6 +55,14 @@ def comparison_plate(n: int, batch):
         return numpyro.plate(COMPARISON_PLATE, n)
     with numpyro.handlers.substitute(data={COMPARISON_PLATE: batch}):
         return numpyro.plate(COMPARISON_PLATE, n, subsample_size=batch.shape[0])
+
+
+def user_plate(n_users: int, user_batch=None, dim: int = -2):
+    """The user plate, subsampled to the users ``user_batch`` when given (U/B likelihood scaling)."""
+    if user_batch is None:
+        return numpyro.plate("user", n_users, dim=dim)
+    with numpyro.handlers.substitute(data={"user": user_batch}):
+        return numpyro.plate("user", n_users, subsample_size=user_batch.shape[0], dim=dim)
 
 
 def take(data: dict, batch) -> dict:
@@ -183,6 +197,10 @@ class ModelSpec:
         }
         return out
 
+    def by_user_arrays(self, data) -> dict[str, Any] | None:
+        """The training comparisons grouped by user for a faster log density, or None (default)."""
+        return None
+
     def predict_arrays(self, train, new) -> dict[str, Any]:
         """Inputs of ``model(..., predict=True)`` for the comparisons ``new`` (training data ``train``)."""
         return self.arrays(new, with_outcome=False)
@@ -211,6 +229,33 @@ class ModelSpec:
             v = getattr(self, f.name)
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
+
+
+def group_by_user(user: np.ndarray, n_users: int, max_padding: float = 1.5) -> dict[str, np.ndarray] | None:
+    """Slots of a padded (user, slot) layout of the comparisons, or None when it would pad too much.
+
+    Comparisons are ordered by user (stably) and user u's j-th comparison goes to slot (u, j);
+    ``J`` is the largest count of comparisons of one user. Returns ``index`` (U, J): the comparison
+    in each slot (0 in padding slots) and ``mask`` (U, J): True where a slot holds a comparison.
+    None when ``U * J > max_padding * N`` (very unequal counts: the padded layout would cost more
+    than it saves) or when a comparison has no training user.
+    """
+    user = np.asarray(user)
+    n = user.shape[0]
+    if n == 0 or user.min() < 0:
+        return None
+    counts = np.bincount(user, minlength=n_users)
+    j_max = int(counts.max())
+    if n_users * j_max > max_padding * n:
+        return None
+    order = np.argsort(user, kind="stable")
+    start = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot = np.arange(n) - start[user[order]]
+    index = np.zeros((n_users, j_max), dtype=np.int64)
+    mask = np.zeros((n_users, j_max), dtype=bool)
+    index[user[order], slot] = order
+    mask[user[order], slot] = True
+    return {"index": index, "mask": mask}
 
 
 def _comparison_covariates(data) -> np.ndarray:

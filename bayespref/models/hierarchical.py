@@ -11,7 +11,7 @@ import numpyro
 import numpyro.distributions as dist
 
 from ..errors import ModelError
-from .base import ModelSpec, comparison_plate, take
+from .base import ModelSpec, comparison_plate, group_by_user, take, user_plate
 from .likelihood import observe
 
 VARYING = ("worths", "features")
@@ -157,6 +157,33 @@ class Hierarchical(ModelSpec):
             out["group_mask"] = jnp.asarray(self.group_mask(data))
         return out
 
+    def by_user_arrays(self, data):
+        r"""Grouped layout for the common large case: user-varying feature weights, no worths.
+
+        ``dx`` (feature, user, slot) holds :math:`x_a - x_b` of each user's comparisons (zeros in
+        padding), ``y`` (user, slot) the outcome codes and ``mask`` which slots are real. The log
+        density then needs :math:`d_{uj} = \sum_f dx_{fuj} w_{uf}`: a broadcast and a reduction,
+        no per-comparison gather of :math:`w_u` and no scatter in its gradient (about 3x faster
+        per gradient at 1M judgements on a CPU; ``benchmarks/bench_scale.py``).
+        """
+        import numpy as np
+
+        nf = len(self.feature_names(data))
+        if self.resolved_varying(nf) != ("features",) or self.uses_worths(data):
+            return None
+        if data.y is None or np.any(np.asarray(data.y) < 0):
+            return None
+        slots = group_by_user(data.user, data.n_users)
+        if slots is None:
+            return None
+        base = super().arrays(data)
+        idx, mask = slots["index"], slots["mask"]
+        dx = np.asarray(base["xa"] - base["xb"])[idx]                # (U, J, F)
+        dx = np.where(mask[..., None], dx, 0.0).transpose(2, 0, 1)  # (F, U, J)
+        y = np.where(mask, np.asarray(data.y)[idx], 0)
+        return {"dx": jnp.asarray(dx, dtype=base["xa"].dtype), "y": jnp.asarray(y, dtype=jnp.int32),
+                "mask": jnp.asarray(mask)}
+
     def group_mask(self, data):
         """(covariate, effect) 0/1 matrix of the group effects allowed by ``interactions``."""
         import numpy as np
@@ -196,11 +223,16 @@ class Hierarchical(ModelSpec):
             blocks.append(("weight", n_features))
         return blocks
 
-    def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
+    def population(self, data, *, n_options, n_features, n_covariates, **_):
+        r"""Sample the population-level sites; return what maps users' z to their effects.
+
+        Returns a dict with ``worth``, ``weight``, ``position``, ``log_tie``, ``mu`` (E,), ``B``
+        (covariate, E), ``scale_tril`` (E, E) and ``blocks``: user u's effects are
+        :math:`\mu + B^\top c_u + \text{scale\_tril}\, z_u`. Shared by :meth:`model` and the
+        structured SVI guide (:class:`bayespref.guides.HierarchicalGuide`).
+        """
         blocks = self._blocks(n_options, n_features)
         n_eff = sum(n for _, n in blocks)
-
-        # population effects
         worth = (numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
                  if self.resolved_worths(n_features) else jnp.zeros(n_options))
         weight = jnp.zeros(n_features)
@@ -235,7 +267,6 @@ class Hierarchical(ModelSpec):
                     sds.append(numpyro.sample(f"sd_{name}", dist.HalfNormal(self.sd_scale)))
         B = jnp.concatenate(group, axis=-1)  # (P, E)
         mu = jnp.concatenate([worth if name == "worth" else weight for name, _ in blocks])
-        v = mu + data["covariates"] @ B  # (U, E)
         scale_tril = jnp.zeros((n_eff, n_eff))
         if self.random_effects:
             tau = jnp.concatenate(sds)  # (E,)
@@ -244,10 +275,37 @@ class Hierarchical(ModelSpec):
                 scale_tril = tau[:, None] * L
             else:
                 scale_tril = jnp.diag(tau)
-            with numpyro.plate("user", n_users, dim=-2), numpyro.plate("effect", n_eff, dim=-1):
-                z = numpyro.sample("z", dist.Normal(0.0, 1.0))
+        return {"worth": worth, "weight": weight, "position": pos, "log_tie": log_tie, "mu": mu, "B": B,
+                "scale_tril": scale_tril, "blocks": blocks}
+
+    def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None,
+              user_batch=None):
+        pop = self.population(data, n_options=n_options, n_features=n_features, n_covariates=n_covariates)
+        worth, weight, pos, log_tie = pop["worth"], pop["weight"], pop["position"], pop["log_tie"]
+        blocks, mu, B, scale_tril = pop["blocks"], pop["mu"], pop["B"], pop["scale_tril"]
+        n_eff = mu.shape[0]
+        cov = data["covariates"] if user_batch is None else data["covariates"][user_batch]
+        v = mu + cov @ B  # (U, E), or (batch, E) when users are subsampled
+        if self.random_effects:
+            with user_plate(n_users, user_batch, dim=-1):
+                z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
             v = v + z @ scale_tril.T
         v = self._record_user_effects(v, blocks)
+
+        grouped = data.get("by_user")
+        if user_batch is not None and (grouped is None or predict or batch is not None):
+            raise ModelError("Subsampling users needs the grouped layout (Hierarchical.by_user_arrays) and no "
+                             "comparison minibatch.")
+        if grouped is not None and not predict and batch is None:
+            # d_uj = sum_f dx_fuj w_uf: user weights broadcast over each user's slots
+            dx, y, mask = grouped["dx"], grouped["y"], grouped["mask"]
+            if user_batch is not None:
+                dx, y, mask = dx[:, user_batch], y[user_batch], mask[user_batch]
+            d = jnp.einsum("fuj,uf->uj", dx, v)
+            with user_plate(n_users, user_batch), numpyro.plate("slot", d.shape[-1], dim=-1), \
+                    numpyro.handlers.mask(mask=mask):
+                observe(d + pos, y, link=self.link, log_tie=log_tie, half_ties=self.half_ties)
+            return
 
         with comparison_plate(data["a"].shape[0], batch):
             d_ = take(data, batch)

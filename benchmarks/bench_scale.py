@@ -1,0 +1,243 @@
+"""Large data and scaling: gradient cost against the memory bound, SVI on 1M judgements, recovery, curves.
+
+Cases (each runs in a fresh child process, so its peak RSS is its own)::
+
+    python benchmarks/bench_scale.py grad      # log-density gradient, 1M judgements / 20k users / 8 features
+    python benchmarks/bench_scale.py svi       # SVI on the same data: users subsampled, structured guide
+    python benchmarks/bench_scale.py recovery  # coverage of the global parameters over seeds (SVI guides)
+    python benchmarks/bench_scale.py curves    # time and memory against N, U, K and D
+    python benchmarks/bench_scale.py all --json out.json
+
+``grad`` times ``value_and_grad`` of the model's potential energy with the data passed as
+arguments (as in the NUTS driver), in the per-comparison layout (user weights gathered per
+comparison) and in the grouped layout (``Hierarchical.by_user_arrays``), and sets them against
+(a) the memory bound: the bytes the grouped log density must read (x_a - x_b, outcomes, mask)
+divided by the bandwidth of a streaming sum over an array of the same size on this machine, and
+(b) the arithmetic floor: the same number of logistic log-likelihood terms and their gradient on
+data already in cache-friendly form.
+
+``svi``: ``fit(Hierarchical(), data, method="svi", guide=..., user_batch_size=...)`` on the
+simulated 1M/20k/8 data; wall time, steps, global estimates against the truth, peak RSS.
+
+``recovery``: several seeds of smaller simulated data; fraction of the 90% intervals of the
+global parameters (population weights and user SDs) that cover the truth, per guide.
+
+``curves``: seconds per SVI step (user-subsampled, fixed batch of users) and per log-density
+gradient (full data, grouped layout; NUTS cost is gradients x this) and peak RSS against the
+number of judgements N, users U, features D, and types K (LatentTypes); the growth exponent is the
+slope of log time on log size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _median_time(f, *args, repeats: int = 15) -> float:
+    import jax
+
+    jax.block_until_ready(f(*args))
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        jax.block_until_ready(f(*args))
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def _simulate(users, per_user, features, seed=0):
+    import bayespref as bp
+
+    mean = np.linspace(1.0, -0.5, features)
+    sim = bp.simulate.hierarchical(n_users=users, comparisons_per_user=per_user, n_options=500,
+                                   n_features=features, weight_mean=mean, user_sd=0.5, seed=seed)
+    return sim, sim.comparisons()
+
+
+def _grad_fn(spec, data, grouped: bool):
+    import jax
+    from numpyro.infer.util import initialize_model, potential_energy
+
+    fn = spec.bind(data)
+    arrays = spec.arrays(data)
+    if grouped:
+        arrays = {**arrays, "by_user": spec.by_user_arrays(data)}
+    info = initialize_model(jax.random.PRNGKey(0), fn, model_args=(arrays,))
+    g = jax.jit(jax.value_and_grad(lambda z, d: potential_energy(fn, (d,), {}, z)))
+    return g, info.param_info.z, arrays
+
+
+# ---------------------------------------------------------------- cases
+def case_grad(users=20_000, per_user=50, features=8):
+    import jax
+    import jax.numpy as jnp
+
+    import bayespref as bp
+
+    _, data = _simulate(users, per_user, features)
+    spec = bp.Hierarchical()
+    out = {"N": data.n_comparisons, "U": users, "D": features}
+    for name, grouped in (("per_comparison", False), ("by_user", True)):
+        g, z, arrays = _grad_fn(spec, data, grouped)
+        out[f"{name}_ms"] = 1e3 * _median_time(g, z, arrays)
+    grouped = spec.by_user_arrays(data)
+    need = sum(int(np.prod(v.shape)) * v.dtype.itemsize for v in grouped.values())
+    x = jnp.asarray(np.random.default_rng(0).normal(size=need // 4).astype(np.float32))
+    t_stream = _median_time(jax.jit(jnp.sum), x, repeats=30)
+    out.update(bytes_mb=need / 1e6, bandwidth_gbs=need / t_stream / 1e9, bound_ms=1e3 * t_stream)
+    # arithmetic floor: the logistic terms and their gradient alone, on a ready (U, J) array
+    d0 = jnp.asarray(np.random.default_rng(1).normal(size=(users, per_user)).astype(np.float32))
+    s = jnp.where(grouped["y"] == 1, 1.0, -1.0)
+    floor = jax.jit(jax.grad(lambda w, d: -jnp.sum(jax.nn.softplus(-s * (d + w[:, None])))))
+    out["logistic_floor_ms"] = 1e3 * _median_time(floor, jnp.zeros(users), d0)
+    out["by_user_over_bound"] = out["by_user_ms"] / out["bound_ms"]
+    out["speedup_by_user"] = out["per_comparison_ms"] / out["by_user_ms"]
+    out["peak_rss_mb"] = _peak_rss_mb()
+    return out
+
+
+def _global_errors(fit, sim, ci=0.9):
+    post = fit.idata.posterior
+    rows = {}
+    for name in ("weight", "sd_weight"):
+        draws = post[name].values.reshape(-1, post[name].shape[-1])
+        lo, hi = np.quantile(draws, [(1 - ci) / 2, (1 + ci) / 2], axis=0)
+        truth = np.asarray(sim.truth[name], float)
+        rows[name] = {"mean": draws.mean(0).round(4).tolist(), "truth": truth.tolist(),
+                      "max_abs_error": float(np.max(np.abs(draws.mean(0) - truth))),
+                      "covered": int(np.sum((lo <= truth) & (truth <= hi))), "n": int(truth.size)}
+    return rows
+
+
+def case_svi(users=20_000, per_user=50, features=8, guide="hierarchical", user_batch=1000, seed=0,
+             lr=0.01):
+    import bayespref as bp
+
+    sim, data = _simulate(users, per_user, features, seed=seed)
+    t = time.perf_counter()
+    fit = bp.fit(bp.Hierarchical(), data, method="svi", guide=guide, user_batch_size=user_batch,
+                 num_samples=200, log_likelihood=False, progress=False, seed=seed, lr=lr)
+    wall = time.perf_counter() - t
+    return {"N": data.n_comparisons, "U": users, "D": features, "guide": guide, "user_batch": user_batch,
+            "wall_s": wall, "steps": fit.info["steps"], "converged": fit.info["converged"],
+            "globals": _global_errors(fit, sim), "peak_rss_mb": _peak_rss_mb()}
+
+
+def case_recovery(seeds=5, users=1000, per_user=50, features=4, guides=("normal", "hierarchical")):
+    import bayespref as bp
+
+    out = {}
+    for guide in guides:
+        cov = {"weight": [0, 0], "sd_weight": [0, 0]}
+        for seed in range(seeds):
+            sim, data = _simulate(users, per_user, features, seed=seed)
+            fit = bp.fit(bp.Hierarchical(), data, method="svi", guide=guide, num_samples=400,
+                         log_likelihood=False, progress=False, seed=seed)
+            for name, r in _global_errors(fit, sim).items():
+                cov[name][0] += r["covered"]
+                cov[name][1] += r["n"]
+        out[guide] = {k: {"covered": c, "n": n, "rate": c / n} for k, (c, n) in cov.items()}
+    return out
+
+
+def case_curve_point(kind, users, per_user, features, k_types=1, steps=1000, user_batch=500):
+    """Seconds per SVI step (users subsampled) and per full-data gradient, and peak RSS."""
+    import bayespref as bp
+
+    _, data = _simulate(users, per_user, features)
+    if k_types > 1:
+        spec, grouped, kw = bp.LatentTypes(n_types=k_types), False, {}
+    else:
+        spec, grouped = bp.Hierarchical(), True
+        kw = {"guide": "hierarchical", "user_batch_size": min(user_batch, users - 1)}
+    g, z, arrays = _grad_fn(spec, data, grouped=grouped)
+    grad_s = _median_time(g, z, arrays, repeats=7)
+    walls = []
+    for n in (steps, 2 * steps):  # the difference removes compilation and set-up
+        t = time.perf_counter()
+        bp.fit(spec, data, method="svi", steps=n, log_likelihood=False, progress=False, num_samples=10,
+               tol=-1.0, **kw)
+        walls.append(time.perf_counter() - t)
+    svi_s = max(walls[1] - walls[0], 0.0) / steps
+    return {"kind": kind, "N": users * per_user, "U": users, "D": features, "K": k_types,
+            "grad_ms": 1e3 * grad_s, "svi_step_ms": 1e3 * svi_s, "peak_rss_mb": _peak_rss_mb()}
+
+
+CURVES = {
+    # vary N at fixed U (judgements per user grow)
+    "N": [(2000, j, 8, 1) for j in (25, 50, 100, 200, 400)],
+    # vary U at fixed judgements per user
+    "U": [(u, 50, 8, 1) for u in (1000, 2000, 5000, 10_000, 20_000)],
+    "D": [(5000, 50, d, 1) for d in (2, 4, 8, 16, 32)],
+    "K": [(2000, 50, 4, k) for k in (2, 3, 4, 6)],
+}
+
+
+def _slope(x, y) -> float:
+    return float(np.polyfit(np.log(x), np.log(y), 1)[0])
+
+
+# ---------------------------------------------------------------- driver
+def _child(args: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--worker", json.dumps(args)]
+    res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    lines = [ln for ln in res.stdout.splitlines() if ln.startswith("{")]
+    if res.returncode or not lines:
+        raise RuntimeError(f"worker {args} failed:\n{res.stderr[-3000:]}")
+    return json.loads(lines[-1])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("case", nargs="?", choices=("grad", "svi", "recovery", "curves", "all"), default="grad")
+    p.add_argument("--json", type=pathlib.Path)
+    p.add_argument("--guide", default="hierarchical")
+    p.add_argument("--user-batch", type=int, default=1000)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        name, kw = json.loads(a.worker)
+        print(json.dumps(globals()[f"case_{name}"](**kw)))
+        return
+    report = {"machine_load": list(np.round(__import__("os").getloadavg(), 2))}
+    cases = ("grad", "svi", "recovery", "curves") if a.case == "all" else (a.case,)
+    for case in cases:
+        if case == "grad":
+            report["grad"] = _child(["grad", {}])
+        elif case == "svi":
+            report["svi"] = _child(["svi", {"guide": a.guide, "user_batch": a.user_batch}])
+        elif case == "recovery":
+            report["recovery"] = _child(["recovery", {"seeds": a.seeds}])
+        else:
+            curves = {}
+            for kind, points in CURVES.items():
+                rows = [_child(["curve_point", {"kind": kind, "users": u, "per_user": j, "features": d,
+                                                "k_types": k}]) for u, j, d, k in points]
+                x = [r[kind] for r in rows]
+                curves[kind] = {"rows": rows, "grad_exponent": _slope(x, [r["grad_ms"] for r in rows]),
+                                "svi_exponent": _slope(x, [r["svi_step_ms"] for r in rows]),
+                                "rss_exponent": _slope(x, [r["peak_rss_mb"] for r in rows])}
+            report["curves"] = curves
+        print(json.dumps({case: report[case]}, indent=1), flush=True)
+    if a.json:
+        a.json.write_text(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,119 @@
+"""Large-data machinery: the grouped-by-user layout, user-subsampled SVI, the structured guide, NUTS init.
+
+Fast tests check exactness (same log density in both layouts, same ELBO scaling) and the errors;
+the slow test compares the structured guide's intervals with NUTS on the same data.
+"""
+
+import jax
+import numpy as np
+import pytest
+from numpyro.infer import Predictive
+from numpyro.infer.util import log_density
+
+import bayespref as bp
+from bayespref.errors import ModelError
+from bayespref.models.base import group_by_user
+
+
+@pytest.fixture(scope="module")
+def ragged():
+    sim = bp.simulate.hierarchical(n_users=30, comparisons_per_user=12, n_options=40, n_features=3, seed=0)
+    data = sim.comparisons()
+    keep = np.random.default_rng(0).random(data.n_comparisons) < 0.8  # unequal counts per user
+    return sim, data.subset(keep)
+
+
+@pytest.mark.parametrize("spec", [bp.Hierarchical(), bp.Hierarchical(correlated=False, position=True),
+                                  bp.Hierarchical(ties="half", link="probit")])
+def test_grouped_layout_gives_the_same_log_density(ragged, spec):
+    _, data = ragged
+    fn, arrays = spec.bind(data), spec.arrays(data)
+    grouped = spec.by_user_arrays(data)
+    assert grouped is not None and grouped["mask"].sum() == data.n_comparisons
+    for seed in range(3):
+        prior = Predictive(fn, num_samples=1)(jax.random.PRNGKey(seed), arrays)
+        params = {k: v[0] for k, v in prior.items() if k not in ("y", "user_weight", "user_worth")}
+        per_comparison, _ = log_density(fn, (arrays,), {}, params)
+        by_user, _ = log_density(fn, ({**arrays, "by_user": grouped},), {}, params)
+        assert abs(float(per_comparison) - float(by_user)) <= 1e-5 * abs(float(per_comparison))
+
+
+def test_grouped_layout_only_where_it_applies(ragged):
+    _, data = ragged
+    assert bp.Hierarchical(varying="worths").by_user_arrays(data) is None
+    assert bp.BradleyTerry().by_user_arrays(data) is None
+    # one user with most comparisons: padding every user to that count would cost more than it saves
+    user = np.r_[np.zeros(100, int), np.arange(1, 51)]
+    assert group_by_user(user, 51) is None
+    slots = group_by_user(np.array([1, 0, 1, 1]), 2)
+    assert slots["index"].tolist() == [[1, 0, 0], [0, 2, 3]]
+    assert slots["mask"].tolist() == [[True, False, False], [True, True, True]]
+
+
+def test_user_subsampled_elbo_is_unbiased(ragged):
+    """Averaged over user batches, the subsampled log density equals the full one (U/B scaling)."""
+    _, data = ragged
+    spec = bp.Hierarchical(correlated=False)
+    fn, arrays = spec.bind(data), {**spec.arrays(data), "by_user": spec.by_user_arrays(data)}
+    prior = Predictive(fn, num_samples=1)(jax.random.PRNGKey(1), arrays)
+    params = {k: v[0] for k, v in prior.items() if k not in ("y", "user_weight")}
+    full, _ = log_density(fn, (arrays,), {}, params)
+    # every user exactly once over a partition of the users into batches of 10 (z sliced to match)
+    total = 0.0
+    for batch in np.arange(30).reshape(3, 10):
+        p = dict(params, z=params["z"][batch])
+        lb, _ = log_density(fn, (arrays,), {"user_batch": jax.numpy.asarray(batch)}, p)
+        total += float(lb) / 3
+    # the global prior terms are counted once per batch (so 3/3 = once); user terms scaled by 30/10
+    assert total == pytest.approx(float(full), rel=1e-5)
+
+
+@pytest.mark.filterwarnings("ignore::bayespref.errors.ConvergenceWarning")
+def test_user_batches_structured_guide_and_nuts_init(ragged):
+    """SVI on batches of users with the structured guide, then NUTS started from its draws."""
+    _, data = ragged
+    spec = bp.Hierarchical(correlated=False)
+    svi = bp.fit(spec, data, method="svi", guide="hierarchical", user_batch_size=10, steps=1000, num_samples=40,
+                 progress=False, log_likelihood=False)
+    assert svi.info["user_batch_size"] == 10
+    assert svi.idata.posterior["user_weight"].shape[-2:] == (30, 3)
+    assert np.all(np.isfinite(svi.idata.posterior["weight"].values))
+    fit = bp.fit(spec, data, chains=2, warmup=50, draws=50, init=svi, progress=False, log_likelihood=False)
+    assert fit.idata.posterior["weight"].shape[:2] == (2, 50)
+    with pytest.raises(ModelError, match="another model"):
+        bp.fit(bp.Hierarchical(), data, chains=2, warmup=10, draws=10, init=svi, progress=False)
+
+
+def test_scale_options_errors(ragged):
+    _, data = ragged
+    with pytest.raises(ModelError, match="user_batch_size"):
+        bp.fit(bp.BradleyTerry(), data, method="svi", user_batch_size=10, progress=False)
+    with pytest.raises(ModelError, match="user_batch_size"):
+        bp.fit(bp.Hierarchical(), data, method="svi", user_batch_size=10, batch_size=50, progress=False)
+    with pytest.raises(ModelError, match="Hierarchical"):
+        bp.fit(bp.BradleyTerry(), data, method="svi", guide="hierarchical", progress=False)
+    with pytest.raises(ModelError, match="init"):
+        bp.fit(bp.Hierarchical(), data, method="svi", init=object(), progress=False)
+    with pytest.raises(ModelError, match="Fit"):
+        bp.fit(bp.Hierarchical(), data, init=object(), progress=False)
+
+
+@pytest.mark.slow
+def test_structured_guide_is_closer_to_nuts_than_mean_field():
+    """Population-weight SDs: the structured guide within 25% of NUTS, mean-field below it."""
+    sim = bp.simulate.hierarchical(n_users=200, comparisons_per_user=30, n_options=100, n_features=3, seed=2)
+    data = sim.comparisons()
+    nuts = bp.fit(bp.Hierarchical(), data, chains=4, warmup=500, draws=500, progress=False, log_likelihood=False)
+    sd = {}
+    for guide in ("normal", "hierarchical"):
+        f = bp.fit(bp.Hierarchical(), data, method="svi", guide=guide, num_samples=1000, progress=False,
+                   log_likelihood=False)
+        sd[guide] = f.idata.posterior["weight"].std(("chain", "draw")).values
+        # posterior means agree with NUTS within half a NUTS SD
+        diff = f.idata.posterior["weight"].mean(("chain", "draw")) - nuts.idata.posterior["weight"].mean(("chain", "draw"))
+        assert np.all(np.abs(diff.values) < 0.5 * nuts.idata.posterior["weight"].std(("chain", "draw")).values)
+    ref = nuts.idata.posterior["weight"].std(("chain", "draw")).values
+    ratio = sd["hierarchical"] / ref
+    print("weight SD / NUTS SD: structured", ratio.round(2), "mean-field", (sd["normal"] / ref).round(2))
+    assert np.all((ratio > 0.75) & (ratio < 1.25))
+    assert np.all(sd["normal"] < sd["hierarchical"])
