@@ -285,7 +285,11 @@ TRUE_GAMMA, TRUE_DELTA = 1.5, 2.0
 def test_naive_bias_and_coverage_at_true_parameters():
     """Hidden U: the naive contrast misses the truth; at the true (gamma, delta) the 90% interval of
     the augmented model (exact NUTS refit, i.e. a grid anchor) covers it in >= 85% of seeds. The
-    fast variational grid at the same point is reported alongside (it under-shifts: see grid())."""
+    fast variational grid at the same point is reported alongside (it under-shifts: see grid()).
+
+    Known to fail at this design (100 users x 30): the fitted model itself, given U as a covariate,
+    covers about as rarely on the same seeds, so the shortfall is not the sensitivity layer's; see
+    benchmarks/sensitivity_coverage.py and the sensitivity section of benchmarks/RESULTS.md."""
     seeds = range(20)
     naive_miss, covered, covered_fast, rows = 0, 0, 0, []
     for seed in seeds:
@@ -322,8 +326,11 @@ def test_bias_monotone_and_tipping_point_grows_with_effect():
         fit = _fit(sim.comparisons(), chains=4, warmup=400, draws=400)
         gam = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0])
         dl = np.array([0.0, 1.0, 2.0, 3.0, 4.0])
+        # grid mode as shipped: the variational grid calibrated by the default NUTS anchors (gamma 1.5
+        # and 3, delta 0, 2 and 4 here); the variational grid alone under-shifts at gamma = 3 and was
+        # not monotone there (2.5 -> 3.0 at delta = 2: |bias| 0.327 -> 0.316)
         res = sa.grid(fit, sa.group_contrast("group[B]", "x0"), gamma=gam, delta=dl, steps=1000, warm_steps=3000,
-                      num_samples=1000, anchors=None)
+                      num_samples=1000, anchors=(2, 3))
         m = res.summary["mean"]
         # |bias| grows as the assumed strength moves away from the truth, in either parameter
         bias_g = np.abs(m.sel(delta=TRUE_DELTA).values - effect)
