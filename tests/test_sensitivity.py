@@ -287,8 +287,9 @@ def test_naive_bias_and_coverage_at_true_parameters():
     the augmented model (exact NUTS refit, i.e. a grid anchor) covers it in >= 85% of seeds. The
     fast variational grid at the same point is reported alongside (it under-shifts: see grid()).
 
-    Known to fail at this design (100 users x 30): the fitted model itself, given U as a covariate,
-    covers about as rarely on the same seeds, so the shortfall is not the sensitivity layer's; see
+    Known to fail at this design (100 users x 30): exact 14/20 in the second pass. The fitted model
+    given U as a covariate (nothing hidden) also misses the target on the same seeds (16/20) and
+    shares most of the upward bias; the exact arm is in addition over-dispersed against its SD. See
     benchmarks/sensitivity_coverage.py and the sensitivity section of benchmarks/RESULTS.md."""
     seeds = range(20)
     naive_miss, covered, covered_fast, rows = 0, 0, 0, []
