@@ -14,6 +14,12 @@ Models (each peer's code is below, written to match bayespref's priors exactly):
   ``w_u = mu + tau * z_u``, ``mu ~ N(0, 2.5)``, ``tau ~ HalfNormal(1)``, ``z_u ~ N(0, I)``,
   ``logit P(a > b | u) = (x_a - x_b)' w_u``. bayespref: ``Hierarchical(correlated=False)``.
 
+* ``types``: K = 3 latent user types on item worths (bayespref: ``LatentTypes(n_types=3)``, the types
+  summed out per user). Stan needs the marginalisation written by hand (``STAN_TYPES``: a user x type
+  matrix of log-likelihoods, then ``log_sum_exp`` per user). ESS over the worths and type shares after
+  bayespref's relabelling for both (labels are arbitrary). Data: ``simulate.latent_types`` (small:
+  100 users x 20, 30 options; medium: 1k users x 50, 100 options).
+
 Sizes: ``small`` (2k judgements; hier: 100 users x 20), ``medium`` (50k judgements; hier: 1k users
 x 50, 4 features). Every fit runs in a fresh child process, one after the other, so compile times
 are what a user waits for in a new session (bayespref with its on-disk compilation cache: the
@@ -66,6 +72,36 @@ model {
 }
 """
 
+# latent types, marginalised by hand: per user, log sum_k pi_k prod_n p(y_n | theta_k)
+STAN_TYPES = """
+data { int<lower=1> N; int<lower=2> J; int<lower=1> U; int<lower=2> K;
+       array[N] int<lower=1, upper=J> a; array[N] int<lower=1, upper=J> b;
+       array[N] int<lower=1, upper=U> user; array[N] int<lower=0, upper=1> y; }
+parameters { simplex[K] share; array[K] sum_to_zero_vector[J] worth; }
+model {
+  share ~ dirichlet(rep_vector(1, K));
+  for (k in 1:K) worth[k] ~ normal(0, 2);
+  matrix[U, K] lp = rep_matrix(log(share)', U);
+  for (k in 1:K) {
+    vector[N] d = worth[k][a] - worth[k][b];
+    for (n in 1:N) lp[user[n], k] += bernoulli_logit_lpmf(y[n] | d[n]);
+  }
+  for (u in 1:U) target += log_sum_exp(lp[u]');
+}
+"""
+
+
+def _relabelled_min_ess(worth, share) -> float:
+    """Min bulk ESS over the type parameters after bayespref's relabelling (labels are arbitrary)."""
+    import arviz as az
+
+    from bayespref.mixture import relabel
+
+    dt = az.from_dict({"posterior": {"worth": worth, "type_share": share}},
+                      dims={"worth": ["type", "option"], "type_share": ["type"]})
+    post = relabel(dt).posterior
+    return _min_ess({k: post[k].values for k in ("worth", "type_share")})
+
 
 def make_data(model: str, size: str, seed: int = 0):
     """The comparisons (a bayespref ``Comparisons``) and the plain arrays every peer uses."""
@@ -75,6 +111,10 @@ def make_data(model: str, size: str, seed: int = 0):
     if model == "bt":
         n_opt, n = (30, 2000) if size == "small" else (100, 50_000)
         data = bp.simulate.bradley_terry(n_options=n_opt, n_comparisons=n, seed=seed).comparisons()
+    elif model == "types":
+        users, per, n_opt = (100, 20, 30) if size == "small" else (1000, 50, 100)
+        data = bp.simulate.latent_types(n_users=users, comparisons_per_user=per, n_options=n_opt, n_types=3,
+                                        worth_sd=1.0, seed=seed).comparisons()
     else:
         users, per = (100, 20) if size == "small" else (1000, 50)
         sim = bp.simulate.hierarchical(n_users=users, comparisons_per_user=per, n_options=200, n_features=4,
@@ -108,14 +148,15 @@ def run_bayespref(model, size, seed, chains, warmup, draws):
     import bayespref as bp
 
     data, _ = make_data(model, size)
-    spec = bp.BradleyTerry() if model == "bt" else bp.Hierarchical(correlated=False)
+    spec = {"bt": bp.BradleyTerry(), "hier": bp.Hierarchical(correlated=False),
+            "types": bp.LatentTypes(n_types=3)}[model]
     t1 = time.perf_counter()
     fit = bp.fit(spec, data, seed=seed, chains=chains, warmup=warmup, draws=draws, progress=False,
                  log_likelihood=False)
     t2 = time.perf_counter()
     post = fit.idata.posterior
-    names = ["worth"] if model == "bt" else ["weight", "sd_weight", "user_weight"]
-    ess = _min_ess({k: post[k].values for k in names})
+    names = {"bt": ["worth"], "hier": ["weight", "sd_weight", "user_weight"], "types": ["worth", "type_share"]}[model]
+    ess = _min_ess({k: post[k].values for k in names})  # LatentTypes draws come relabelled
     steps = float(fit.idata.sample_stats["n_steps"].sum())
     return {"total_s": t2 - t1, "import_s": t1 - t0, "compile_s": fit.info["compile_s"],
             "warmup_s": fit.info["warmup_s"], "sampling_s": fit.info["sampling_s"], "min_ess": ess,
@@ -130,6 +171,10 @@ def run_stan(model, size, seed, chains, warmup, draws):
         code = STAN_BT
         sd = {"N": len(d["y"]), "K": d["n_options"], "a": (d["a"] + 1).tolist(), "b": (d["b"] + 1).tolist(),
               "y": d["y"].tolist()}
+    elif model == "types":
+        code = STAN_TYPES
+        sd = {"N": len(d["y"]), "J": d["n_options"], "U": d["n_users"], "K": 3, "a": (d["a"] + 1).tolist(),
+              "b": (d["b"] + 1).tolist(), "user": (d["user"] + 1).tolist(), "y": d["y"].tolist()}
     else:
         code = STAN_HIER
         sd = {"N": len(d["y"]), "U": d["n_users"], "D": d["dx"].shape[1], "user": (d["user"] + 1).tolist(),
@@ -141,14 +186,18 @@ def run_stan(model, size, seed, chains, warmup, draws):
     t3 = time.perf_counter()
     # Stan reports the per-chain warm-up and sampling times only in its CSV comments; PyStan does not
     # expose them, so the sampling phase is estimated from the leapfrog counts (see `phase_split`)
-    names = ["worth"] if model == "bt" else ["mu", "tau", "w"]
+    names = {"bt": ["worth"], "hier": ["mu", "tau", "w"], "types": ["worth", "share"]}[model]
     post = {}
     for n in names:
         v = np.asarray(fit[n])                  # (..., draws * chains): draw index varies fastest
         v = np.moveaxis(v.reshape(v.shape[:-1] + (draws, chains), order="F"), (-1, -2), (0, 1))
         post[n] = v
     steps = np.asarray(fit["n_leapfrog__"]).sum()
-    return {"total_s": t3 - t1, "compile_s": t2 - t1, "run_s": t3 - t2, "min_ess": _min_ess(post),
+    if model == "types":  # worth is (chain, draw, type, option); relabel before the ESS
+        ess = _relabelled_min_ess(post["worth"], post["share"])
+    else:
+        ess = _min_ess(post)
+    return {"total_s": t3 - t1, "compile_s": t2 - t1, "run_s": t3 - t2, "min_ess": ess,
             "grad_evals": float(steps)}
 
 
@@ -224,7 +273,7 @@ def phase_split(res: dict, warmup: int, draws: int) -> dict:
 # ---------------------------------------------------------------- driver
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", choices=("bt", "hier"), default="hier")
+    p.add_argument("--model", choices=("bt", "hier", "types"), default="hier")
     p.add_argument("--size", choices=("small", "medium"), default="small")
     p.add_argument("--peers", default=",".join(PEERS))
     p.add_argument("--repeats", type=int, default=3)
