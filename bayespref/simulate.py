@@ -416,7 +416,16 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
         return np.column_stack([q0, q1, seen, topic]), latent
 
     (xa, za), (xb, zb) = responses(), responses()
-    d_all = (za - zb) @ weight.T  # (n, objective)
+    return _objective_frame(rng, xa, xb, za - zb, weight, names, user, c, t, c_user, consistent, n_users,
+                            n_train, n_test, {"rho": rho, "weight": weight, "features": names})
+
+
+def _objective_frame(rng, xa, xb, reward_dx, weight, names, user, c, t, c_user, consistent, n_users, n_train,
+                     n_test, truth) -> Simulated:
+    """Comparisons of the confounding-by-objective simulators: outcomes from objective c's reward
+    ``reward_dx @ weight[c]``, the train / consistent / inconsistent test splits, the users' objectives."""
+    n = xa.shape[0]
+    d_all = reward_dx @ weight.T  # (n, objective)
     d = d_all[np.arange(n), c]
     frame = _response_frame("p", None, None, xa, xb, names)
     ulabels = _labels("u", n_users)
@@ -432,7 +441,6 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
               "train_inconsistent": (part == "train") & ~consistent,
               "test_consistent": part == "test_consistent", "test_inconsistent": part == "test_inconsistent"}
     users = pd.DataFrame({"objective": c_user}, index=pd.Index(ulabels, name="user"))
-    truth = {"rho": rho, "weight": weight, "features": names}
     return Simulated(frame, None, users, truth, splits,
                      {"features": names, "prompt": "prompt", "user": "user", "check_connected": False})
 
@@ -545,26 +553,10 @@ def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user
         return x
 
     xa, xb = responses(), responses()
-    d_all = (xa - xb) @ weight.T  # (n, objective)
-    d = d_all[np.arange(n), c]
-    frame = _response_frame("p", None, None, xa, xb, names)
-    ulabels = _labels("u", n_users)
-    frame.insert(0, "user", ulabels[user])
-    frame["outcome"] = _outcomes(rng, d, None)
-    frame["objective"] = c
-    frame["prompt_type"] = t
-    frame["reward_diff"] = d
-    frame["reward_diff_c0"], frame["reward_diff_c1"] = d_all[:, 0], d_all[:, 1]
-    part = np.repeat(np.array(["train", "test_consistent", "test_inconsistent"]), [n_train, n_test, n_test])
-    frame["split"] = part
-    splits = {"train": part == "train", "train_consistent": (part == "train") & consistent,
-              "train_inconsistent": (part == "train") & ~consistent,
-              "test_consistent": part == "test_consistent", "test_inconsistent": part == "test_inconsistent"}
-    users = pd.DataFrame({"objective": c_user}, index=pd.Index(ulabels, name="user"))
     truth = {"rho": rho, "weight": weight, "features": names,
              "conflicting": [names[i] for i in np.r_[conf[0], conf[1]]]}
-    return Simulated(frame, None, users, truth, splits,
-                     {"features": names, "prompt": "prompt", "user": "user", "check_connected": False})
+    return _objective_frame(rng, xa, xb, xa - xb, weight, names, user, c, t, c_user, consistent, n_users,
+                            n_train, n_test, truth)
 
 
 def nonadditive_prompt(n_prompts: int = 1000, n_test: int = 1000, ideal=(-0.5, 0.5), spread: float = 1.0,
