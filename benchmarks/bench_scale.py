@@ -180,11 +180,11 @@ def case_curve_point(kind, users, per_user, features, k_types=1, steps=1000, use
 
 CURVES = {
     # vary N at fixed U (judgements per user grow)
-    "N": [(2000, j, 8, 1) for j in (25, 50, 100, 200, 400)],
+    "N": [(2000, j, 8, 1) for j in (25, 100, 400)],
     # vary U at fixed judgements per user
-    "U": [(u, 50, 8, 1) for u in (1000, 2000, 5000, 10_000, 20_000)],
-    "D": [(5000, 50, d, 1) for d in (2, 4, 8, 16, 32)],
-    "K": [(2000, 50, 4, k) for k in (2, 3, 4, 6)],
+    "U": [(u, 50, 8, 1) for u in (1000, 4000, 16_000)],
+    "D": [(5000, 50, d, 1) for d in (2, 8, 32)],
+    "K": [(2000, 50, 4, k) for k in (2, 3, 5)],
 }
 
 
