@@ -163,7 +163,7 @@ class Hierarchical(ModelSpec):
         ``dx`` (feature, user, slot) holds :math:`x_a - x_b` of each user's comparisons (zeros in
         padding), ``y`` (user, slot) the outcome codes and ``mask`` which slots are real. The log
         density then needs :math:`d_{uj} = \sum_f dx_{fuj} w_{uf}`: a broadcast and a reduction,
-        no per-comparison gather of :math:`w_u` and no scatter in its gradient (about 3x faster
+        no per-comparison gather of :math:`w_u` and no scatter in its gradient (about 2x faster
         per gradient at 1M judgements on a CPU; ``benchmarks/bench_scale.py``).
         """
         import numpy as np
