@@ -396,12 +396,7 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
     w_conf[2 * K] = conflict
     weight = scale * np.vstack([w_common + w_conf, w_common - w_conf])  # (objective, feature)
 
-    c_user = np.arange(n_users) % 2
-    n_train = n_users * comparisons_per_user
-    user = np.r_[np.repeat(np.arange(n_users), comparisons_per_user), rng.integers(0, n_users, 2 * n_test)]
-    c = c_user[user]
-    consistent = np.r_[rng.random(n_train) < rho, np.ones(n_test, bool), np.zeros(n_test, bool)]
-    t = np.where(consistent, c, 1 - c)
+    c_user, n_train, user, c, consistent, t = _objective_design(rng, rho, n_users, comparisons_per_user, n_test)
     n = user.size
 
     def responses():
@@ -418,6 +413,19 @@ def confounded_objective(rho: float = 0.8, n_users: int = 100, comparisons_per_u
     (xa, za), (xb, zb) = responses(), responses()
     return _objective_frame(rng, xa, xb, za - zb, weight, names, user, c, t, c_user, consistent, n_users,
                             n_train, n_test, {"rho": rho, "weight": weight, "features": names})
+
+
+def _objective_design(rng, rho, n_users, comparisons_per_user, n_test):
+    """Users' objectives (alternating 0/1), who judges each comparison, and the prompt types: the
+    training prompts match the judge's objective with probability rho; the two test sets are all
+    consistent (t = c) and all inconsistent (t != c)."""
+    c_user = np.arange(n_users) % 2
+    n_train = n_users * comparisons_per_user
+    user = np.r_[np.repeat(np.arange(n_users), comparisons_per_user), rng.integers(0, n_users, 2 * n_test)]
+    c = c_user[user]
+    consistent = np.r_[rng.random(n_train) < rho, np.ones(n_test, bool), np.zeros(n_test, bool)]
+    t = np.where(consistent, c, 1 - c)
+    return c_user, n_train, user, c, consistent, t
 
 
 def _objective_frame(rng, xa, xb, reward_dx, weight, names, user, c, t, c_user, consistent, n_users, n_train,
@@ -536,12 +544,7 @@ def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user
     lam = scale / np.sqrt(np.mean(total))
     weight = lam * sign * v[None, :]  # (objective, feature)
 
-    c_user = np.arange(n_users) % 2
-    n_train = n_users * comparisons_per_user
-    user = np.r_[np.repeat(np.arange(n_users), comparisons_per_user), rng.integers(0, n_users, 2 * n_test)]
-    c = c_user[user]
-    consistent = np.r_[rng.random(n_train) < rho, np.ones(n_test, bool), np.zeros(n_test, bool)]
-    t = np.where(consistent, c, 1 - c)
+    c_user, n_train, user, c, consistent, t = _objective_design(rng, rho, n_users, comparisons_per_user, n_test)
     n = user.size
     sd = np.full((n, D), np.sqrt(0.5))
     for k in (0, 1):
