@@ -10,15 +10,17 @@ the time in recovery studies). :class:`HierarchicalGuide` keeps the coupling:
 
     q(\theta_g) &= N(m_g, L_g L_g^\top) \quad \text{(unconstrained global sites, jointly)}\\
     q(z_u \mid \theta_g) &: \quad v_u = \mu + B^\top c_u + S z_u \sim
-        N\big(m_u + k_u \odot (\mu + B^\top c_u),\ \operatorname{diag}(s_u^2)\big),\quad k_u \in [0, 1]^E,
+        N\big(m_u + k_u \odot (\mu + B^\top c_u) + l_u \odot \log\sigma,\ \operatorname{diag}(s_u^2)\big),
+        \quad k_u \in [0, 1]^E,
 
-written as the implied Gaussian of the model's non-centred :math:`z_u`,
-:math:`N\big(S^{-1}(m_u + (k_u - 1) \odot (\mu + B^\top c_u)),\ S^{-1}\operatorname{diag}(s_u^2) S^{-\top}\big)`.
+with :math:`\sigma` the SDs of the user effects (rows of :math:`S`), written as the implied
+Gaussian of the model's non-centred :math:`z_u`,
+:math:`N\big(S^{-1}(m_u + (k_u - 1) \odot (\mu + B^\top c_u) + l_u \odot \log\sigma),\ S^{-1}\operatorname{diag}(s_u^2) S^{-\top}\big)`.
 A user's effects follow the population centre with a learned weight :math:`k_u`: for a Gaussian
 likelihood the exact conditional posterior has this form, with :math:`k_u` the shrinkage factor
 :math:`\tau^{-2} / (\tau^{-2} + \text{data precision}_u)` (:math:`k_u = 0` is the centred
-mean-field guide, :math:`k_u = 1` the non-centred one). The
-per-user parameters :math:`(m_u, s_u)` are indexed by the user plate, so the guide supports
+mean-field guide, :math:`k_u = 1` the non-centred one); :math:`l_u` lets the mean follow the
+user SDs as well. The per-user parameters :math:`(m_u, s_u, k_u, l_u)` are indexed by the user plate, so the guide supports
 subsampling users (only the users in a step's batch are touched).
 """
 
@@ -76,7 +78,7 @@ class HierarchicalGuide:
         if user_batch is not None:
             m, s, k, lt, cov = m[user_batch], s[user_batch], k[user_batch], lt[user_batch], cov[user_batch]
         centre = pop["mu"] + cov @ pop["B"]
-        log_sd = jnp.log(jnp.sqrt(jnp.sum(scale_tril ** 2, axis=-1)))  # log SD of each user effect
+        log_sd = 0.5 * jnp.log(jnp.sum(scale_tril ** 2, axis=-1))  # log SD of each user effect
         # v_u = m_u + k_u * centre_u + l_u * log(sd) + s_u * eps, so z_u = S^-1 (v_u - centre_u)
         mean_v = m + lt * log_sd + (k - 1.0) * centre
         loc = solve_triangular(scale_tril, mean_v.T, lower=True).T  # (users, E)
