@@ -146,6 +146,7 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         dt = _svi_datatree(fn, arrays, draws_, dims, coords, log_likelihood)
         dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
         extra = {"method": "svi", "guide": guide, "steps": res.steps, "converged": bool(res.converged), "lr": lr,
+                 "svi_step_seconds": res.step_seconds,
                  "batch_size": batch_size, "user_batch_size": user_batch_size, "num_samples": num_samples}
         if not res.converged:
             warnings.warn(

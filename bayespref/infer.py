@@ -7,6 +7,7 @@ Both return plain dicts of posterior draws shaped ``(chain, draw, ...)`` plus ba
 from __future__ import annotations
 
 import dataclasses
+import time
 import warnings
 
 import numpy as np
@@ -124,6 +125,8 @@ class SviResult:
     losses: np.ndarray
     converged: bool
     steps: int
+    #: wall seconds per step after the first chunk (which holds the compilation); NaN with one chunk
+    step_seconds: float = float("nan")
 
 
 def init_from_draws(fn, data, posterior, chains: int) -> dict:
@@ -195,10 +198,12 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     losses, prev, calm, converged = [], None, 0, False
     bar = _nuts.progress_bar(n_chunks * every, settings.progress, desc="SVI", unit="step")
     psum = None
+    t_first = None
     for _ in range(n_chunks):
         key_run, sub = jax.random.split(key_run)
         state, psum, chunk_losses = chunk(state, jax.random.split(sub, every))
-        chunk_losses = np.asarray(chunk_losses)
+        chunk_losses = np.asarray(chunk_losses)  # waits for the chunk
+        t_first = time.perf_counter() if t_first is None else t_first
         if not np.all(np.isfinite(chunk_losses)):
             raise FitError(
                 "SVI loss became NaN/inf. Lower the learning rate (lr=...), standardise the features, "
@@ -218,8 +223,10 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     if bar is not None:
         bar.close()
     params = jax.tree.map(lambda s: s / every, psum)
+    timed = (len(losses) - 1) * every
+    step_s = (time.perf_counter() - t_first) / timed if timed else float("nan")
     return SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,
-                     steps=int(sum(len(c) for c in losses)))
+                     steps=int(sum(len(c) for c in losses)), step_seconds=step_s)
 
 
 def _plateau(prev: np.ndarray, cur: np.ndarray, tol: float) -> bool:

@@ -5,7 +5,8 @@ Cases (each runs in a fresh child process, so its peak RSS is its own)::
     python benchmarks/bench_scale.py grad      # log-density gradient, 1M judgements / 20k users / 8 features
     python benchmarks/bench_scale.py svi       # SVI on the same data: users subsampled, structured guide
     python benchmarks/bench_scale.py recovery  # coverage of the global parameters over seeds (SVI guides)
-    python benchmarks/bench_scale.py curves    # time and memory against N, U, K and D
+    python benchmarks/bench_scale.py curves    # time and memory against N, U, K and D (--plot curves.png)
+    python benchmarks/bench_scale.py plot --json curves.json --plot curves.png  # redraw a saved run
     python benchmarks/bench_scale.py all --json out.json
 
 ``grad`` times ``value_and_grad`` of the model's potential energy with the data passed as
@@ -167,13 +168,9 @@ def case_curve_point(kind, users, per_user, features, k_types=1, steps=1000, use
         kw = {"guide": "hierarchical", "user_batch_size": min(user_batch, users - 1)}
     g, z, arrays = _grad_fn(spec, data, grouped=grouped)
     grad_s = _median_time(g, z, arrays, repeats=7)
-    walls = []
-    for n in (steps, 2 * steps):  # the difference removes compilation and set-up
-        t = time.perf_counter()
-        bp.fit(spec, data, method="svi", steps=n, log_likelihood=False, progress=False, num_samples=10,
-               tol=-1.0, **kw)
-        walls.append(time.perf_counter() - t)
-    svi_s = max(walls[1] - walls[0], 0.0) / steps
+    fit = bp.fit(spec, data, method="svi", steps=steps, log_likelihood=False, progress=False, num_samples=10,
+                 tol=-1.0, **kw)
+    svi_s = fit.info["svi_step_seconds"]  # timed after the first chunk, so compilation is left out
     return {"kind": kind, "N": users * per_user, "U": users, "D": features, "K": k_types,
             "grad_ms": 1e3 * grad_s, "svi_step_ms": 1e3 * svi_s, "peak_rss_mb": _peak_rss_mb()}
 
@@ -186,6 +183,35 @@ CURVES = {
     "D": [(5000, 50, d, 1) for d in (2, 8, 32)],
     "K": [(2000, 50, 4, k) for k in (2, 3, 5)],
 }
+
+
+def plot_curves(curves: dict, path: pathlib.Path) -> None:
+    """Log-log panels of time per gradient and per SVI step, and peak RSS, against each size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = {"N": "judgements N (2,000 users)", "U": "users U (50 judgements each)",
+              "D": "features D (5,000 users x 50)", "K": "latent types K (2,000 users x 50)"}
+    fig, axes = plt.subplots(2, len(curves), figsize=(3.6 * len(curves), 6.4), squeeze=False)
+    for col, (kind, c) in enumerate(curves.items()):
+        x = [r[kind] for r in c["rows"]]
+        ax = axes[0, col]
+        ax.loglog(x, [r["grad_ms"] for r in c["rows"]], "o-", label=f"gradient, slope {c['grad_exponent']:.2f}")
+        ax.loglog(x, [r["svi_step_ms"] for r in c["rows"]], "s-", label=f"SVI step, slope {c['svi_exponent']:.2f}")
+        ax.set_title(labels.get(kind, kind), fontsize=9)
+        ax.set_ylabel("milliseconds" if col == 0 else "")
+        ax.legend(fontsize=7)
+        ax = axes[1, col]
+        ax.loglog(x, [r["peak_rss_mb"] for r in c["rows"]], "^-", color="C2",
+                  label=f"peak RSS, slope {c['rss_exponent']:.2f}")
+        ax.set_xlabel(kind)
+        ax.set_ylabel("MB" if col == 0 else "")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _slope(x, y) -> float:
@@ -204,16 +230,20 @@ def _child(args: list[str]) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("case", nargs="?", choices=("grad", "svi", "recovery", "curves", "all"), default="grad")
+    p.add_argument("case", nargs="?", choices=("grad", "svi", "recovery", "curves", "plot", "all"), default="grad")
     p.add_argument("--json", type=pathlib.Path)
     p.add_argument("--guide", default="hierarchical")
     p.add_argument("--user-batch", type=int, default=1000)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--plot", type=pathlib.Path, help="with curves: write the log-log figure here (PNG)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.worker:
         name, kw = json.loads(a.worker)
         print(json.dumps(globals()[f"case_{name}"](**kw)))
+        return
+    if a.case == "plot":  # redraw the figure from a saved curves report
+        plot_curves(json.loads(a.json.read_text())["curves"], a.plot)
         return
     report = {"machine_load": list(np.round(__import__("os").getloadavg(), 2))}
     cases = ("grad", "svi", "recovery", "curves") if a.case == "all" else (a.case,)
@@ -234,6 +264,8 @@ def main(argv=None):
                                 "svi_exponent": _slope(x, [r["svi_step_ms"] for r in rows]),
                                 "rss_exponent": _slope(x, [r["peak_rss_mb"] for r in rows])}
             report["curves"] = curves
+            if a.plot:
+                plot_curves(curves, a.plot)
         print(json.dumps({case: report[case]}, indent=1), flush=True)
     if a.json:
         a.json.write_text(json.dumps(report, indent=1))
