@@ -18,6 +18,7 @@ If the augmented model at the true parameters reproduces the data-generating mod
 covers the truth as often as ``oracle`` does. Prints one row per seed and the coverage counts.
 
     python benchmarks/sensitivity_coverage.py                     # 20 seeds, 100 users x 30
+    python benchmarks/sensitivity_coverage.py --users 400         # the slow test's design (calibrated)
     python benchmarks/sensitivity_coverage.py --seeds 40 --per-user 100 --csv out.csv
 """
 

@@ -284,36 +284,32 @@ TRUE_GAMMA, TRUE_DELTA = 1.5, 2.0
 @pytest.mark.slow
 def test_naive_bias_and_coverage_at_true_parameters():
     """Hidden U: the naive contrast misses the truth; at the true (gamma, delta) the 90% interval of
-    the augmented model (exact NUTS refit, i.e. a grid anchor) covers it in >= 85% of seeds. The
-    fast variational grid at the same point is reported alongside (it under-shifts: see grid()).
+    the augmented model (exact NUTS refit, i.e. a grid anchor) covers it in >= 85% of seeds.
 
-    Known to fail at this design (100 users x 30): exact 14/20 in the second pass. The fitted model
-    given U as a covariate (nothing hidden) also misses the target on the same seeds (16/20) and
-    shares most of the upward bias; the exact arm is in addition over-dispersed against its SD. See
-    benchmarks/sensitivity_coverage.py and the sensitivity section of benchmarks/RESULTS.md."""
-    seeds = range(20)
-    naive_miss, covered, covered_fast, rows = 0, 0, 0, []
-    for seed in seeds:
-        sim = sa.simulate_confounded(n_users=100, comparisons_per_user=30, effect=0.5, gamma=TRUE_GAMMA,
+    Design: 400 users x 30 judgements. At 100 users the fitted model is biased upward by about half a
+    posterior SD at this design even with U observed (the oracle covers 16/20 there, the exact refit
+    14/20; 30 judgements per user hold little information about the large x0 weights, and the
+    small-sample bias of the logistic hierarchical fit shrinks with the number of users: at 400 the
+    oracle's mean is within 0.03 of the truth). See benchmarks/sensitivity_coverage.py and the
+    sensitivity section of benchmarks/RESULTS.md."""
+    naive_miss, covered, rows = 0, 0, []
+    for seed in range(20):
+        sim = sa.simulate_confounded(n_users=400, comparisons_per_user=30, effect=0.5, gamma=TRUE_GAMMA,
                                      delta=TRUE_DELTA, seed=100 + seed)
-        fit = _fit(sim.comparisons(), chains=4, warmup=400, draws=400, seed=seed)
+        fit = _fit(sim.comparisons(), chains=2, warmup=400, draws=400, seed=seed)
         est = sa.group_contrast("group[B]", "x0")
-        fast = sa.grid(fit, est, gamma=[0.0, TRUE_GAMMA], delta=[TRUE_DELTA], steps=1000, warm_steps=3000,
-                       num_samples=1000, anchors=None, benchmark=False, seed=seed)
         exact = sa.grid(fit, est, gamma=[TRUE_GAMMA], delta=[TRUE_DELTA], method="nuts", benchmark=False,
                         nuts={"chains": 2, "warmup": 400, "draws": 400}, seed=seed)
-        nv = fast.naive()
-        f = fast.summary.sel(gamma=TRUE_GAMMA, delta=TRUE_DELTA)
+        nv = exact.naive()
         e = exact.summary.isel(gamma=0, delta=0)
         naive_miss += nv["lower"] > 0.5
         covered += float(e["lower"]) <= 0.5 <= float(e["upper"])
-        covered_fast += float(f["lower"]) <= 0.5 <= float(f["upper"])
-        rows.append((seed, nv["mean"], nv["lower"], float(e["mean"]), float(e["lower"]), float(e["upper"]),
-                     float(f["mean"]), float(f["lower"]), float(f["upper"])))
-    print(pd.DataFrame(rows, columns=["seed", "naive", "naive_lower", "exact", "exact_lower", "exact_upper",
-                                      "fast", "fast_lower", "fast_upper"]).round(3).to_string())
-    print(f"naive interval above the truth: {naive_miss}/20; coverage at the true parameters: exact "
-          f"{covered}/20, fast grid {covered_fast}/20")
+        rows.append((seed, nv["mean"], nv["lower"], float(e["mean"]), float(e["sd"]), float(e["lower"]),
+                     float(e["upper"])))
+        print(rows[-1], flush=True)
+    print(pd.DataFrame(rows, columns=["seed", "naive", "naive_lower", "exact", "exact_sd", "exact_lower",
+                                      "exact_upper"]).round(3).to_string())
+    print(f"naive interval above the truth: {naive_miss}/20; coverage at the true parameters: exact {covered}/20")
     assert naive_miss >= 16
     assert covered >= 17  # >= 85%
 
