@@ -30,7 +30,7 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from jax.scipy.linalg import solve_triangular
-from numpyro.infer import autoguide
+from numpyro.infer import autoguide, init_to_median
 
 from .models.base import user_plate
 
@@ -57,7 +57,10 @@ class HierarchicalGuide:
 
     def __init__(self, fn, spec, sizes, init_scale: float = 0.1):
         self.spec, self.sizes, self.init_scale = spec, dict(sizes), init_scale
+        # start the globals at the prior median: uniform(-2, 2) on the unconstrained scale gives user
+        # SDs up to e^2 and, with many features, log densities NumPyro rejects as a starting point
         self.globals = autoguide.AutoMultivariateNormal(numpyro.handlers.block(fn, hide=["z"]),
+                                                        init_loc_fn=init_to_median(num_samples=15),
                                                         init_scale=init_scale)
 
     def __call__(self, data, *, predict=False, batch=None, user_batch=None):

@@ -78,8 +78,16 @@ def _grad_fn(spec, data, grouped: bool):
     arrays = spec.arrays(data)
     if grouped:
         arrays = {**arrays, "by_user": spec.by_user_arrays(data)}
-    info = initialize_model(jax.random.PRNGKey(0), fn, model_args=(arrays,))
+    from numpyro.infer import init_to_median
+
+    # at the prior median; NumPyro's own gradient check rejects the 32-feature case there although
+    # the gradient is finite, so the check is made here instead
+    info = initialize_model(jax.random.PRNGKey(0), fn, model_args=(arrays,), init_strategy=init_to_median(),
+                            validate_grad=False)
     g = jax.jit(jax.value_and_grad(lambda z, d: potential_energy(fn, (d,), {}, z)))
+    val, grad = g(info.param_info.z, arrays)
+    if not (np.isfinite(float(val)) and all(np.isfinite(np.asarray(v)).all() for v in grad.values())):
+        raise RuntimeError("the log density or its gradient is not finite at the starting point")
     return g, info.param_info.z, arrays
 
 
@@ -180,7 +188,7 @@ CURVES = {
     "N": [(2000, j, 8, 1) for j in (25, 100, 400)],
     # vary U at fixed judgements per user
     "U": [(u, 50, 8, 1) for u in (1000, 4000, 16_000)],
-    "D": [(5000, 50, d, 1) for d in (2, 8, 32)],
+    "D": [(5000, 50, d, 1) for d in (2, 4, 8, 16)],  # 32: SVI diverged (NaN) at lr 0.01, see RESULTS.md
     "K": [(2000, 50, 4, k) for k in (2, 3, 5)],
 }
 
@@ -257,8 +265,11 @@ def main(argv=None):
         else:
             curves = {}
             for kind, points in CURVES.items():
-                rows = [_child(["curve_point", {"kind": kind, "users": u, "per_user": j, "features": d,
-                                                "k_types": k}]) for u, j, d, k in points]
+                rows = []
+                for u, j, d, k in points:
+                    rows.append(_child(["curve_point", {"kind": kind, "users": u, "per_user": j, "features": d,
+                                                        "k_types": k}]))
+                    print(json.dumps(rows[-1]), flush=True)
                 x = [r[kind] for r in rows]
                 curves[kind] = {"rows": rows, "grad_exponent": _slope(x, [r["grad_ms"] for r in rows]),
                                 "svi_exponent": _slope(x, [r["svi_step_ms"] for r in rows]),
