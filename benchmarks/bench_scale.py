@@ -196,6 +196,7 @@ CURVES = {
 def plot_curves(curves: dict, path: pathlib.Path) -> None:
     """Log-log panels of time per gradient and per SVI step, and peak RSS, against each size."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -217,6 +218,11 @@ def plot_curves(curves: dict, path: pathlib.Path) -> None:
         ax.set_xlabel(kind)
         ax.set_ylabel("MB" if col == 0 else "")
         ax.legend(fontsize=7)
+    for ax in axes.flat:  # label the measured sizes only
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    for col, (kind, c) in enumerate(curves.items()):
+        for ax in axes[:, col]:
+            ax.set_xticks([r[kind] for r in c["rows"]], [f"{r[kind]:,}" for r in c["rows"]], fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
