@@ -16,7 +16,7 @@ from . import _jax, _nuts
 import jax
 import jax.numpy as jnp
 import numpyro
-from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide
+from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
 
 from .errors import FitError
 
@@ -127,6 +127,8 @@ class SviResult:
     steps: int
     #: wall seconds per step after the first chunk (which holds the compilation); NaN with one chunk
     step_seconds: float = float("nan")
+    #: where the guide started: "random" (NumPyro's default) or "prior median" (the fallback)
+    init: str = "random"
 
 
 def init_from_draws(fn, data, posterior, chains: int) -> dict:
@@ -176,7 +178,24 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     # users (with all their comparisons) or comparisons drawn with replacement each step; the model's
     # subsampled plates scale the likelihood (and the users' terms) by U/B or N/B
     kw = {} if ubs is None else {"user_batch": jnp.arange(ubs)}
-    state = svi.init(key_init, data, batch=None if bs is None else jnp.arange(bs), **kw)
+    init_kw = dict(batch=None if bs is None else jnp.arange(bs), **kw)
+    start = "random"
+    try:
+        state = svi.init(key_init, data, **init_kw)
+    except RuntimeError as err:
+        if "valid initial parameters" not in str(err) or callable(settings.guide):
+            raise
+        # NumPyro's default start, uniform(-2, 2) on the unconstrained scale, can give logits too
+        # extreme for a finite gradient (e.g. 32 features); start from the prior median instead
+        guide = GUIDES[settings.guide](fn, init_loc_fn=init_to_median(num_samples=15))
+        svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+        start = "prior median"
+        try:
+            state = svi.init(key_init, data, **init_kw)
+        except RuntimeError as err2:
+            raise FitError("SVI found no starting point with a finite log density and gradient, neither at "
+                           "random nor at the prior median. Standardise the option features, or use "
+                           "method='nuts'.") from err2
 
     def step(carry, k):
         st, psum = carry
@@ -226,7 +245,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     timed = (len(losses) - 1) * every
     step_s = (time.perf_counter() - t_first) / timed if timed else float("nan")
     return SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,
-                     steps=int(sum(len(c) for c in losses)), step_seconds=step_s)
+                     steps=int(sum(len(c) for c in losses)), step_seconds=step_s, init=start)
 
 
 def _plateau(prev: np.ndarray, cur: np.ndarray, tol: float) -> bool:

@@ -180,6 +180,7 @@ def test_svi_minibatch_and_loss_trace():
     assert fit.info["converged"] and fit.info["steps"] < 6000
     assert "svi" in fit.idata.children and fit.idata.svi["loss"].size == fit.info["steps"]
     assert 0 < fit.info["svi_step_seconds"] < 1  # timed after the compiled first chunk
+    assert fit.info["svi_init"] == "random"
     assert fit.idata.posterior.sizes["draw"] == 400
     est = fit.idata.posterior["worth"].mean(("chain", "draw")).values
     sd = fit.idata.posterior["worth"].std(("chain", "draw")).values

@@ -4,6 +4,8 @@ Fast tests check exactness (same log density in both layouts, same ELBO scaling)
 the slow test compares the structured guide's intervals with NUTS on the same data.
 """
 
+import warnings
+
 import jax
 import numpy as np
 import pytest
@@ -117,3 +119,16 @@ def test_structured_guide_is_closer_to_nuts_than_mean_field():
     print("weight SD / NUTS SD: structured", ratio.round(2), "mean-field", (sd["normal"] / ref).round(2))
     assert np.all((ratio > 0.75) & (ratio < 1.25))
     assert np.all(sd["normal"] < sd["hierarchical"])
+
+
+def test_svi_starts_with_many_features():
+    """With 32 features NumPyro's default start (uniform(-2, 2) unconstrained) has no finite gradient;
+    fit falls back to the prior median instead of failing, and says so in fit.info."""
+    sim = bp.simulate.hierarchical(n_users=30, comparisons_per_user=10, n_options=40, n_features=32,
+                                   weight_mean=np.linspace(1.0, -0.5, 32), user_sd=0.5, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", bp.ConvergenceWarning)
+        fit = bp.fit(bp.Hierarchical(), sim.comparisons(), method="svi", steps=100, num_samples=10,
+                     log_likelihood=False, progress=False)
+    assert fit.info["svi_init"] == "prior median"
+    assert np.all(np.isfinite(fit.idata.svi["loss"].values))
