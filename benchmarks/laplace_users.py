@@ -49,9 +49,10 @@ def user_laplace(dx, y, mask, m, S, pos, iters=10, eps=None):
     import jax.numpy as jnp
 
     E = S.shape[1]
-    XS = jnp.einsum("fuj,fe->uje", dx, S)   # feature differences in z coordinates
-    eta0 = jnp.einsum("fuj,uf->uj", dx, m) + pos
-    alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0])
+    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dx.dtype))   # feature differences in z coordinates
+    dt = dx.dtype
+    eta0 = jnp.einsum("fuj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt)
+    alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
 
     def loglik(eta, z):
         return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
@@ -60,7 +61,7 @@ def user_laplace(dx, y, mask, m, S, pos, iters=10, eps=None):
         eta = eta0 + jnp.einsum("uje,ue->uj", XS, z)
         p = jax.nn.sigmoid(eta)
         grad = jnp.einsum("uje,uj->ue", XS, mask * (y - p)) - z
-        H = jnp.einsum("uje,ujk,uj->uek", XS, XS, mask * p * (1 - p)) + jnp.eye(E)
+        H = jnp.einsum("uje,ujk,uj->uek", XS, XS, mask * p * (1 - p)) + jnp.eye(E, dtype=XS.dtype)
         return eta, grad, H
 
     def newton(z, _):
@@ -96,11 +97,16 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--newton", type=int, default=10)
     p.add_argument("--importance", type=int, default=0, help="K importance draws per user (0: plain Laplace)")
+    p.add_argument("--float32", action="store_true", help="data and Newton in float32 (L-BFGS stays float64)")
+    p.add_argument("--covariance", choices=("hessian", "opg"), default="hessian",
+                   help="globals' covariance: Hessian at the mode, or prior Hessian + outer products of "
+                        "per-user scores (one batched pass)")
     a = p.parse_args(argv)
 
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    ftype = np.float32 if a.float32 else np.float64
     import jax.numpy as jnp
     import numpyro
     import scipy.optimize as so
@@ -117,20 +123,20 @@ def main(argv=None):
     spec = bp.Hierarchical()
     arrays, sizes = spec.arrays(data), spec.sizes(data)
     g = spec.by_user_arrays(data)
-    dx, y, mask = (jnp.asarray(g["dx"], jnp.float64), jnp.asarray(g["y"], jnp.float64),
-                   jnp.asarray(g["mask"], jnp.float64))
+    dx, y, mask = (jnp.asarray(g["dx"], ftype), jnp.asarray(g["y"], ftype), jnp.asarray(g["mask"], ftype))
     popkw = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
 
     def population(arr):
         return spec.population(arr, **popkw)
 
     eps = (None if a.importance == 0 else
-           jnp.asarray(np.random.default_rng(a.seed + 1).normal(size=(a.importance, a.users, a.features))))
+           jnp.asarray(np.random.default_rng(a.seed + 1).normal(size=(a.importance, a.users, a.features)), ftype))
 
     def model(arr):
         pop = population(arr)
         m = jnp.broadcast_to(pop["mu"] + arr["covariates"] @ pop["B"], (a.users, pop["mu"].shape[0]))
-        ll = user_laplace(dx, y, mask, m, pop["scale_tril"], pop["position"], iters=a.newton, eps=eps)
+        ll = user_laplace(dx, y, mask, m.astype(ftype), pop["scale_tril"].astype(ftype), pop["position"],
+                          iters=a.newton, eps=eps).astype(jnp.float64)
         with user_plate(a.users, None, dim=-1):
             numpyro.factor("users", ll)
 
@@ -146,20 +152,42 @@ def main(argv=None):
     res = so.minimize(lambda v: tuple(np.asarray(x, float) for x in potential(jnp.asarray(v))),
                       np.zeros(z0.size), jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-3})
     opt_s = time.perf_counter() - t
-    t = time.perf_counter()
     print(json.dumps({"grad_ms": grad_ms, "lbfgs_s": opt_s, "lbfgs_evals": int(res.nfev)}), flush=True)
-    # Hessian column by column (Hessian-vector products in sequence): forward mode over all 44
-    # directions at once needs 44 copies of the intermediates (37 GB at 1M judgements)
-    grad_fn = jax.grad(lambda v: info.potential_fn(unravel(v)))
+    t = time.perf_counter()
     x = jnp.asarray(res.x)
-    hvp = jax.jit(lambda e: jax.jvp(grad_fn, (x,), (e,))[1])
-    H = np.stack([np.asarray(hvp(e)) for e in jnp.eye(x.size, dtype=x.dtype)])
-    H = 0.5 * (H + H.T)
+    if a.covariance == "hessian":
+        # column by column (Hessian-vector products in sequence): forward mode over all 44 directions
+        # at once needs 44 copies of the intermediates (37 GB at 1M judgements)
+        grad_fn = jax.grad(lambda v: info.potential_fn(unravel(v)))
+        hvp = jax.jit(lambda e: jax.jvp(grad_fn, (x,), (e,))[1])
+        H = np.stack([np.asarray(hvp(e)) for e in jnp.eye(x.size, dtype=x.dtype)])
+    else:
+        # information = prior part (exact Hessian) + sum over users of score outer products, each
+        # user's score from one batched (vmapped) gradient of that user's marginal
+        prior = initialize_model(jax.random.PRNGKey(0), population, model_args=(arrays,)).potential_fn
+        H_prior = np.asarray(jax.hessian(lambda v: prior(unravel(v)))(x))
+
+        def one_user(v, dxu, yu, mu_, cu, eu):
+            params = constrain_fn(population, (arrays,), {}, unravel(v))
+            pop = numpyro.handlers.block(numpyro.handlers.substitute(population, data=params))(arrays)
+            m = (pop["mu"] + cu @ pop["B"])[None].astype(ftype)
+            e = None if eu is None else eu[:, None]
+            return user_laplace(dxu[:, None], yu[None], mu_[None], m, pop["scale_tril"].astype(ftype),
+                                pop["position"], iters=a.newton, eps=e)[0].astype(jnp.float64)
+
+        scores = jax.jit(jax.vmap(jax.grad(one_user), in_axes=(None, 1, 0, 0, 0, None if eps is None else 1)))
+        S_ = np.zeros((a.users, x.size))
+        for lo in range(0, a.users, 5000):  # in blocks of users, to bound memory
+            hi = min(lo + 5000, a.users)
+            S_[lo:hi] = np.asarray(scores(x, dx[:, lo:hi], y[lo:hi], mask[lo:hi], arrays["covariates"][lo:hi],
+                                          None if eps is None else eps[:, lo:hi]))
+        H = H_prior + S_.T @ S_
     hess_s = time.perf_counter() - t
     draws = np.random.default_rng(1).multivariate_normal(res.x, np.linalg.inv(H), size=2000)
     cons = jax.vmap(lambda v: constrain_fn(population, (arrays,), {}, unravel(v)))(jnp.asarray(draws))
     out = {"N": data.n_comparisons, "U": a.users, "D": a.features, "dim_globals": int(z0.size),
            "importance_draws": a.importance,
+           "float32": a.float32, "newton_iterations": a.newton, "covariance": a.covariance,
            "grad_ms": grad_ms, "lbfgs_s": opt_s, "lbfgs_evals": int(res.nfev), "hessian_s": hess_s,
            "devices": str(jax.devices())}
     for name in ("weight", "sd_weight"):
