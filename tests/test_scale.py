@@ -121,9 +121,11 @@ def test_structured_guide_is_closer_to_nuts_than_mean_field():
     assert np.all(sd["normal"] < sd["hierarchical"])
 
 
+@pytest.mark.slow
 def test_svi_starts_with_many_features():
     """With 32 features NumPyro's default start (uniform(-2, 2) unconstrained) has no finite gradient;
-    fit falls back to the prior median instead of failing, and says so in fit.info."""
+    fit falls back to the prior median instead of failing, and says so in fit.info. Slow (about 30 s:
+    NumPyro spends 15 s on its 100 failed random starts before the fallback)."""
     sim = bp.simulate.hierarchical(n_users=30, comparisons_per_user=10, n_options=40, n_features=32,
                                    weight_mean=np.linspace(1.0, -0.5, 32), user_sd=0.5, seed=0)
     with warnings.catch_warnings():
