@@ -165,7 +165,10 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
         guide = GUIDES[settings.guide](fn)
     else:
         raise FitError(f"guide={settings.guide!r} is unknown; choose from {sorted(GUIDES)} or 'hierarchical'.")
-    svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+    def make_svi(g):
+        return SVI(fn, g, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+
+    svi = make_svi(guide)
     n = int(data["a"].shape[0])
     bs = settings.batch_size
     if bs is not None and not (0 < bs < n):
@@ -188,7 +191,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
         # NumPyro's default start, uniform(-2, 2) on the unconstrained scale, can give logits too
         # extreme for a finite gradient (e.g. 32 features); start from the prior median instead
         guide = GUIDES[settings.guide](fn, init_loc_fn=init_to_median(num_samples=15))
-        svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+        svi = make_svi(guide)
         start = "prior median"
         try:
             state = svi.init(key_init, data, **init_kw)

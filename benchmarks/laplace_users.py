@@ -48,9 +48,8 @@ def user_laplace(dx, y, mask, m, S, pos, iters=10, eps=None):
     import jax
     import jax.numpy as jnp
 
-    E = S.shape[1]
-    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dx.dtype))   # feature differences in z coordinates
-    dt = dx.dtype
+    E, dt = S.shape[1], dx.dtype
+    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dt))   # feature differences in z coordinates
     eta0 = jnp.einsum("fuj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt)
     alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
 
@@ -132,11 +131,14 @@ def main(argv=None):
     eps = (None if a.importance == 0 else
            jnp.asarray(np.random.default_rng(a.seed + 1).normal(size=(a.importance, a.users, a.features)), ftype))
 
+    def users_term(pop, cov, dx_, y_, mask_, eps_):
+        """Laplace log marginals (float64) of the users whose covariates are ``cov``."""
+        m = (pop["mu"] + cov @ pop["B"]).astype(ftype)
+        return user_laplace(dx_, y_, mask_, m, pop["scale_tril"].astype(ftype), pop["position"],
+                            iters=a.newton, eps=eps_).astype(jnp.float64)
+
     def model(arr):
-        pop = population(arr)
-        m = jnp.broadcast_to(pop["mu"] + arr["covariates"] @ pop["B"], (a.users, pop["mu"].shape[0]))
-        ll = user_laplace(dx, y, mask, m.astype(ftype), pop["scale_tril"].astype(ftype), pop["position"],
-                          iters=a.newton, eps=eps).astype(jnp.float64)
+        ll = users_term(population(arr), arr["covariates"], dx, y, mask, eps)
         with user_plate(a.users, None, dim=-1):
             numpyro.factor("users", ll)
 
@@ -170,10 +172,8 @@ def main(argv=None):
         def one_user(v, dxu, yu, mu_, cu, eu):
             params = constrain_fn(population, (arrays,), {}, unravel(v))
             pop = numpyro.handlers.block(numpyro.handlers.substitute(population, data=params))(arrays)
-            m = (pop["mu"] + cu @ pop["B"])[None].astype(ftype)
-            e = None if eu is None else eu[:, None]
-            return user_laplace(dxu[:, None], yu[None], mu_[None], m, pop["scale_tril"].astype(ftype),
-                                pop["position"], iters=a.newton, eps=e)[0].astype(jnp.float64)
+            return users_term(pop, cu[None], dxu[:, None], yu[None], mu_[None],
+                              None if eu is None else eu[:, None])[0]
 
         scores = jax.jit(jax.vmap(jax.grad(one_user), in_axes=(None, 1, 0, 0, 0, None if eps is None else 1)))
         S_ = np.zeros((a.users, x.size))
