@@ -78,7 +78,7 @@ def latent_positivity_study(rhos=(0.0, 0.3, 0.6, 0.9), seeds=range(5), n_train: 
     return pd.DataFrame(rows)
 
 
-def table2_models(condition: str = "objective", sparse: bool = False) -> dict:
+def table2_models(condition: str = "objective", sparse: bool = False, weighted: bool = False) -> dict:
     """The models compared on the confounding simulator.
 
     * ``pooled``: ``BradleyTerry(worths=False)``, ignores C;
@@ -87,7 +87,10 @@ def table2_models(condition: str = "objective", sparse: bool = False) -> dict:
     * ``multihead``: ``Conditioned(C)``, partially pooled heads;
     * ``balanced``: ``Conditioned(C, balance=True)``, heads on features with C linearly erased;
     * ``sparse`` (with ``sparse=True``): ``Conditioned(C, head_prior="sparse")``, heads pooled
-      under a global-local prior on their differences.
+      under a global-local prior on their differences;
+    * ``weighted`` (with ``weighted=True``): ``Conditioned(C, balance="weights")``, the multihead model
+      fitted with stabilised propensity weights that balance the features' levels and spreads
+      across C (:func:`bayespref.causal.balance_weights`).
     """
     out = {
         "pooled": BradleyTerry(worths=False),
@@ -97,6 +100,8 @@ def table2_models(condition: str = "objective", sparse: bool = False) -> dict:
     }
     if sparse:
         out["sparse"] = Conditioned(condition, head_prior="sparse")
+    if weighted:
+        out["weighted"] = Conditioned(condition, balance="weights")
     return out
 
 
@@ -105,7 +110,8 @@ def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), model
                       fit_kw=None, simulator: str = "objective", **sim_kw) -> pd.DataFrame:
     """Table 2 analogue on :func:`bayespref.simulate.confounded_objective` (``simulator="objective"``)
     or :func:`bayespref.simulate.confounded_shared` (``simulator="shared"``: many features, sparse
-    conflict, a shared representation to pool; the default models then include ``sparse``).
+    conflict, a shared representation to pool; the default models then include ``sparse`` and
+    ``weighted``).
 
     For every ``rho`` and seed, each model of :func:`table2_models` (or ``models``) is fitted on the
     training split (SVI by default) and scored on the train/test, consistent (t = c) and
@@ -114,12 +120,15 @@ def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), model
     cell. Columns: ``rho``, ``seed``, ``model``, ``acc_<split>``, ``agree_<split>`` for the splits
     ``train_consistent``, ``train_inconsistent``, ``test_consistent``, ``test_inconsistent``
     (NaN where a split is empty), ``warned``, ``erased`` (rank of the linear erasure of C fitted by
-    the balanced model: 0 when the features carry no linear information about C).
+    the balanced model: 0 when the features carry no linear information about C); for a model with
+    ``balance="weights"`` also ``w_ess_share`` (smallest effective sample size share of the weights
+    over the levels of C) and ``w_max`` (largest weight).
     """
     sims = {"objective": simulate.confounded_objective, "shared": simulate.confounded_shared}
     if simulator not in sims:
         raise ModelError(f"simulator={simulator!r}: use one of {list(sims)}.")
-    models = table2_models(sparse=simulator == "shared") if models is None else models
+    shared = simulator == "shared"
+    models = table2_models(sparse=shared, weighted=shared) if models is None else models
     fit_kw = dict(fit_kw or {})
     rows = []
     for rho in rhos:
@@ -134,6 +143,9 @@ def confounding_study(rhos=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0), seeds=range(3), model
             for name, spec in models.items():
                 f = _quiet_fit(spec, parts["train"], method, seed, **fit_kw)
                 row = {"rho": rho, "seed": seed, "model": name, "warned": warned, "erased": erased}
+                if getattr(spec, "balance_mode", None) == "weights":
+                    summ = spec.balance_weights(parts["train"]).summary()
+                    row["w_ess_share"], row["w_max"] = float(summ["ess_share"].min()), float(summ["max_weight"].max())
                 for split in ("train_consistent", "train_inconsistent", "test_consistent", "test_inconsistent"):
                     if parts[split].n_comparisons == 0:
                         row[f"acc_{split}"] = row[f"agree_{split}"] = np.nan

@@ -7,6 +7,7 @@ combines CSVs into the markdown tables of ``RESULTS.md``. The studies themselves
     python benchmarks/causal_experiments.py --study table1 --out t1.csv                # ~2 min
     python benchmarks/causal_experiments.py --study table2 --rhos 0.8 --seeds 0 1 --out t2_08.csv
     python benchmarks/causal_experiments.py --report t1.csv t2_*.csv adj.csv ...       # markdown
+    python benchmarks/causal_experiments.py --study table2s --models weighted --out w.csv  # one model
 
 Studies: table1 (limited latent positivity, NUTS), table2 (confounding by objective, SVI), table2s
 (confounding by objective with a shared representation, ``simulate.confounded_shared``, SVI; ~10 min
@@ -76,10 +77,18 @@ def _swap(seeds):
     return pd.DataFrame(rows)
 
 
-def run(study, seeds, rhos=None, sim=None):
+def run(study, seeds, rhos=None, sim=None, models=None):
     from bayespref import causal_experiments as ce
 
     kw = {} if rhos is None else {"rhos": rhos}
+    if models is not None:  # table2 / table2s: only these models of table2_models
+        if study not in ("table2", "table2s"):
+            raise SystemExit("--models applies to --study table2 and table2s only")
+        every = ce.table2_models(sparse=True, weighted=True)
+        unknown = [m for m in models if m not in every]
+        if unknown:
+            raise SystemExit(f"unknown models {unknown}; choose from {list(every)}")
+        kw["models"] = {m: every[m] for m in models}
     kw.update(sim or {})
     if study == "table1":
         return ce.latent_positivity_study(seeds=seeds, **kw)
@@ -112,7 +121,8 @@ def _ms(df, by, cols, digits=3):
     return out
 
 
-PAIRS = (("multihead", "base"), ("sparse", "base"), ("balanced", "multihead"), ("multihead", "pooled"))
+PAIRS = (("multihead", "base"), ("sparse", "base"), ("balanced", "multihead"), ("multihead", "pooled"),
+         ("weighted", "base"), ("weighted", "multihead"))
 
 
 def _paired(df):
@@ -127,10 +137,10 @@ def _paired(df):
                 continue
             for metric in ("acc", "agree"):
                 x = (w[f"{metric}_test_inconsistent"].xs(m1, level="model")
-                     - w[f"{metric}_test_inconsistent"].xs(m2, level="model"))
+                     - w[f"{metric}_test_inconsistent"].xs(m2, level="model")).dropna()  # seeds with both
                 row[f"{metric} {m1} - {m2}"] = f"{x.mean():+.3f} ± {x.std(ddof=1) / np.sqrt(len(x)):.3f}"
         gap = w["acc_train_inconsistent"] - w["acc_test_inconsistent"]
-        for m in ("base", "multihead", "sparse", "balanced", "pooled"):
+        for m in ("base", "multihead", "sparse", "balanced", "weighted", "pooled"):
             if m in d["model"].values and gap.xs(m, level="model").notna().any():
                 g = gap.xs(m, level="model")
                 row[f"gap {m}"] = f"{g.mean():.3f} ± {g.std(ddof=1) / np.sqrt(len(g)):.3f}"
@@ -208,6 +218,8 @@ def main(argv=None):
     ap.add_argument("--rhos", type=float, nargs="+", default=None)
     ap.add_argument("--sim", default="{}", help="simulator keyword arguments as JSON (table2), e.g. "
                     '\'{"quality": 0.35, "comply_noise": 0.5}\'')
+    ap.add_argument("--models", nargs="+", default=None,
+                    help="table2/table2s: fit only these models (pooled base multihead balanced sparse weighted)")
     ap.add_argument("--out")
     ap.add_argument("--report", nargs="+")
     args = ap.parse_args(argv)
@@ -221,7 +233,7 @@ def main(argv=None):
     seeds = args.seeds if args.seeds is not None else list(defaults[args.study])
     t0 = time.time()
     sim = json.loads(args.sim)
-    df = run(args.study, seeds, args.rhos, sim)
+    df = run(args.study, seeds, args.rhos, sim, args.models)
     df.insert(0, "study", args.study + (f" {args.sim}" if sim else ""))
     df["wall_s"] = time.time() - t0
     df["load"] = os.getloadavg()[0]

@@ -17,6 +17,7 @@ from .likelihood import observe
 
 POOLING = ("partial", "none")
 HEAD_PRIORS = ("feature", "sparse")
+BALANCE = (None, False, True, "erase", "weights")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +64,39 @@ class Conditioned(ModelSpec):
     random_effects=False, group_scale=2.5)``: :math:`w_c = \mu + B^\top c` (C alone shifts both
     rewards of a comparison equally and cancels).
 
-    **Balanced features** (``balance=True``): before fitting, the features are replaced by
-    :math:`x - P(x - \bar x)`, the linear concept erasure of C (:func:`bayespref.causal.erase`):
-    no linear function of the erased features predicts C in the training data. The erasure is
-    estimated on the training data and applied unchanged to new comparisons. It is the analogue of
-    the paper's adversarial balancing, restricted to linear information; see
-    :func:`bayespref.causal.erase` for what it can and cannot remove.
+    **Balanced features** (``balance=True`` or ``"erase"``): before fitting, the features are
+    replaced by :math:`x - P(x - \bar x)`, the linear concept erasure of C
+    (:func:`bayespref.causal.erase`): no linear function of the erased features predicts C in the
+    training data. The erasure is estimated on the training data and applied unchanged to new
+    comparisons. It is the analogue of the paper's adversarial balancing, restricted to linear
+    information; see :func:`bayespref.causal.erase` for what it can and cannot remove (it cannot
+    remove information about C in *which* features vary, the spread :math:`|x_a - x_b|`).
+
+    **Balancing weights** (``balance="weights"``): each training comparison's log-likelihood is
+    multiplied by a stabilised propensity weight (:func:`bayespref.causal.balance_weights`),
+
+    .. math::
+
+        \log p_w(\theta \mid y) = \log p(\theta)
+            + \sum_n w_n \log P(y_n \mid x_n, C = c_n, \theta) + \text{const},\qquad
+        w_n \propto \frac{\hat P(C = c_n)}{\hat P(C = c_n \mid f_n)},
+
+    with :math:`f_n` the levels :math:`(x_a + x_b)/2` and the spreads :math:`|x_a - x_b|` of the
+    comparison's features, the propensity an L2 logistic regression fitted on the training data,
+    the raw weights truncated at their ``weight_trim`` quantile and normalised to mean 1 within each
+    level of C (so the total weight is the number of comparisons). The weighted comparisons of each
+    level have (approximately) the C-independent feature distribution of the pooled data: the fit
+    targets the **balanced population** in which prompts are assigned to users regardless of C,
+    and a comparison rare for its level (an inconsistent prompt type) counts more. What this does to
+    the posterior: a weighted (power) likelihood is **not a proper posterior** -- the weights act
+    like pseudo-counts, so the posterior is narrower on what the upweighted comparisons inform and
+    wider on the rest than the information in the data warrants, and its intervals are **not
+    calibrated**; read it as a regularised estimator of the balanced-population reward. The weights
+    are used in fitting only: predictions and the stored pointwise log-likelihood of the training
+    data are unweighted. With no inconsistent comparisons (C a function of the features, rho = 1)
+    every propensity is near 1 and there is nothing to upweight; the fit is then the unweighted
+    one. The weights and their diagnostics (effective sample size, largest weight per level, balance
+    of each input before and after) are :meth:`balance_weights` ``(train)``.
 
     **New users and levels.** A new user of a known level uses that level's head; a level unseen
     in training (or a user without C) gets :math:`\mu + \tau \odot z` with a fresh z per posterior
@@ -83,8 +111,15 @@ class Conditioned(ModelSpec):
     pooling : {"partial", "none"}
     head_prior : {"feature", "sparse"}
         Prior of the head SDs (partial pooling only; see above).
-    balance : bool
-        Erase the linear information about C from the features before fitting.
+    balance : {False, True, "erase", "weights"}
+        ``True``/``"erase"``: erase the linear information about C from the features before
+        fitting; ``"weights"``: weight the training comparisons by stabilised propensity weights
+        (see above).
+    weight_trim : float or None
+        ``balance="weights"``: quantile at which the raw weights are truncated (default 0.99; None:
+        none).
+    propensity_ridge : float
+        ``balance="weights"``: L2 penalty of the propensity model's standardised slopes.
     position, ties, link : as in :class:`~bayespref.BradleyTerry`.
 
     Posterior variables: ``weight`` (feature), ``sd_head`` (feature), ``head_weight`` (head,
@@ -102,7 +137,7 @@ class Conditioned(ModelSpec):
     features: Sequence[str] | bool | None = None
     pooling: str = "partial"
     head_prior: str = "feature"
-    balance: bool = False
+    balance: bool | str = False
     position: bool = False
     ties: bool | str = False
     link: str = "logit"
@@ -111,6 +146,8 @@ class Conditioned(ModelSpec):
     position_scale: float = 1.0
     tie_loc: float = -1.0
     tie_scale: float = 1.5
+    weight_trim: float | None = 0.99
+    propensity_ridge: float = 1.0
 
     family: ClassVar[str] = "Conditioned"
 
@@ -122,9 +159,34 @@ class Conditioned(ModelSpec):
             raise ModelError(f"pooling={self.pooling!r}: use one of {POOLING}.")
         if self.head_prior not in HEAD_PRIORS:
             raise ModelError(f"head_prior={self.head_prior!r}: use one of {HEAD_PRIORS}.")
+        if not any(self.balance is b or (isinstance(b, str) and self.balance == b) for b in BALANCE):
+            raise ModelError(f"balance={self.balance!r}: use False (None), True or 'erase' (linear erasure of C from the "
+                             "features) or 'weights' (propensity weights of the training comparisons).")
+        if self.weight_trim is not None and not (isinstance(self.weight_trim, (int, float))
+                                                 and 0 < self.weight_trim <= 1):
+            raise ModelError(f"weight_trim={self.weight_trim!r}: use a quantile in (0, 1] or None.")
+        if not (isinstance(self.propensity_ridge, (int, float)) and self.propensity_ridge >= 0):
+            raise ModelError(f"propensity_ridge={self.propensity_ridge!r}: use a non-negative number.")
         if isinstance(self.features, (list, str)):
             object.__setattr__(self, "features", tuple([self.features] if isinstance(self.features, str)
                                                         else self.features))
+
+    @property
+    def balance_mode(self) -> str | None:
+        """``"erase"``, ``"weights"`` or None (no balancing)."""
+        if self.balance is True or self.balance == "erase":
+            return "erase"
+        return "weights" if self.balance == "weights" else None
+
+    def balance_weights(self, train):
+        """The propensity weights of the training comparisons ``train`` with their diagnostics
+        (:class:`bayespref.causal.BalanceWeights`: ``.weights``, ``.summary()``,
+        ``.balance_table()``), as used by ``balance="weights"``."""
+        from ..causal import balance_weights
+
+        self._check_condition(train)
+        return balance_weights(train, self.condition, features=self.feature_names(train), trim=self.weight_trim,
+                               ridge=self.propensity_ridge)
 
     def uses_worths(self, data) -> bool:
         return False
@@ -181,7 +243,10 @@ class Conditioned(ModelSpec):
         return out
 
     def arrays(self, data, *, with_outcome: bool = True):
-        return self._arrays(data, data, with_outcome)
+        out = self._arrays(data, data, with_outcome)
+        if self.balance_mode == "weights":  # fitting only: predict_arrays carries no weights
+            out["balance_weight"] = jnp.asarray(self.balance_weights(data).weights)
+        return out
 
     def predict_arrays(self, train, new):
         return self._arrays(train, new, False)
@@ -189,7 +254,7 @@ class Conditioned(ModelSpec):
     def _arrays(self, train, data, with_outcome):
         out = super().arrays(data, with_outcome=with_outcome)
         out["head"] = jnp.asarray(self.head_index(train, data))
-        if self.balance:
+        if self.balance_mode == "erase":
             from ..causal import erase
 
             er = erase(train, self.condition, features=self.feature_names(train))
@@ -237,7 +302,12 @@ class Conditioned(ModelSpec):
                     w_new = numpyro.sample("w_new", dist.Normal(0.0, self.weight_scale).expand([n_features]).to_event(1))
                 wn = jnp.where((head >= 0)[:, None], wn, w_new)
             d = jnp.sum((d_["xa"] - d_["xb"]) * wn, -1) + pos
-            observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
+            bw = data.get("balance_weight")
+            if bw is not None and not predict:  # balance="weights": a weighted (power) likelihood
+                with numpyro.handlers.scale(scale=bw if batch is None else bw[batch]):
+                    observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
+            else:
+                observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     def dims(self, sizes):
         return {"weight": ["feature"], "sd_head": ["feature"], "sd_head_local": ["feature"], "z_head": ["head", "feature"],
