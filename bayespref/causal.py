@@ -343,7 +343,7 @@ def balance_weights(data: Comparisons, condition: str, features=None, trim: floa
     if len(levels) < 2:
         raise DataError(f"balance_weights: {condition!r} has a single level; there is nothing to balance.")
     if np.any(counts == 0):
-        empty = [lv for lv, n in zip(levels, counts) if n == 0]
+        empty = [str(lv) for lv, n in zip(levels, counts) if n == 0]
         raise DataError(f"balance_weights: no comparisons of users with {condition} in {empty}; every level "
                         "of C needs comparisons to estimate its propensity (drop the level from the users).")
     fidx = [names.index(f) for f in feats]

@@ -164,6 +164,86 @@ def test_erase_errors():
         causal.erase(data, "objective")
 
 
+
+def test_balance_weights_balance_the_spread_across_c():
+    """Configuration C hides C in which features vary (the spread |x_a - x_b|), which linear erasure
+    cannot touch; the propensity weights balance it: within each objective the weighted share of
+    inconsistent prompt types is ~1/2, and the weighted mean spreads (and levels) agree across C."""
+    sim = bp.simulate.confounded_shared(rho=0.8, n_users=40, comparisons_per_user=20, n_test=10, seed=7)
+    train = sim.split()["train"]
+    bw = causal.balance_weights(train, "objective")
+    c = bw.level
+    t = sim.frame.loc[sim.splits["train"], "prompt_type"].to_numpy()
+    spread = np.abs(np.asarray(train.xa) - np.asarray(train.xb))
+    # unweighted: the spread of a type-k feature block is larger under objective k
+    un = np.abs(spread[c == 0].mean(0) - spread[c == 1].mean(0)) / spread.std(0)
+    wt = np.abs(np.average(spread[c == 0], 0, bw.weights[c == 0])
+                - np.average(spread[c == 1], 0, bw.weights[c == 1])) / spread.std(0)
+    assert np.median(un) > 0.5 and np.median(wt) < 0.1 and wt.max() < 0.25
+    tab = bw.balance_table()
+    assert tab["smd_unweighted"].max() > 1.0 and tab["smd_weighted"].max() < 0.25
+    for k in (0, 1):
+        assert np.mean(t[c == k] != k) < 0.3
+        assert abs(np.average(t[c == k] != k, weights=bw.weights[c == k]) - 0.5) < 0.1
+        np.testing.assert_allclose(bw.weights[c == k].mean(), 1.0)
+    summ = bw.summary()
+    assert list(summ.columns[:4]) == ["n", "ess", "ess_share", "max_weight"]
+    assert (summ["ess_share"] < 0.9).all() and (summ["max_weight"] > 2).all()
+    # rho = 1: no inconsistent pairs, nothing to upweight (weights ~ 1)
+    full = bp.simulate.confounded_shared(rho=1.0, n_users=40, comparisons_per_user=20, n_test=10, seed=7)
+    w1 = causal.balance_weights(full.split()["train"], "objective").weights
+    assert np.abs(w1 - 1).max() < 0.05
+
+
+def test_weighted_model_scales_the_training_likelihood_only():
+    import jax
+    import jax.numpy as jnp
+    from numpyro.infer.util import log_density
+
+    sim = bp.simulate.confounded_shared(rho=0.8, n_users=10, comparisons_per_user=20, n_test=20, seed=2)
+    train = sim.split()["train"]
+    plain, weighted = bp.Conditioned("objective"), bp.Conditioned("objective", balance="weights")
+    w = weighted.balance_weights(train).weights
+    arr_p, arr_w = plain.arrays(train), weighted.arrays(train)
+    np.testing.assert_allclose(np.asarray(arr_w["balance_weight"]), w, rtol=1e-6)
+    assert "balance_weight" not in weighted.predict_arrays(train, sim.split()["test_inconsistent"])
+    rng = np.random.default_rng(0)
+    n_f = len(train.feature_names)
+    params = {"weight": jnp.asarray(rng.normal(0, 1, n_f)), "sd_head": jnp.asarray(rng.uniform(0.2, 1, n_f)),
+              "z_head": jnp.asarray(rng.normal(0, 1, (2, n_f)))}
+    W = np.asarray(params["weight"] + params["sd_head"] * params["z_head"])
+    d = np.sum((np.asarray(train.xa) - np.asarray(train.xb)) * W[np.asarray(arr_p["head"])], -1)
+    y = np.asarray(train.y)
+    ll = np.where(y == 1, -np.logaddexp(0, -d), -np.logaddexp(0, d))  # unweighted pointwise log-likelihood
+
+    def dens(spec, arr, **kw):  # jitted: one compile instead of one per operation
+        return float(jax.jit(lambda a, p, kw: log_density(spec.bind(train), (a,), kw, p)[0])(arr, params, kw))
+
+    base = dens(plain, arr_p)
+    np.testing.assert_allclose(dens(weighted, arr_w) - base, np.sum((w - 1) * ll), rtol=1e-4, atol=1e-3)
+    batch = jnp.arange(0, 200, 4)  # a minibatch keeps the N/B scaling on top of the weights
+    np.testing.assert_allclose(dens(weighted, arr_w, batch=batch) - dens(plain, arr_p, batch=batch),
+                               4 * np.sum((w[::4] - 1) * ll[::4]), rtol=1e-4, atol=1e-3)
+
+
+def test_balance_errors():
+    with pytest.raises(ModelError, match="balance='weight'"):
+        bp.Conditioned("objective", balance="weight")
+    with pytest.raises(ModelError, match="weight_trim"):
+        bp.Conditioned("objective", balance="weights", weight_trim=1.5)
+    assert bp.Conditioned("objective", balance=True).balance_mode == "erase"
+    assert bp.Conditioned("objective").balance_mode is None
+    sim = bp.simulate.confounded_shared(rho=0.8, n_users=10, comparisons_per_user=10, n_test=10, seed=1)
+    train = sim.split()["train"]
+    level = train.user_table["objective"].to_numpy()[np.asarray(train.user)]
+    only0 = train.subset(np.flatnonzero(level == 0))  # users of objective 1 remain, without comparisons
+    with pytest.raises(DataError, match="no comparisons of users with objective in \\['1'\\]"):
+        causal.balance_weights(only0, "objective")
+    with pytest.raises(DataError, match="no user covariate"):
+        causal.balance_weights(bp.simulate.latent_positivity(n_train=50, n_test=10).comparisons(), "objective")
+    with pytest.raises(DataError, match="trim"):
+        causal.balance_weights(train, "objective", trim=0.0)
+
 # -- identifiability ----------------------------------------------------------------------------------
 
 def _log_lik(spec, data, params):
