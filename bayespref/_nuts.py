@@ -78,6 +78,8 @@ def _fn_key(fn):
 
 
 def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass):
+    # ``imm``, when given, is the initial diagonal inverse mass matrix over all latent sites (flattened
+    # in sorted site order, NumPyro's convention); an argument, so a new one does not recompile
     """One program for all chains: initialise, warm up, draw, constrain, log-likelihood."""
     BUILDS["count"] += 1
     every = max(1, (warmup + draws) // 50)
@@ -87,9 +89,10 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
             jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_Host.advance, chain_id, every),
                          lambda: None)
 
-    def one_chain(key, data, chain_id, init):
+    def one_chain(key, data, chain_id, init, imm):
         kernel = NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-                      dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass)
+                      dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass,
+                      inverse_mass_matrix=None if imm is None else {tuple(sorted(init)): imm})
         state = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
 
         def warm(st, i):
@@ -113,20 +116,20 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
 
     ids = jnp.arange(chains)
     if method == "parallel":
-        program = jax.pmap(one_chain, in_axes=(0, None, 0, 0), devices=jax.local_devices()[:chains])
+        program = jax.pmap(one_chain, in_axes=(0, None, 0, 0, None), devices=jax.local_devices()[:chains])
     elif method == "vectorized":
-        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0, 0)))
+        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0, 0, None)))
     else:
-        program = jax.jit(lambda keys, data, c, init: jax.lax.map(lambda kci: one_chain(kci[0], data, kci[1], kci[2]),
-                                                                   (keys, c, init)))
+        program = jax.jit(lambda keys, data, c, init, imm: jax.lax.map(
+            lambda kci: one_chain(kci[0], data, kci[1], kci[2], imm), (keys, c, init)))
     return program, ids
 
 
-def _compile(built, keys, data, init):
+def _compile(built, keys, data, init, imm):
     """Compile ahead of time, so that compilation is timed apart from sampling."""
     program, ids = built
-    compiled = program.lower(keys, data, ids, init).compile()
-    return lambda k, d, i: compiled(k, d, ids, i)
+    compiled = program.lower(keys, data, ids, init, imm).compile()
+    return lambda k, d, i, m: compiled(k, d, ids, i, m)
 
 
 class _Host:
@@ -146,17 +149,21 @@ class _Host:
 
 
 def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-           method, progress, dense_mass=False, init=None) -> NutsRun:
+           method, progress, dense_mass=False, init=None, inverse_mass_matrix=None) -> NutsRun:
     """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits.
 
     ``init``: None (NumPyro's default initialisation) or a dict of unconstrained starting values with
-    a leading chain axis (one start per chain).
+    a leading chain axis (one start per chain). ``inverse_mass_matrix``: None (warm-up starts from the
+    identity) or, with ``init`` and a diagonal mass matrix, the starting diagonal (all sites,
+    flattened in sorted site order); the adaptation windows re-estimate it as usual.
     """
+    if inverse_mass_matrix is not None and (init is None or dense_mass is not False):
+        raise ValueError("inverse_mass_matrix needs init and a diagonal mass matrix (dense_mass=False)")
     dense_mass = tuple(dense_mass) if isinstance(dense_mass, list) else dense_mass
     key_parts = (chains, warmup, draws, float(target_accept), int(max_tree_depth), bool(log_likelihood),
                  method, bool(progress), dense_mass, len(jax.local_devices()))
     try:
-        cache_key = (_fn_key(fn), _signature(data), _signature(init), key_parts)
+        cache_key = (_fn_key(fn), _signature(data), _signature(init), _signature(inverse_mass_matrix), key_parts)
         hash(cache_key)
     except TypeError:  # an unhashable model function: build without caching
         cache_key = None
@@ -167,7 +174,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         cached = runner is not None
         if runner is None:
             runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-                                     method, progress, dense_mass), keys, data, init)
+                                     method, progress, dense_mass), keys, data, init, inverse_mass_matrix)
             if cache_key is not None:
                 _CACHE[cache_key] = runner
                 while len(_CACHE) > CACHE_SIZE:
@@ -178,7 +185,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         _Host.bar = progress_bar(chains * (warmup + draws), progress)
         _Host.warm_end = []
         try:
-            samples, extra, ll = jax.device_get(runner(keys, data, init))
+            samples, extra, ll = jax.device_get(runner(keys, data, init, inverse_mass_matrix))
             t2 = time.perf_counter()
         finally:
             if _Host.bar is not None:

@@ -139,6 +139,50 @@ def case_svi(users=20_000, per_user=50, features=8, guide="hierarchical", user_b
             "globals": _global_errors(fit, sim), "peak_rss_mb": _peak_rss_mb()}
 
 
+def case_nuts(users=20_000, per_user=50, features=8, chains=4, warmup=500, draws=500, seed=0, warm=False,
+              user_batch=2000):
+    """NUTS on the large data (grouped layout, chosen automatically): wall time, convergence, globals.
+
+    ``warm``: first an SVI fit (structured guide, ``user_batch`` users per step), and NUTS starts from
+    its draws and variances (``fit(..., init=svi_fit)``). Convergence: the fit's automatic check
+    (population parameters and 500 evenly spaced users' weights; ArviZ over all 160,000 user weights
+    would take many minutes).
+    """
+    import arviz as az
+    import jax
+
+    import bayespref as bp
+
+    sim, data = _simulate(users, per_user, features, seed=seed)
+    out = {}
+    init = None
+    t = time.perf_counter()
+    if warm:
+        init = bp.fit(bp.Hierarchical(), data, method="svi", guide="hierarchical", user_batch_size=user_batch,
+                      num_samples=200, log_likelihood=False, progress=False, seed=seed)
+        out.update(svi_s=time.perf_counter() - t, svi_steps=init.info["steps"], svi_converged=init.info["converged"])
+    t = time.perf_counter()
+    fit = bp.fit(bp.Hierarchical(), data, chains=chains, warmup=warmup, draws=draws, log_likelihood=False,
+                 progress=False, seed=seed, init=init)
+    wall = time.perf_counter() - t
+    diag = fit.info["convergence_check"]
+    post = fit.idata.posterior
+    glob = post.dataset[["weight", "sd_weight"]]
+    stats = fit.idata.sample_stats
+    steps = stats["n_steps"].values if "n_steps" in stats else np.full(1, np.nan)
+    return {"N": data.n_comparisons, "U": users, "D": features, "chains": chains, "warmup": warmup,
+            "draws": draws, "device": str(jax.devices()[0]), "wall_s": wall, **out,
+            "users_checked": diag["users_checked"],
+            "info": {k: v for k, v in fit.info.items() if isinstance(v, (int, float, str, bool))},
+            "max_rhat_checked": diag["max_rhat"], "min_ess_bulk_checked": diag["min_ess_bulk"],
+            "min_ess_tail_checked": diag["min_ess_tail"], "divergences": diag["divergences"],
+            "max_rhat_globals": float(az.rhat(glob).to_array().max()),
+            "min_ess_bulk_globals": float(az.ess(glob, method="bulk").to_array().min()),
+            "mean_leapfrog_steps": float(np.mean(steps)), "gradients": float(np.sum(steps)),
+            "step_size": float(np.mean(stats["step_size"].values)) if "step_size" in stats else None,
+            "globals": _global_errors(fit, sim), "peak_rss_mb": _peak_rss_mb()}
+
+
 def case_recovery(seeds=5, users=1000, per_user=50, features=4, guides=("normal", "hierarchical")):
     import bayespref as bp
 
@@ -236,11 +280,16 @@ def _child(args: list[str]) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("case", nargs="?", choices=("grad", "svi", "recovery", "curves", "plot", "all"), default="grad")
+    p.add_argument("case", nargs="?", choices=("grad", "svi", "nuts", "recovery", "curves", "plot", "all"), default="grad")
     p.add_argument("--json", type=pathlib.Path)
     p.add_argument("--guide", default="hierarchical")
     p.add_argument("--user-batch", type=int, default=1000)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--users", type=int, default=20_000, help="grad, svi, nuts: number of users (50 judgements each)")
+    p.add_argument("--chains", type=int, default=4)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--warm", action="store_true", help="nuts: start from an SVI fit (draws and variances)")
     p.add_argument("--plot", type=pathlib.Path, help="with curves: write the log-log figure here (PNG)")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -255,9 +304,13 @@ def main(argv=None):
     cases = ("grad", "svi", "recovery", "curves") if a.case == "all" else (a.case,)
     for case in cases:
         if case == "grad":
-            report["grad"] = _child(["grad", {}])
+            report["grad"] = _child(["grad", {"users": a.users}])
         elif case == "svi":
-            report["svi"] = _child(["svi", {"guide": a.guide, "user_batch": a.user_batch}])
+            report["svi"] = _child(["svi", {"guide": a.guide, "user_batch": a.user_batch, "users": a.users}])
+        elif case == "nuts":
+            report["nuts"] = _child(["nuts", {"users": a.users, "chains": a.chains, "warmup": a.warmup,
+                                              "draws": a.draws, "warm": a.warm,
+                                              "user_batch": a.user_batch}])
         elif case == "recovery":
             report["recovery"] = _child(["recovery", {"seeds": a.seeds}])
         else:

@@ -6,6 +6,7 @@ the slow test compares the structured guide's intervals with NUTS on the same da
 
 import warnings
 
+import arviz as az
 import jax
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from numpyro.infer.util import log_density
 
 import bayespref as bp
 from bayespref.errors import ModelError
+from bayespref.infer import latent_sites, mass_from_draws
 from bayespref.models.base import group_by_user
 
 
@@ -82,6 +84,29 @@ def test_user_batches_structured_guide_and_nuts_init(ragged):
     assert np.all(np.isfinite(svi.idata.posterior["weight"].values))
     fit = bp.fit(spec, data, chains=2, warmup=50, draws=50, init=svi, progress=False, log_likelihood=False)
     assert fit.idata.posterior["weight"].shape[:2] == (2, 50)
+    assert fit.info["init_mass_matrix"]
+    # diagnostics on a subset of users (what the automatic check does for large fits)
+    full, sub = fit.diagnostics(), fit.diagnostics(max_users=4)
+    users = np.linspace(0, 29, 4).round().astype(int)
+    post = fit.idata.posterior.dataset
+    expect = max(float(az.rhat(post[["weight", "sd_weight"]]).to_array().max()),
+                 float(az.rhat(post[["user_weight"]].isel(user=users)).to_array().max()))
+    assert sub["max_rhat"] == pytest.approx(expect, rel=1e-6)
+    assert sub["max_rhat"] <= full["max_rhat"] and sub["min_ess_bulk"] >= full["min_ess_bulk"]
+    # the starting mass matrix is the variance of the SVI draws, in NumPyro's sorted site order
+    fn, arrays = spec.bind(data), spec.arrays(data)
+    imm = np.asarray(mass_from_draws(fn, arrays, svi.idata.posterior))
+    sites = sorted(latent_sites(fn, arrays))
+    sizes = [int(np.prod(svi.idata.posterior[s].shape[2:])) for s in sites]
+    start = int(np.sum(sizes[: sites.index("weight")]))
+    w = svi.idata.posterior["weight"].values.reshape(-1, 3)
+    np.testing.assert_allclose(imm[start:start + 3], w.var(0), rtol=1e-3)
+    assert imm.size == sum(sizes)
+    # a new start (another SVI fit's draws and variances) reuses the compiled sampler
+    svi2 = bp.fit(spec, data, method="svi", guide="hierarchical", user_batch_size=10, steps=300, num_samples=40,
+                  progress=False, log_likelihood=False, seed=3)
+    again = bp.fit(spec, data, chains=2, warmup=50, draws=50, init=svi2, progress=False, log_likelihood=False)
+    assert again.info["sampler_reused"]
     with pytest.raises(ModelError, match="another model"):
         bp.fit(bp.Hierarchical(), data, chains=2, warmup=10, draws=10, init=svi, progress=False)
 
