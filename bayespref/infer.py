@@ -300,6 +300,25 @@ def _plateau(prev: np.ndarray, cur: np.ndarray, tol: float) -> bool:
     return (m_prev - m_cur) <= max(tol * scale, min(2.0 * se, 10 * tol * scale))
 
 
+def draws_with_deterministics(fn, data, latent: dict, chunk: int = 100) -> dict:
+    """Add the deterministic sites to latent draws shaped (1, S, ...), S draws in chunks of ``chunk``.
+
+    The model is run once per draw (vectorised over a chunk), so memory stays at ``chunk`` draws of
+    the model's per-comparison intermediates.
+    """
+    sites = latent_sites(fn, data, deterministic=True)
+    flat = {k: np.asarray(v)[0] for k, v in latent.items()}
+    n = len(next(iter(flat.values())))
+    @jax.jit  # compiled once for all full chunks (op by op, the model's small operations each compile)
+    def run(samples):
+        return Predictive(fn, posterior_samples=samples, return_sites=sites)(jax.random.PRNGKey(0), data)
+
+    parts = []
+    for lo in range(0, n, chunk):
+        parts.append({k: np.asarray(v) for k, v in run({k: v[lo:lo + chunk] for k, v in flat.items()}).items()})
+    return {k: np.concatenate([p[k] for p in parts])[None] for k in sites}
+
+
 def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:
     """Posterior draws from the fitted guide, shaped (1, num_samples, ...), deterministic sites included."""
     sites = latent_sites(fn, data, deterministic=True)

@@ -4,6 +4,7 @@ Cases (each runs in a fresh child process, so its peak RSS is its own)::
 
     python benchmarks/bench_scale.py grad      # log-density gradient, 1M judgements / 20k users / 8 features
     python benchmarks/bench_scale.py svi       # SVI on the same data: users subsampled, structured guide
+    python benchmarks/bench_scale.py laplace --seeds 5   # method="laplace" on 1M, one process per seed
     python benchmarks/bench_scale.py recovery  # coverage of the global parameters over seeds (SVI guides)
     python benchmarks/bench_scale.py curves    # time and memory against N, U, K and D (--plot curves.png)
     python benchmarks/bench_scale.py plot --json curves.json --plot curves.png  # redraw a saved run
@@ -183,6 +184,21 @@ def case_nuts(users=20_000, per_user=50, features=8, chains=4, warmup=500, draws
             "globals": _global_errors(fit, sim), "peak_rss_mb": _peak_rss_mb()}
 
 
+def case_laplace(users=20_000, per_user=50, features=8, seed=0, num_samples=400):
+    """``fit(Hierarchical(), data, method="laplace")`` on the large data: wall time (compilation
+    included, in a fresh process), the globals against the truth, peak RSS."""
+    import bayespref as bp
+
+    sim, data = _simulate(users, per_user, features, seed=seed)
+    t = time.perf_counter()
+    fit = bp.fit(bp.Hierarchical(), data, method="laplace", num_samples=num_samples, log_likelihood=False,
+                 progress=False, seed=seed)
+    wall = time.perf_counter() - t
+    return {"N": data.n_comparisons, "U": users, "D": features, "seed": seed, "num_samples": num_samples,
+            "wall_s": wall, "info": {k: v for k, v in fit.info.items() if isinstance(v, (int, float, str, bool))},
+            "globals": _global_errors(fit, sim), "peak_rss_mb": _peak_rss_mb()}
+
+
 def case_recovery(seeds=5, users=1000, per_user=50, features=4, guides=("normal", "hierarchical")):
     import bayespref as bp
 
@@ -280,11 +296,12 @@ def _child(args: list[str]) -> dict:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("case", nargs="?", choices=("grad", "svi", "nuts", "recovery", "curves", "plot", "all"), default="grad")
+    p.add_argument("case", nargs="?", choices=("grad", "svi", "nuts", "laplace", "recovery", "curves", "plot", "all"), default="grad")
     p.add_argument("--json", type=pathlib.Path)
     p.add_argument("--guide", default="hierarchical")
     p.add_argument("--user-batch", type=int, default=1000)
     p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--first-seed", type=int, default=0, help="laplace: seeds first-seed, first-seed + 1, ...")
     p.add_argument("--users", type=int, default=20_000, help="grad, svi, nuts: number of users (50 judgements each)")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=500)
@@ -311,6 +328,16 @@ def main(argv=None):
             report["nuts"] = _child(["nuts", {"users": a.users, "chains": a.chains, "warmup": a.warmup,
                                               "draws": a.draws, "warm": a.warm,
                                               "user_batch": a.user_batch}])
+        elif case == "laplace":  # one fresh process per seed: each wall time includes compilation
+            rows = [_child(["laplace", {"users": a.users, "seed": s}])
+                    for s in range(a.first_seed, a.first_seed + a.seeds)]
+            cov = {n: [sum(r["globals"][n]["covered"] for r in rows), sum(r["globals"][n]["n"] for r in rows)]
+                   for n in ("weight", "sd_weight")}
+            report["laplace"] = {"rows": rows, "median_wall_s": float(np.median([r["wall_s"] for r in rows])),
+                                 "max_wall_s": float(max(r["wall_s"] for r in rows)),
+                                 "covered": {n: {"covered": c, "n": k, "rate": c / k} for n, (c, k) in cov.items()},
+                                 "max_abs_error_weight": max(r["globals"]["weight"]["max_abs_error"] for r in rows),
+                                 "max_peak_rss_mb": max(r["peak_rss_mb"] for r in rows)}
         elif case == "recovery":
             report["recovery"] = _child(["recovery", {"seeds": a.seeds}])
         else:

@@ -40,7 +40,7 @@ class ConvergenceReport:
     Attributes
     ----------
     method : str
-        ``"nuts"`` or ``"svi"``.
+        ``"nuts"``, ``"svi"`` or ``"laplace"`` (the optimiser's verdict and counts).
     ok : bool
         True when no problem was found.
     problems : list of str
@@ -119,6 +119,8 @@ def convergence(fit, var_names=None, rhat_max: float = RHAT_MAX, ess_per_chain: 
     fit = _require_fit(fit)
     if fit.info.get("method") == "svi" or "svi" in fit.idata.children:
         return _svi(fit, tol)
+    if fit.info.get("method") == "laplace":
+        return _laplace(fit)
     return _nuts(fit, var_names, rhat_max, ess_per_chain, bfmi_min, tree_depth_share)
 
 
@@ -200,6 +202,19 @@ def _labels(name, da):
         return [name]
     idx = pd.MultiIndex.from_product([da[d].values for d in da.dims]) if len(da.dims) > 1 else da[da.dims[0]].values
     return [f"{name}[{', '.join(map(str, k)) if isinstance(k, tuple) else k}]" for k in idx]
+
+
+def _laplace(fit):
+    info = fit.info
+    keys = ("laplace_converged", "laplace_message", "laplace_max_gradient", "laplace_evaluations",
+            "newton_iterations", "laplace_importance", "laplace_covariance")
+    stats = {k: info.get(k) for k in keys}
+    problems = []
+    if not info.get("laplace_converged", False):
+        problems.append(f"L-BFGS stopped without converging ({info.get('laplace_message')}): raise "
+                        "laplace_options={'max_iter': ...} or compare with method='nuts' on a subset of users.")
+    table = pd.DataFrame({"value": [str(v) for v in stats.values()]}, index=list(stats))
+    return ConvergenceReport("laplace", not problems, problems, table, stats)
 
 
 def _svi(fit, tol):

@@ -373,9 +373,10 @@ def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings
         for train, test in splits:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                f = fit_fn(fit.model, train, method="svi", seed=seed, progress=False,
-                           guide=info.get("guide", "normal"), lr=info.get("lr", 0.01),
-                           num_samples=info.get("num_samples", 1000))
+                kw = ({} if method == "laplace" else
+                      {"guide": info.get("guide", "normal"), "lr": info.get("lr", 0.01)})
+                f = fit_fn(fit.model, train, method="laplace" if method == "laplace" else "svi", seed=seed,
+                           progress=False, num_samples=info.get("num_samples", 1000), **kw)
             lu = heldout_log_likelihood(f, test, unit)
             v = lu.transpose("chain", "draw", unit).values
             S = v.shape[0] * v.shape[1]
