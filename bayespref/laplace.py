@@ -204,6 +204,7 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     k_eps, k_glob, k_user = jax.random.split(jax.random.fold_in(key, 7), 3)
     eps = (None if settings.importance == 0 else
            jax.random.normal(k_eps, (settings.importance, U, F), jnp.float32))
+
     def unconstrained_shapes():
         tr = numpyro.handlers.trace(numpyro.handlers.seed(population, 0)).get_trace(pop_arrays)
         return {name: biject_to(site["fn"].support).inv(site["value"]) for name, site in tr.items()
@@ -216,6 +217,7 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
 
     def prior_potential(z):
         return potential_energy(population, (pop_arrays,), {}, z)
+
     newton_kw = {"max_newton": settings.max_newton, "tol": settings.newton_tol, "widen": settings.widen}
 
     def pop_at(v):
