@@ -102,3 +102,20 @@ def test_laplace_errors():
         bp.fit(bp.Hierarchical(), data, method="laplace", laplace_options={"newton": 3}, progress=False)
     with pytest.raises(ModelError, match="covariance"):
         bp.fit(bp.Hierarchical(), data, method="laplace", laplace_options={"covariance": "exact"}, progress=False)
+
+
+@pytest.mark.slow
+def test_laplace_agrees_with_nuts_with_covariates_and_position():
+    """300 users x 30, a group covariate and a position effect: every population parameter's mean
+    within 0.3 NUTS posterior SDs of NUTS's, and its SD within 20 % of NUTS's."""
+    sim = bp.simulate.hierarchical(n_users=300, comparisons_per_user=30, n_options=60, n_features=2,
+                                   weight_mean=[1.0, -0.5], group_effect=[0.8, 0.0], position=0.4, seed=2)
+    data = sim.comparisons()
+    spec = bp.Hierarchical(position=True, covariates=["group"])
+    lap = bp.fit(spec, data, method="laplace", num_samples=1000, progress=False, log_likelihood=False, seed=1)
+    nuts = bp.fit(spec, data, chains=4, warmup=500, draws=500, progress=False, log_likelihood=False, seed=1)
+    a, b = lap.summary(), nuts.summary()
+    z = (a["mean"] - b["mean"]) / b["sd"]
+    ratio = a["sd"] / b["sd"]
+    assert np.all(np.abs(z) < 0.3), z
+    assert np.all((ratio > 0.8) & (ratio < 1.2)), ratio
