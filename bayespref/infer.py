@@ -310,12 +310,12 @@ def draws_with_deterministics(fn, data, latent: dict, chunk: int = 100) -> dict:
     flat = {k: np.asarray(v)[0] for k, v in latent.items()}
     n = len(next(iter(flat.values())))
     @jax.jit  # compiled once for all full chunks (op by op, the model's small operations each compile)
-    def run(samples):
-        return Predictive(fn, posterior_samples=samples, return_sites=sites)(jax.random.PRNGKey(0), data)
+    def run(samples, data_):
+        return Predictive(fn, posterior_samples=samples, return_sites=sites)(jax.random.PRNGKey(0), data_)
 
     parts = []
     for lo in range(0, n, chunk):
-        parts.append({k: np.asarray(v) for k, v in run({k: v[lo:lo + chunk] for k, v in flat.items()}).items()})
+        parts.append({k: np.asarray(v) for k, v in run({k: v[lo:lo + chunk] for k, v in flat.items()}, data).items()})
     return {k: np.concatenate([p[k] for p in parts])[None] for k in sites}
 
 

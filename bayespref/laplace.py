@@ -215,14 +215,14 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     proto = {k: jnp.zeros(a.shape, a.dtype) for k, a in jax.eval_shape(unconstrained_shapes).items()}
     v0, unravel = ravel_pytree(proto)
 
-    def prior_potential(z):
-        return potential_energy(population, (pop_arrays,), {}, z)
+    def prior_potential(z, pa):
+        return potential_energy(population, (pa,), {}, z)
 
     newton_kw = {"max_newton": settings.max_newton, "tol": settings.newton_tol, "widen": settings.widen}
 
-    def pop_at(v):
-        params = constrain_fn(population, (pop_arrays,), {}, unravel(v))
-        return numpyro.handlers.block(numpyro.handlers.substitute(population, data=params))(pop_arrays)
+    def pop_at(v, pa):
+        params = constrain_fn(population, (pa,), {}, unravel(v))
+        return numpyro.handlers.block(numpyro.handlers.substitute(population, data=params))(pa)
 
     def users(pop, cov_, dx_, y_, mask_, z0_, eps_):
         m = pop["mu"] + cov_ @ pop["B"]
@@ -230,15 +230,18 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
                                       **newton_kw)
         return ll.astype(v0.dtype), z, iters
 
-    def objective(v, z0):
-        ll, z, iters = users(pop_at(v), cov, dx, y, mask, z0, eps)
-        return prior_potential(unravel(v)) - jnp.sum(ll), (z, iters)
+    # the data are arguments of the compiled programs, not constants baked into them
+    D = {"dx": dx, "y": y, "mask": mask, "cov": cov, "eps": eps, "pop": pop_arrays}
+
+    def objective(v, z0, D):
+        ll, z, iters = users(pop_at(v, D["pop"]), D["cov"], D["dx"], D["y"], D["mask"], z0, D["eps"])
+        return prior_potential(unravel(v), D["pop"]) - jnp.sum(ll), (z, iters)
 
     value_grad = jax.jit(jax.value_and_grad(objective, has_aux=True))
     state = {"z": jnp.zeros((U, F), jnp.float32), "evals": 0, "newton": 0}
 
     def fun(v):
-        (val, (z, iters)), g = value_grad(jnp.asarray(v, v0.dtype), state["z"])
+        (val, (z, iters)), g = value_grad(jnp.asarray(v, v0.dtype), state["z"], D)
         state["evals"] += 1
         state["newton"] += int(iters)
         val, g = float(val), np.asarray(g, float)
@@ -256,28 +259,30 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
         raise FitError("method='laplace': the marginal posterior of the globals could not be evaluated (not finite). "
                        "Check the data for users with separable judgements, or use method='nuts'.")
     x = jnp.asarray(res.x, v0.dtype)
-    z_hat = value_grad(x, state["z"])[0][1][0]
+    z_hat = value_grad(x, state["z"], D)[0][1][0]
 
     t_cov = time.perf_counter()
     how = settings.covariance
     if how == "auto":
         how = "opg" if U >= settings.opg_from_users else "hessian"
     if how == "hessian":
-        grad_fn = jax.grad(lambda v: objective(v, z_hat)[0])
-        hvp = jax.jit(lambda e: jax.jvp(grad_fn, (x,), (e,))[1])
-        H = np.stack([np.asarray(hvp(e), float) for e in jnp.eye(x.size, dtype=x.dtype)])
+        grad_fn = jax.grad(lambda v, zh, D_: objective(v, zh, D_)[0])
+        hvp = jax.jit(lambda e, x_, zh, D_: jax.jvp(lambda v: grad_fn(v, zh, D_), (x_,), (e,))[1])
+        H = np.stack([np.asarray(hvp(e, x, z_hat, D), float) for e in jnp.eye(x.size, dtype=x.dtype)])
     else:
-        H = np.array(jax.jit(jax.hessian(lambda v: prior_potential(unravel(v))))(x), dtype=float)
+        H = np.array(jax.jit(jax.hessian(lambda v, pa: prior_potential(unravel(v), pa)))(x, pop_arrays),
+                     dtype=float)
 
-        def one_user(v, dxu, yu, mu_, cu, zu, eu):
-            ll, _, _ = users(pop_at(v), cu[None], dxu[:, None], yu[None], mu_[None], zu[None],
+        def one_user(v, pa, dxu, yu, mu_, cu, zu, eu):
+            ll, _, _ = users(pop_at(v, pa), cu[None], dxu[:, None], yu[None], mu_[None], zu[None],
                           None if eu is None else eu[:, None])
             return ll[0]
 
-        scores = jax.jit(jax.vmap(jax.grad(one_user), in_axes=(None, 1, 0, 0, 0, 0, None if eps is None else 1)))
+        scores = jax.jit(jax.vmap(jax.grad(one_user),
+                                  in_axes=(None, None, 1, 0, 0, 0, 0, None if eps is None else 1)))
         for lo in range(0, U, settings.user_block):  # blocks of users bound the memory
             sl = slice(lo, min(lo + settings.user_block, U))
-            s = np.asarray(scores(x, dx[:, sl], y[sl], mask[sl], cov[sl], z_hat[sl],
+            s = np.asarray(scores(x, pop_arrays, dx[:, sl], y[sl], mask[sl], cov[sl], z_hat[sl],
                                   None if eps is None else eps[:, sl]), float)
             H += s.T @ s
     H = 0.5 * (H + H.T)
@@ -292,18 +297,19 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     S_ = settings.num_samples
 
     @jax.jit  # one program (run op by op, its hundreds of small operations each compile: seconds)
-    def make_draws(x, chol, z_hat):
+    def make_draws(x, chol, z_hat, D, k_glob, k_user):
         v_draws = x[None] + jax.random.normal(k_glob, (S_, x.size), x.dtype) @ chol.T
-        out = jax.vmap(lambda v: constrain_fn(population, (pop_arrays,), {}, unravel(v)))(v_draws)
-        pop = pop_at(x)
-        L = conditional_cholesky(dx, y, mask, pop["mu"] + cov @ pop["B"], pop["scale_tril"], pop["position"], z_hat)
+        out = jax.vmap(lambda v: constrain_fn(population, (D["pop"],), {}, unravel(v)))(v_draws)
+        pop = pop_at(x, D["pop"])
+        L = conditional_cholesky(D["dx"], D["y"], D["mask"], pop["mu"] + D["cov"] @ pop["B"], pop["scale_tril"],
+                                 pop["position"], z_hat)
         Lt = jnp.swapaxes(L, -1, -2)
         e = jax.random.normal(k_user, (S_, U, F), jnp.float32)
         out["z"] = z_hat[None] + jax.vmap(
             lambda ek: jax.scipy.linalg.solve_triangular(Lt, ek[..., None], lower=False)[..., 0])(e)
         return out
 
-    draws = make_draws(x, jnp.asarray(chol, x.dtype), z_hat)
+    draws = make_draws(x, jnp.asarray(chol, x.dtype), z_hat, D, k_glob, k_user)
     info = {"laplace_importance": settings.importance, "laplace_covariance": how,
             "laplace_evaluations": int(state["evals"]), "newton_iterations": int(state["newton"]),
             "laplace_converged": bool(res.success),
