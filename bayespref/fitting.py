@@ -122,7 +122,9 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
     grouped = spec.by_user_arrays(data) if method == "nuts" or batch_size is None else None
     sampler_arrays = arrays if grouped is None else {**arrays, "by_user": grouped}
     if init is not None and method != "nuts":
-        raise ModelError("init=... starts NUTS chains; it is not used with method='svi'.")
+        raise ModelError(f"init=... starts NUTS chains; it is not used with method={method!r}.")
+    if laplace_options is not None and method != "laplace":
+        raise ModelError(f"laplace_options=... sets method='laplace'; it is not used with method={method!r}.")
     if method == "nuts":
         start = imm = None
         if init is not None:

@@ -100,6 +100,8 @@ def test_laplace_errors():
         bp.fit(bp.Hierarchical(), data, method="laplace", batch_size=50, progress=False)
     with pytest.raises(ModelError, match="laplace_options"):
         bp.fit(bp.Hierarchical(), data, method="laplace", laplace_options={"newton": 3}, progress=False)
+    with pytest.raises(ModelError, match="laplace_options"):
+        bp.fit(bp.Hierarchical(), data, method="svi", laplace_options={"importance": 4}, progress=False)
     with pytest.raises(ModelError, match="covariance"):
         bp.fit(bp.Hierarchical(), data, method="laplace", laplace_options={"covariance": "exact"}, progress=False)
 
