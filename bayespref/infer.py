@@ -175,7 +175,10 @@ def mass_from_draws(fn, data, posterior, max_draws: int = 400):
     from numpyro.infer.util import unconstrain_fn
 
     sites = sorted(latent_sites(fn, data))
-    flat = {s: np.asarray(posterior[s]).reshape((-1,) + np.asarray(posterior[s]).shape[2:]) for s in sites}
+    flat = {}
+    for s in sites:
+        v = np.asarray(posterior[s])
+        flat[s] = v.reshape((-1,) + v.shape[2:])
     n = min(len(v) for v in flat.values())
     if n < MIN_MASS_DRAWS:
         return None

@@ -84,6 +84,22 @@ def check_supported(spec, data, sizes) -> None:
         raise ModelError(f"method='laplace': {why}. Use method='nuts' or method='svi' for this model.")
 
 
+def _user_design(dx, m, S, pos):
+    """Feature differences in z coordinates (U, J, E) and the linear predictor at z = 0 (U, J)."""
+    dt = dx.dtype
+    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dt))
+    return XS, jnp.einsum("fuj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt)
+
+
+def _newton_parts(XS, eta0, y, mask, z):
+    """Linear predictor, gradient and precision H of each user's log joint density at ``z``."""
+    eta = eta0 + jnp.einsum("uje,ue->uj", XS, z)
+    p = jax.nn.sigmoid(eta)
+    grad = jnp.einsum("uje,uj->ue", XS, mask * (y - p)) - z
+    H = jnp.einsum("uje,ujk,uj->uek", XS, XS, mask * p * (1 - p)) + jnp.eye(XS.shape[-1], dtype=XS.dtype)
+    return eta, grad, H
+
+
 def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, debias=True, widen=1.0):
     r"""Per-user log marginal likelihoods (users,), conditional modes (users, E), Newton iterations.
 
@@ -95,19 +111,14 @@ def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, deb
     term back, so that K = 8 draws do not leave the user SDs shrunk.
     """
     E, dt = S.shape[1], dx.dtype
-    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dt))   # feature differences in z coordinates
-    eta0 = jnp.einsum("fuj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt)
+    XS, eta0 = _user_design(dx, m, S, pos)
     alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
 
     def joint(eta, z):
         return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
 
     def parts(z):
-        eta = eta0 + jnp.einsum("uje,ue->uj", XS, z)
-        p = jax.nn.sigmoid(eta)
-        grad = jnp.einsum("uje,uj->ue", XS, mask * (y - p)) - z
-        H = jnp.einsum("uje,ujk,uj->uek", XS, XS, mask * p * (1 - p)) + jnp.eye(E, dtype=dt)
-        return eta, grad, H
+        return _newton_parts(XS, eta0, y, mask, z)
 
     def newton(carry):
         z, i, _ = carry
@@ -143,12 +154,7 @@ def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, deb
 
 def conditional_cholesky(dx, y, mask, m, S, pos, z):
     """Cholesky factors (U, E, E) of the users' conditional precisions :math:`H_u` at ``z``."""
-    dt = dx.dtype
-    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dt))
-    eta = jnp.einsum("fuj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt) + jnp.einsum("uje,ue->uj", XS, z)
-    p = jax.nn.sigmoid(eta)
-    H = jnp.einsum("uje,ujk,uj->uek", XS, XS, mask * p * (1 - p)) + jnp.eye(S.shape[1], dtype=dt)
-    return jnp.linalg.cholesky(H)
+    return jnp.linalg.cholesky(_newton_parts(*_user_design(dx, m, S, pos), y, mask, z)[2])
 
 
 def _x64():

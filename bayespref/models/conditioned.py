@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Sequence
 from typing import ClassVar
@@ -303,10 +304,10 @@ class Conditioned(ModelSpec):
                 wn = jnp.where((head >= 0)[:, None], wn, w_new)
             d = jnp.sum((d_["xa"] - d_["xb"]) * wn, -1) + pos
             bw = data.get("balance_weight")
-            if bw is not None and not predict:  # balance="weights": a weighted (power) likelihood
-                with numpyro.handlers.scale(scale=bw if batch is None else bw[batch]):
-                    observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
-            else:
+            # balance="weights": a weighted (power) likelihood in fitting; predictions unweighted
+            weighted = (numpyro.handlers.scale(scale=bw if batch is None else bw[batch])
+                        if bw is not None and not predict else contextlib.nullcontext())
+            with weighted:
                 observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     def dims(self, sizes):
