@@ -127,25 +127,34 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         raise ModelError(f"laplace_options=... sets method='laplace'; it is not used with method={method!r}.")
     if method == "nuts":
         start = imm = None
+        # users' effects in partially centred coordinates where the model gives weights (same posterior)
+        centring = spec.centring_weights(data)
+        if centring is not None:
+            sampler_arrays = {**sampler_arrays, "centring": jax.numpy.asarray(centring)}
         if init is not None:
             if not isinstance(init, Fit):
                 raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
             if init.model != spec or init.data.n_comparisons != data.n_comparisons:
                 raise ModelError("init: the given fit is of another model or data; start from a fit of the same "
                                  "model on the same comparisons.")
-            start = init_from_draws(fn, arrays, init.idata.posterior, chains)
+            post = init.idata.posterior
+            if centring is not None:
+                post = spec.centred_draws(post, sampler_arrays, sizes)
+            start = init_from_draws(fn, sampler_arrays, post, chains)
             if dense_mass is False:
-                imm = mass_from_draws(fn, arrays, init.idata.posterior)
+                imm = mass_from_draws(fn, sampler_arrays, post)
         run = run_nuts(fn, sampler_arrays, seed, NutsSettings(chains=chains, warmup=warmup, draws=draws,
                                                       target_accept=target_accept,
                                                       max_tree_depth=max_tree_depth, dense_mass=dense_mass,
                                                       progress=progress, init=start,
                                                       inverse_mass_matrix=imm),
                        log_likelihood=log_likelihood)
+        run.samples.pop("z_pc", None)  # the sampler's coordinates; the posterior keeps z and the effects
         dt = _nuts_datatree(run, arrays, dims, coords)
         extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
                  "target_accept": target_accept, "max_tree_depth": max_tree_depth, "dense_mass": str(dense_mass),
                  "sampler_reused": bool(run.cached), "init_mass_matrix": imm is not None,
+                 "centring": None if centring is None else round(float(np.mean(centring)), 3),
                  "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
                  "sampling_s": round(run.sampling_s, 3)}
     elif method == "laplace":

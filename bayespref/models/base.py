@@ -201,6 +201,10 @@ class ModelSpec:
         """The training comparisons grouped by user for a faster log density, or None (default)."""
         return None
 
+    def centring_weights(self, data) -> np.ndarray | None:
+        """Partial-centring weights (user, effect) for the NUTS parameterisation, or None (default)."""
+        return None
+
     def predict_arrays(self, train, new) -> dict[str, Any]:
         """Inputs of ``model(..., predict=True)`` for the comparisons ``new`` (training data ``train``)."""
         return self.arrays(new, with_outcome=False)

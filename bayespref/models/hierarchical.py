@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import ClassVar
 
+import jax
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
@@ -15,6 +16,44 @@ from .base import ModelSpec, comparison_plate, group_by_user, take, user_plate
 from .likelihood import observe
 
 VARYING = ("worths", "features")
+#: prior-precision constant of the automatic centring weights (:meth:`Hierarchical.centring_weights`)
+AUTO_CENTRING_PRECISION = 13.5
+
+
+class ScaledCorrNormal(dist.Distribution):
+    r"""Multivariate normal :math:`N(\text{loc}, \operatorname{diag}(s) L L^\top \operatorname{diag}(s))`
+    with a scale vector per batch element and one correlation Cholesky factor L for all.
+
+    The same density as ``MultivariateNormal(loc, scale_tril=s[..., None] * L)``, but the
+    Mahalanobis term takes one triangular solve with the shared L for the whole batch instead of
+    one factor per batch element (the users' partially centred effects: a scale per user, one L).
+    """
+
+    arg_constraints = {"loc": dist.constraints.real_vector, "scale": dist.constraints.positive}
+    support = dist.constraints.real_vector
+    reparametrized_params = ["loc", "scale"]
+
+    def __init__(self, loc, scale, L, *, validate_args=None):
+        self.loc, self.scale = jnp.broadcast_arrays(loc, scale)
+        self.L = L
+        super().__init__(batch_shape=jnp.shape(self.loc)[:-1], event_shape=jnp.shape(self.loc)[-1:],
+                         validate_args=validate_args)
+
+    @staticmethod
+    def standardise(e, L):
+        """:math:`L^{-1} e` for each row of ``e`` (..., E): one solve with all rows as right-hand sides."""
+        flat = e.reshape(-1, e.shape[-1])
+        return jax.scipy.linalg.solve_triangular(L, flat.T, lower=True).T.reshape(e.shape)
+
+    def sample(self, key, sample_shape=()):
+        z = jax.random.normal(key, sample_shape + self.batch_shape + self.event_shape)
+        return self.loc + self.scale * (z @ self.L.T)
+
+    def log_prob(self, value):
+        z = self.standardise((value - self.loc) / self.scale, self.L)
+        k = self.event_shape[0]
+        return (-0.5 * jnp.sum(z ** 2, -1) - jnp.sum(jnp.log(self.scale), -1)
+                - jnp.sum(jnp.log(jnp.diagonal(self.L))) - 0.5 * k * jnp.log(2 * jnp.pi))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -102,6 +141,7 @@ class Hierarchical(ModelSpec):
     position_scale: float = 1.0
     tie_loc: float = -1.0
     tie_scale: float = 1.5
+    centring: float | str = "auto"
 
     family: ClassVar[str] = "Hierarchical"
 
@@ -120,6 +160,9 @@ class Hierarchical(ModelSpec):
                 raise ModelError(f"varying={self.varying!r}: choose from {VARYING}.")
         if self.worths is False and self.varying is not None and "worths" in self.varying:
             raise ModelError("varying includes 'worths' but worths=False; drop one of them.")
+        c = self.centring
+        if not (c == "auto" or (isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 <= c <= 1.0)):
+            raise ModelError(f"centring={c!r}: use 'auto' or a number in [0, 1] (0: non-centred, 1: centred).")
 
     def resolved_worths(self, n_features: int) -> bool:
         if self.worths is None:
@@ -268,6 +311,7 @@ class Hierarchical(ModelSpec):
         B = jnp.concatenate(group, axis=-1)  # (P, E)
         mu = jnp.concatenate([worth if name == "worth" else weight for name, _ in blocks])
         scale_tril = jnp.zeros((n_eff, n_eff))
+        tau = L = None
         if self.random_effects:
             tau = jnp.concatenate(sds)  # (E,)
             if self.correlated and n_eff > 1:
@@ -276,7 +320,7 @@ class Hierarchical(ModelSpec):
             else:
                 scale_tril = jnp.diag(tau)
         return {"worth": worth, "weight": weight, "position": pos, "log_tie": log_tie, "mu": mu, "B": B,
-                "scale_tril": scale_tril, "blocks": blocks}
+                "scale_tril": scale_tril, "sd": tau, "corr_chol": L, "blocks": blocks}
 
     def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None,
               user_batch=None):
@@ -287,9 +331,13 @@ class Hierarchical(ModelSpec):
         cov = data["covariates"] if user_batch is None else data["covariates"][user_batch]
         v = mu + cov @ B  # (U, E), or (batch, E) when users are subsampled
         if self.random_effects:
+            c = None if predict or user_batch is not None else data.get("centring")
             with user_plate(n_users, user_batch, dim=-1):
-                z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
-            v = v + z @ scale_tril.T
+                if c is None:
+                    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
+                    v = v + z @ scale_tril.T
+                else:
+                    v = self._partially_centred(v, pop["sd"], pop["corr_chol"], c)
         v = self._record_user_effects(v, blocks)
 
         grouped = data.get("by_user")
@@ -328,6 +376,100 @@ class Hierarchical(ModelSpec):
                 dx = d_["xa"] - d_["xb"]
                 d = d + (jnp.sum(dx * weight_n, -1) if weight_n.ndim == 2 else dx @ weight_n)
             observe(d + pos, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
+
+    @staticmethod
+    def _partially_centred(m, tau, L, c):
+        r"""Sample the users' effects in partially centred coordinates; return the effects.
+
+        With centring weights :math:`c_{ue} \in [0, 1]` the sampled site is
+
+        .. math::
+
+            x_u \sim N\big(c_u \odot m_u,\ \operatorname{diag}(\tau^{c_u}) L L^\top
+                \operatorname{diag}(\tau^{c_u})\big), \qquad
+            v_u = m_u + \tau^{1 - c_u} \odot (x_u - c_u \odot m_u),
+
+        so :math:`v_u \sim N(m_u, \operatorname{diag}(\tau) L L^\top \operatorname{diag}(\tau))`
+        exactly as in the non-centred form (:math:`c = 0`: :math:`x_u = L z_u`; :math:`c = 1`:
+        :math:`x_u = v_u`). The standardised :math:`z_u = L^{-1} (x_u - c_u \odot m_u) / \tau^{c_u}`
+        is recorded as the deterministic site ``z`` (the same ``z`` as the non-centred model's).
+        """
+        loc, scale = c * m, tau ** c
+        if L is None:
+            x = numpyro.sample("z_pc", dist.Normal(loc, scale).to_event(1))
+            e = z = (x - loc) / scale
+        else:
+            x = numpyro.sample("z_pc", ScaledCorrNormal(loc, scale, L))
+            e = (x - loc) / scale
+            z = ScaledCorrNormal.standardise(e, L)
+        numpyro.deterministic("z", z)
+        return m + tau * e
+
+    def centring_weights(self, data):
+        r"""Centring weights (user, effect) of the NUTS parameterisation, or None (non-centred).
+
+        ``centring`` a number: that weight everywhere (0 returns None: the plain non-centred model).
+        ``"auto"``: :math:`c_{ue} = I_{ue} / (I_{ue} + \kappa)` with :math:`I_{ue}` user u's Fisher
+        information on effect e at even odds, :math:`\tfrac14 \sum_n \partial d_n / \partial v_{ue}`
+        squared over the user's comparisons (:math:`(x_{a_n e} - x_{b_n e})^2` for a feature weight,
+        1 for each comparison in which an option takes part, for its worth), and
+        :math:`\kappa` = :data:`AUTO_CENTRING_PRECISION`. Users with little data stay near the
+        non-centred form (their effects are mostly prior), users with much data near the centred form
+        (their effects are pinned by the likelihood), which is where each form samples well
+        (Papaspiliopoulos, Roberts and Skold 2007).
+        """
+        import numpy as np
+
+        if not self.random_effects:
+            return None
+        nf = len(self.feature_names(data))
+        blocks = self._blocks(data.n_options, nf)
+        n_eff = sum(n for _, n in blocks)
+        if self.centring != "auto":
+            c = float(self.centring)
+            return None if c == 0.0 else np.full((data.n_users, n_eff), c, dtype=np.float32)
+        user = np.asarray(data.user)
+        parts = []
+        for name, n in blocks:
+            if name == "worth":
+                info = np.zeros((data.n_users, n))
+                np.add.at(info, (user, np.asarray(data.a)), 1.0)
+                np.add.at(info, (user, np.asarray(data.b)), 1.0)
+            else:
+                cols = [list(data.feature_names).index(f) for f in self.feature_names(data)]
+                dx = np.asarray(data.xa)[:, cols] - np.asarray(data.xb)[:, cols]
+                info = np.zeros((data.n_users, n))
+                np.add.at(info, user, dx ** 2)
+            parts.append(0.25 * info)
+        info = np.concatenate(parts, axis=1)
+        return (info / (info + AUTO_CENTRING_PRECISION)).astype(np.float32)
+
+    def centred_draws(self, posterior, data, sizes):
+        """Another fit's draws (non-centred ``z``) with the partially centred ``z_pc`` added.
+
+        ``data`` holds the model's arrays with ``centring``; used to start NUTS from an SVI fit.
+        """
+        import numpy as np
+
+        sites = [s for s in ("worth", "weight", "position", "log_tie", "corr_chol") if s in posterior]
+        sites += [s for s in posterior if str(s).startswith(("group_", "sd_")) and not str(s).endswith("]")]
+        values = {s: jnp.asarray(np.asarray(posterior[s])) for s in sites}
+        z = jnp.asarray(np.asarray(posterior["z"]))
+        sizes = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
+        c = data["centring"]
+
+        def one(vals, z_):
+            with numpyro.handlers.seed(rng_seed=0), numpyro.handlers.substitute(data=vals):
+                pop = self.population(data, **sizes)
+            m = pop["mu"] + data["covariates"] @ pop["B"]
+            tau, L = pop["sd"], pop["corr_chol"]
+            e = z_ if L is None else z_ @ L.T
+            return c * m + tau ** c * e
+
+        lead = z.shape[:2]
+        flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), values)
+        x = jax.lax.map(lambda a: one(*a), (flat, z.reshape((-1,) + z.shape[2:])), batch_size=50)
+        return {**{s: np.asarray(posterior[s]) for s in sites}, "z_pc": np.asarray(x).reshape(lead + x.shape[1:])}
 
     @staticmethod
     def _centre(v, blocks):
