@@ -142,13 +142,13 @@ def _min_ess(draws: dict) -> float:
 
 
 # ---------------------------------------------------------------- workers (one per child process)
-def run_bayespref(model, size, seed, chains, warmup, draws):
+def run_bayespref(model, size, seed, chains, warmup, draws, centring=0.0):
     t0 = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     import bayespref as bp
 
     data, _ = make_data(model, size)
-    spec = {"bt": bp.BradleyTerry(), "hier": bp.Hierarchical(correlated=False),
+    spec = {"bt": bp.BradleyTerry(), "hier": bp.Hierarchical(correlated=False, centring=centring),
             "types": bp.LatentTypes(n_types=3)}[model]
     t1 = time.perf_counter()
     fit = bp.fit(spec, data, seed=seed, chains=chains, warmup=warmup, draws=draws, progress=False,
@@ -285,13 +285,16 @@ def main(argv=None):
     p.add_argument("--render", type=pathlib.Path, help="print the markdown table of a saved JSON file")
     p.add_argument("--worker", nargs=3, metavar=("PEER", "MODEL", "SIZE"), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--centring", type=float, default=0.0,
+                   help="bayespref's Hierarchical(centring=...) for --model hier (0: non-centred, as the peers)")
     a = p.parse_args(argv)
     if a.render:
         print(render(json.loads(a.render.read_text())))
         return
     if a.worker:
         peer, model, size = a.worker
-        res = WORKERS[peer](model, size, a.seed, a.chains, a.warmup, a.draws)
+        kw = {"centring": a.centring} if peer == "bayespref" and model == "hier" else {}
+        res = WORKERS[peer](model, size, a.seed, a.chains, a.warmup, a.draws, **kw)
         print("RESULT " + json.dumps(res))
         return
     runs = []
@@ -301,7 +304,8 @@ def main(argv=None):
             if peer == "bayespref" and a.cold:
                 env["BAYESPREF_CACHE_DIR"] = tempfile.mkdtemp(prefix="bp-jax-")
             cmd = [sys.executable, __file__, "--worker", peer, a.model, a.size, "--seed", str(rep),
-                   "--chains", str(a.chains), "--warmup", str(a.warmup), "--draws", str(a.draws)]
+                   "--chains", str(a.chains), "--warmup", str(a.warmup), "--draws", str(a.draws),
+                   "--centring", str(a.centring)]
             t0 = time.perf_counter()
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             wall = time.perf_counter() - t0
@@ -313,7 +317,7 @@ def main(argv=None):
             res.update(peer=peer, repeat=rep, process_s=wall)
             print(json.dumps(res), flush=True)
             runs.append(res)
-    report = {"model": a.model, "size": a.size, "chains": a.chains, "warmup": a.warmup, "draws": a.draws,
+    report = {"model": a.model, "size": a.size, "centring": a.centring, "chains": a.chains, "warmup": a.warmup, "draws": a.draws,
               "cold": a.cold, "load_avg": os.getloadavg(), "cpus": os.cpu_count(), "runs": runs}
     if a.json:
         a.json.write_text(json.dumps(report, indent=1))

@@ -25,7 +25,7 @@ def _log_joint(fn, data, values):
 def test_centred_density_is_the_non_centred_one_times_the_jacobian(correlated):
     """log p(x, g) = log p(z, g) - sum_u [sum_e c_ue log tau_e + log det L] for x = c m + tau^c L z."""
     data = _data()
-    spec = bp.Hierarchical(correlated=correlated)
+    spec = bp.Hierarchical(correlated=correlated, centring=0.4)
     fn, arrays, sizes = spec.bind(data), spec.arrays(data), spec.sizes(data)
     c = spec.centring_weights(data)
     assert c.shape == (data.n_users, 3) and np.all((c > 0) & (c < 1))
@@ -49,19 +49,15 @@ def test_centred_density_is_the_non_centred_one_times_the_jacobian(correlated):
                                rtol=1e-5, atol=1e-3)
 
 
-def test_centring_weights_follow_each_users_information():
+def test_centring_weights():
     data = _data(users=6)
-    c = bp.Hierarchical().centring_weights(data)
-    dx = np.asarray(data.xa - data.xb)
-    info = np.zeros_like(c)
-    np.add.at(info, np.asarray(data.user), 0.25 * dx ** 2)
-    np.testing.assert_allclose(c, info / (info + bp.models.hierarchical.AUTO_CENTRING_PRECISION), rtol=1e-5)
     np.testing.assert_allclose(bp.Hierarchical(centring=0.3).centring_weights(data), 0.3)
-    assert bp.Hierarchical(centring=0).centring_weights(data) is None
-    assert bp.Hierarchical(random_effects=False).centring_weights(data) is None
+    assert bp.Hierarchical(centring=0.3).centring_weights(data).shape == (6, 3)
+    assert bp.Hierarchical().centring_weights(data) is None
+    assert bp.Hierarchical(centring=0.3, random_effects=False).centring_weights(data) is None
 
 
-@pytest.mark.parametrize("bad", [-0.1, 1.5, "centred", True, None])
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "auto", True, None])
 def test_bad_centring_is_a_model_error(bad):
     with pytest.raises(ModelError, match="centring"):
         bp.Hierarchical(centring=bad)
@@ -70,10 +66,23 @@ def test_bad_centring_is_a_model_error(bad):
 @pytest.mark.filterwarnings("ignore::bayespref.errors.ConvergenceWarning")
 def test_nuts_fit_reports_z_not_the_sampler_coordinates():
     data = _data(users=8)
-    fit = bp.fit(bp.Hierarchical(correlated=False), data, seed=1, chains=2, warmup=150, draws=100, progress=False)
+    fit = bp.fit(bp.Hierarchical(correlated=False, centring=0.4), data, seed=1, chains=2, warmup=150, draws=100, progress=False)
     post = fit.idata.posterior
     assert "z_pc" not in post and post["z"].dims == ("chain", "draw", "user", "effect")
-    assert 0 < fit.info["centring"] < 1
+    assert fit.info["centring"] == 0.4
     # z is the standardised deviation: user weights = weight + sd * z
     w = post["weight"].values[..., None, :] + post["sd_weight"].values[..., None, :] * post["z"].values
     np.testing.assert_allclose(w, post["user_weight"].values, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::bayespref.errors.ConvergenceWarning")
+def test_start_from_svi_is_mapped_to_the_centred_coordinates():
+    data = _data(users=8)
+    svi = bp.fit(bp.Hierarchical(correlated=False, centring=0.4), data, method="svi", steps=300, num_samples=50,
+                 seed=2, progress=False)
+    warm = bp.fit(bp.Hierarchical(correlated=False, centring=0.4), data, init=svi, seed=1, chains=2, warmup=150,
+                  draws=100, progress=False)
+    assert warm.info["init_mass_matrix"] and "z_pc" not in warm.idata.posterior
+    np.testing.assert_allclose(warm.idata.posterior["weight"].mean(("chain", "draw")).values, [1.0, -0.5, 0.3],
+                               atol=0.6)
