@@ -154,7 +154,7 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         extra = {"method": "nuts", "chains": chains, "warmup": warmup, "draws": draws,
                  "target_accept": target_accept, "max_tree_depth": max_tree_depth, "dense_mass": str(dense_mass),
                  "sampler_reused": bool(run.cached), "init_mass_matrix": imm is not None,
-                 "centring": None if centring is None else round(float(np.mean(centring)), 3),
+                 "centring": None if centring is None else float(spec.centring),
                  "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
                  "sampling_s": round(run.sampling_s, 3)}
     elif method == "laplace":

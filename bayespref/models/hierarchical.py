@@ -430,7 +430,7 @@ class Hierarchical(ModelSpec):
         import numpy as np
 
         sites = [s for s in ("worth", "weight", "position", "log_tie", "corr_chol") if s in posterior]
-        sites += [s for s in posterior if str(s).startswith(("group_", "sd_")) and not str(s).endswith("]")]
+        sites += [s for s in posterior if str(s).startswith(("group_", "sd_"))]
         values = {s: jnp.asarray(np.asarray(posterior[s])) for s in sites}
         z = jnp.asarray(np.asarray(posterior["z"]))
         sizes = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
