@@ -87,8 +87,8 @@ def check_supported(spec, data, sizes) -> None:
 def _user_design(dx, m, S, pos):
     """Feature differences in z coordinates (U, J, E) and the linear predictor at z = 0 (U, J)."""
     dt = dx.dtype
-    XS = jnp.einsum("fuj,fe->uje", dx, S.astype(dt))
-    return XS, jnp.einsum("fuj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt)
+    XS = jnp.einsum("ufj,fe->uje", dx, S.astype(dt))
+    return XS, jnp.einsum("ufj,uf->uj", dx, m.astype(dt)) + jnp.asarray(pos, dt)
 
 
 def _newton_parts(XS, eta0, y, mask, z):
@@ -103,7 +103,7 @@ def _newton_parts(XS, eta0, y, mask, z):
 def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, debias=True, widen=1.0):
     r"""Per-user log marginal likelihoods (users,), conditional modes (users, E), Newton iterations.
 
-    Grouped layout: ``dx`` (F, U, J), ``y`` and ``mask`` (U, J); ``m`` (U, F) the users' means,
+    Grouped layout: ``dx`` (U, F, J), ``y`` and ``mask`` (U, J); ``m`` (U, F) the users' means,
     ``S`` (F, E) the scale factor, ``z0`` (U, E) where the Newton search starts; ``eps`` (K, U, E)
     fixed standard-normal draws for the importance-weighted version (None: plain Laplace).
     ``debias``: the log of a mean of K importance weights underestimates the log marginal by about
@@ -280,15 +280,15 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
                      dtype=float)
 
         def one_user(v, pa, dxu, yu, mu_, cu, zu, eu):
-            ll, _, _ = users(pop_at(v, pa), cu[None], dxu[:, None], yu[None], mu_[None], zu[None],
+            ll, _, _ = users(pop_at(v, pa), cu[None], dxu[None], yu[None], mu_[None], zu[None],
                           None if eu is None else eu[:, None])
             return ll[0]
 
         scores = jax.jit(jax.vmap(jax.grad(one_user),
-                                  in_axes=(None, None, 1, 0, 0, 0, 0, None if eps is None else 1)))
+                                  in_axes=(None, None, 0, 0, 0, 0, 0, None if eps is None else 1)))
         for lo in range(0, U, settings.user_block):  # blocks of users bound the memory
             sl = slice(lo, min(lo + settings.user_block, U))
-            s = np.asarray(scores(x, pop_arrays, dx[:, sl], y[sl], mask[sl], cov[sl], z_hat[sl],
+            s = np.asarray(scores(x, pop_arrays, dx[sl], y[sl], mask[sl], cov[sl], z_hat[sl],
                                   None if eps is None else eps[:, sl]), float)
             H += s.T @ s
     H = 0.5 * (H + H.T)

@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import pytest
+from numpyro.infer.util import log_density
 
 import bayespref as bp
 from bayespref.errors import ModelError
@@ -17,7 +18,7 @@ def _data(seed=0, users=12):
 
 
 def _log_joint(fn, data, values):
-    lp, _ = numpyro.infer.util.log_density(fn, (data,), {}, values)
+    lp, _ = log_density(fn, (data,), {}, values)
     return float(lp)
 
 

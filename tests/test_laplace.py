@@ -25,12 +25,12 @@ def test_user_marginals_match_quadrature():
     """One feature, three users (one nearly separable): Laplace within 0.1, importance-corrected within 0.01."""
     rng = np.random.default_rng(0)
     J = 12
-    dx = rng.normal(size=(1, 3, J))
-    y = np.stack([rng.random(J) < 0.5, dx[0, 1] > 0, rng.random(J) < 0.8]).astype(float)
+    dx = rng.normal(size=(1, 3, J)).transpose(1, 0, 2)  # (user, feature, slot)
+    y = np.stack([rng.random(J) < 0.5, dx[1, 0] > 0, rng.random(J) < 0.8]).astype(float)
     mask = np.ones((3, J))
     mask[2, 8:] = 0  # a user with fewer judgements (padding)
     m, S, pos = np.array([[0.3], [0.5], [-0.2]]), np.array([[1.5]]), 0.1
-    truth = np.array([_quadrature(dx[0, u][mask[u] > 0], y[u][mask[u] > 0], m[u, 0], 1.5, pos) for u in range(3)])
+    truth = np.array([_quadrature(dx[u, 0][mask[u] > 0], y[u][mask[u] > 0], m[u, 0], 1.5, pos) for u in range(3)])
     args = [jnp.asarray(a, jnp.float32) for a in (dx, y, mask, m, S)]
     z0 = jnp.zeros((3, 1), jnp.float32)
     plain, zhat, _ = user_marginals(*args, pos, z0, max_newton=20, tol=1e-5)
@@ -39,8 +39,8 @@ def test_user_marginals_match_quadrature():
     assert np.max(np.abs(np.asarray(plain) - truth)) < 0.1
     assert np.max(np.abs(np.asarray(corrected) - truth)) < 0.01
     # the mode is a stationary point of the joint log density
-    grad = jax.grad(lambda z: jnp.sum(args[2] * (args[1] * (jnp.einsum("fuj,uf->uj", args[0], args[3] + z * 1.5) + pos)
-                                                  - jax.nn.softplus(jnp.einsum("fuj,uf->uj", args[0], args[3] + z * 1.5)
+    grad = jax.grad(lambda z: jnp.sum(args[2] * (args[1] * (jnp.einsum("ufj,uf->uj", args[0], args[3] + z * 1.5) + pos)
+                                                  - jax.nn.softplus(jnp.einsum("ufj,uf->uj", args[0], args[3] + z * 1.5)
                                                                     + pos))) - 0.5 * jnp.sum(z * z))(zhat)
     assert np.max(np.abs(np.asarray(grad))) < 1e-3
 
@@ -50,7 +50,7 @@ def test_importance_correction_reduces_the_bias_with_few_draws():
     low; the default (a widened proposal, plus the delta-method term) removes most of it."""
     rng = np.random.default_rng(0)
     U, J, E = 4, 10, 2
-    dx, y = rng.normal(size=(E, U, J)), (rng.random((U, J)) < 0.6).astype(float)
+    dx, y = rng.normal(size=(E, U, J)).transpose(1, 0, 2), (rng.random((U, J)) < 0.6).astype(float)
     args = [jnp.asarray(a, jnp.float32) for a in (dx, y, np.ones((U, J)), rng.normal(size=(U, E)) * 0.3, 2 * np.eye(E))]
     z0, kw = jnp.zeros((U, E)), {"max_newton": 20, "tol": 1e-5}
     exact = user_marginals(*args, 0.0, z0, eps=jax.random.normal(jax.random.PRNGKey(9), (200_000, U, E)), **kw)[0]

@@ -211,11 +211,11 @@ class Hierarchical(ModelSpec):
     def by_user_arrays(self, data):
         r"""Grouped layout for the common large case: user-varying feature weights, no worths.
 
-        ``dx`` (feature, user, slot) holds :math:`x_a - x_b` of each user's comparisons (zeros in
+        ``dx`` (user, feature, slot) holds :math:`x_a - x_b` of each user's comparisons (zeros in
         padding), ``y`` (user, slot) the outcome codes and ``mask`` which slots are real. The log
-        density then needs :math:`d_{uj} = \sum_f dx_{fuj} w_{uf}`: a broadcast and a reduction,
-        no per-comparison gather of :math:`w_u` and no scatter in its gradient (about 2x faster
-        per gradient at 1M judgements on a CPU; ``benchmarks/bench_scale.py``).
+        density then needs :math:`d_{uj} = \sum_f dx_{ufj} w_{uf}`: one batched matrix-vector
+        product over contiguous per-user blocks, and its transpose in the gradient; no
+        per-comparison gather of :math:`w_u` and no scatter-add (``benchmarks/bench_scale.py grad``).
         """
         import numpy as np
 
@@ -230,7 +230,7 @@ class Hierarchical(ModelSpec):
         base = super().arrays(data)
         idx, mask = slots["index"], slots["mask"]
         dx = np.asarray(base["xa"] - base["xb"])[idx]                # (U, J, F)
-        dx = np.where(mask[..., None], dx, 0.0).transpose(2, 0, 1)  # (F, U, J)
+        dx = np.where(mask[..., None], dx, 0.0).transpose(0, 2, 1)  # (U, F, J)
         y = np.where(mask, np.asarray(data.y)[idx], 0)
         return {"dx": jnp.asarray(dx, dtype=base["xa"].dtype), "y": jnp.asarray(y, dtype=jnp.int32),
                 "mask": jnp.asarray(mask)}
@@ -353,11 +353,11 @@ class Hierarchical(ModelSpec):
             raise ModelError("Subsampling users needs the grouped layout (Hierarchical.by_user_arrays) and no "
                              "comparison minibatch.")
         if grouped is not None and not predict and batch is None:
-            # d_uj = sum_f dx_fuj w_uf: user weights broadcast over each user's slots
+            # d_uj = sum_f dx_ufj w_uf: a batched matrix-vector product over users
             dx, y, mask = grouped["dx"], grouped["y"], grouped["mask"]
             if user_batch is not None:
-                dx, y, mask = dx[:, user_batch], y[user_batch], mask[user_batch]
-            d = jnp.einsum("fuj,uf->uj", dx, v)
+                dx, y, mask = dx[user_batch], y[user_batch], mask[user_batch]
+            d = jnp.einsum("ufj,uf->uj", dx, v)
             with user_plate(n_users, user_batch), numpyro.plate("slot", d.shape[-1], dim=-1), \
                     numpyro.handlers.mask(mask=mask):
                 observe(d + pos, y, link=self.link, log_tie=log_tie, half_ties=self.half_ties)
