@@ -127,8 +127,8 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         raise ModelError(f"laplace_options=... sets method='laplace'; it is not used with method={method!r}.")
     if method == "nuts":
         start = imm = None
-        # users' effects in partially centred coordinates where the model gives weights (same posterior)
-        centring = spec.centring_weights(data)
+        # users' effects in partially centred coordinates where the model gives a weight (same posterior)
+        centring = spec.centring_weight(data)
         if centring is not None:
             sampler_arrays = {**sampler_arrays, "centring": jax.numpy.asarray(centring)}
         if init is not None:

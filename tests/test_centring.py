@@ -28,8 +28,8 @@ def test_centred_density_is_the_non_centred_one_times_the_jacobian(correlated):
     data = _data()
     spec = bp.Hierarchical(correlated=correlated, centring=0.4)
     fn, arrays, sizes = spec.bind(data), spec.arrays(data), spec.sizes(data)
-    c = spec.centring_weights(data)
-    assert c.shape == (data.n_users, 3) and np.all((c > 0) & (c < 1))
+    c = spec.centring_weight(data)
+    assert np.ndim(c) == 0 and 0 < c < 1
     centred = {**arrays, "centring": jnp.asarray(c)}
     # a point of the non-centred model, drawn from the prior
     tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 3)).get_trace(arrays)
@@ -43,19 +43,19 @@ def test_centred_density_is_the_non_centred_one_times_the_jacobian(correlated):
     np.testing.assert_allclose(tr_c["user_weight"]["value"], tr_n["user_weight"]["value"], atol=1e-5)
     np.testing.assert_allclose(tr_c["z"]["value"], point["z"], atol=1e-5)
     tau = np.asarray(point["sd_weight"])
-    log_jac = np.sum(c * np.log(tau)) * 1.0
+    log_jac = data.n_users * c * np.sum(np.log(tau))
     if correlated:
         log_jac += data.n_users * np.sum(np.log(np.diag(np.asarray(point["corr_chol"]))))
     np.testing.assert_allclose(_log_joint(fn, centred, cpoint), _log_joint(fn, arrays, point) - log_jac,
                                rtol=1e-5, atol=1e-3)
 
 
-def test_centring_weights():
+def test_centring_weight():
     data = _data(users=6)
-    np.testing.assert_allclose(bp.Hierarchical(centring=0.3).centring_weights(data), 0.3)
-    assert bp.Hierarchical(centring=0.3).centring_weights(data).shape == (6, 3)
-    assert bp.Hierarchical().centring_weights(data) is None
-    assert bp.Hierarchical(centring=0.3, random_effects=False).centring_weights(data) is None
+    np.testing.assert_allclose(bp.Hierarchical(centring=0.3).centring_weight(data), 0.3)
+    assert np.ndim(bp.Hierarchical(centring=0.3).centring_weight(data)) == 0
+    assert bp.Hierarchical().centring_weight(data) is None
+    assert bp.Hierarchical(centring=0.3, random_effects=False).centring_weight(data) is None
 
 
 @pytest.mark.parametrize("bad", [-0.1, 1.5, "auto", True, None])

@@ -201,8 +201,8 @@ class ModelSpec:
         """The training comparisons grouped by user for a faster log density, or None (default)."""
         return None
 
-    def centring_weights(self, data) -> np.ndarray | None:
-        """Partial-centring weights (user, effect) for the NUTS parameterisation, or None (default)."""
+    def centring_weight(self, data) -> np.floating | None:
+        """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""
         return None
 
     def predict_arrays(self, train, new) -> dict[str, Any]:

