@@ -16,7 +16,7 @@ comparison) and in the grouped layout (``Hierarchical.by_user_arrays``), and set
 (a) the memory bound: the bytes the grouped log density must read (x_a - x_b, outcomes, mask)
 divided by the bandwidth of a streaming sum over an array of the same size on this machine, and
 (b) the arithmetic floor: the same number of logistic log-likelihood terms and their gradient on
-data already in cache-friendly form (the package's ``log_sigmoid``), and (c) the contraction alone:
+data already in cache-friendly form (NumPyro's Bernoulli, as in the model), and (c) the contraction alone:
 value and gradient of sum_uj d_uj, d = einsum("ufj,uf->uj", dx, w), i.e. the two passes over dx
 (forward product, transposed product) that any gradient of this likelihood makes.
 
@@ -104,12 +104,12 @@ def case_grad(users=20_000, per_user=50, features=8):
     x = jnp.asarray(np.random.default_rng(0).normal(size=need // 4).astype(np.float32))
     t_stream = _median_time(jax.jit(jnp.sum), x, repeats=30)
     out.update(bytes_mb=need / 1e6, bandwidth_gbs=need / t_stream / 1e9, bound_ms=1e3 * t_stream)
-    # arithmetic floor: the logistic terms and their gradient alone, on a ready (U, J) array
-    from bayespref.models.likelihood import log_sigmoid
+    # arithmetic floor: the logistic terms (the model's Bernoulli) and their gradient alone, on a ready (U, J) array
+    import numpyro.distributions as dist
 
     d0 = jnp.asarray(np.random.default_rng(1).normal(size=(users, per_user)).astype(np.float32))
-    s = jnp.where(grouped["y"] == 1, 1.0, -1.0)
-    floor = jax.jit(jax.value_and_grad(lambda w, d: jnp.sum(log_sigmoid(s * (d + w[:, None])))))
+    floor = jax.jit(jax.value_and_grad(
+        lambda w, d: jnp.sum(dist.Bernoulli(logits=d + w[:, None]).log_prob(grouped["y"]))))
     out["logistic_floor_ms"] = 1e3 * _median_time(floor, jnp.zeros(users), d0)
     # the contraction alone: forward product and its transpose, two passes over dx
     contraction = jax.jit(jax.value_and_grad(lambda w, dx: jnp.sum(jnp.einsum("ufj,uf->uj", dx, w))))

@@ -26,40 +26,9 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import log_ndtr
-from numpyro.distributions.util import validate_sample
 
 OBS_SITE = "y"
 COMPARISON_PLATE = "comparison"
-
-
-@jax.custom_jvp
-def log_sigmoid(x):
-    r"""Numerically stable :math:`\log \sigma(x) = \min(x, 0) - \log(1 + e^{-|x|})`.
-
-    Same values as ``jax.nn.log_sigmoid``; its derivative :math:`\sigma(-x)` is given directly
-    (one fused elementwise pass instead of differentiating the stable form term by term), which
-    halves the cost of the likelihood's gradient on a CPU (``benchmarks/bench_scale.py grad``).
-    The rule is itself differentiable, so second derivatives stay exact.
-    """
-    return jnp.minimum(x, 0.0) - jnp.log1p(jnp.exp(-jnp.abs(x)))
-
-
-@log_sigmoid.defjvp
-def _log_sigmoid_jvp(primals, tangents):
-    (x,), (t,) = primals, tangents
-    return log_sigmoid(x), jax.nn.sigmoid(-x) * t
-
-
-class BernoulliLogit(dist.BernoulliLogits):
-    r"""``numpyro``'s Bernoulli on the logit scale with :func:`log_sigmoid` in its log-probability.
-
-    :math:`\log p(y) = \log \sigma((2y - 1)\,\ell)` for :math:`y \in \{0, 1\}`: the same values as
-    ``dist.Bernoulli(logits=l)``, with a cheaper gradient (the bulk of every gradient evaluation).
-    """
-
-    @validate_sample
-    def log_prob(self, value):
-        return log_sigmoid((2 * value - 1) * self.logits)
 
 
 class WinFraction(dist.Distribution):
@@ -79,7 +48,7 @@ class WinFraction(dist.Distribution):
         return dist.Bernoulli(logits=self.logits).sample(key, sample_shape).astype(jnp.float32)
 
     def log_prob(self, value):
-        return value * log_sigmoid(self.logits) + (1.0 - value) * log_sigmoid(-self.logits)
+        return value * jax.nn.log_sigmoid(self.logits) + (1.0 - value) * jax.nn.log_sigmoid(-self.logits)
 
 
 def outcome_distribution(d, *, link: str = "logit", log_tie=None, half_ties: bool = False):
@@ -90,8 +59,8 @@ def outcome_distribution(d, *, link: str = "logit", log_tie=None, half_ties: boo
         logits = jnp.stack([-0.5 * d, 0.5 * d, jnp.broadcast_to(log_tie, d.shape)], axis=-1)
         return dist.Categorical(logits=logits)
     if link == "probit":
-        return BernoulliLogit(log_ndtr(d) - log_ndtr(-d))
-    return BernoulliLogit(d)
+        return dist.Bernoulli(logits=log_ndtr(d) - log_ndtr(-d))
+    return dist.Bernoulli(logits=d)
 
 
 def prob_a(d, *, link: str = "logit", log_tie=None):
