@@ -456,7 +456,8 @@ def _objective_frame(rng, xa, xb, reward_dx, weight, names, user, c, t, c_user, 
 def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user: int = 20,
                       n_test: int = 2000, n_general: int = 4, n_specific: int = 12, n_conflict: int = 2,
                       conflict_share: float = 0.5, scale: float = 2.0, off_sd: float = 0.1,
-                      proxy: float = 1.0, seed: int = 0) -> Simulated:
+                      proxy: float = 1.0, shortcut: float = 0.0, view_noise: float = 0.0,
+                      seed: int = 0) -> Simulated:
     r"""Confounding by user objective with a shared representation: many features, objectives that
     agree on most of them and conflict on a few, few judgements per objective on the other
     objective's prompts.
@@ -478,8 +479,14 @@ def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user
     * ``s{k}_1..s{k}_S`` (S = ``n_specific``) for k = 0, 1: vary, :math:`N(0, 1/2)`, on type-k
       prompts; SD ``off_sd`` on the other type. The first ``n_conflict`` of each block are the
       features on which the objectives conflict;
-    * ``topic``: :math:`\text{proxy}\,(2t - 1) + N(0, 1/4)`, a prompt-type proxy that the
-      reward does not use (its level predicts C; its within-prompt difference is noise).
+    * ``topic``: :math:`\text{proxy}\,(2t - 1) + \text{shortcut}\; x^\top w_t / \lambda_s + N(0, 1/4)`,
+      a prompt-type proxy that the reward does not use. Its level predicts C. With ``shortcut = 0``
+      (default) its within-prompt difference is noise. With ``shortcut > 0`` it also tracks how well
+      the response serves the objective that the prompt type usually comes with (:math:`w_t`, the
+      type-t objective's weights; :math:`\lambda_s` = ``scale``): a shortcut such as a style that
+      prompt writers give the answers their usual audience likes. On consistent judgements
+      (t = c) it predicts the preference; on inconsistent ones it predicts the other objective's
+      preference. A reward that leans on it is misled exactly where t != c.
 
     Weights, one draw per seed: :math:`v_f \sim N(0, 1)` for every feature but ``topic``; the
     conflicting features of block k get the factor :math:`\kappa_k` that makes them carry the share
@@ -553,12 +560,17 @@ def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user
     def responses():
         x = rng.normal(size=(n, D)) * sd
         x[:, -1] = proxy * (2 * t - 1) + rng.normal(0, 0.5, n)
+        if shortcut:
+            x[:, -1] += shortcut * np.einsum("nf,nf->n", x, weight[t]) / scale
         return x
 
     xa, xb = responses(), responses()
-    truth = {"rho": rho, "weight": weight, "features": names,
+    dx = xa - xb  # the reward uses the responses' true features
+    if view_noise:  # the models see noisy views of them (topic is seen as it is)
+        xa, xb = (x + np.c_[rng.normal(0, view_noise, (n, D - 1)), np.zeros(n)] for x in (xa, xb))
+    truth = {"rho": rho, "weight": weight, "features": names, "shortcut": shortcut, "view_noise": view_noise,
              "conflicting": [names[i] for i in np.r_[conf[0], conf[1]]]}
-    return _objective_frame(rng, xa, xb, xa - xb, weight, names, user, c, t, c_user, consistent, n_users,
+    return _objective_frame(rng, xa, xb, dx, weight, names, user, c, t, c_user, consistent, n_users,
                             n_train, n_test, truth)
 
 

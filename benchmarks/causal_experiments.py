@@ -121,7 +121,7 @@ def _ms(df, by, cols, digits=3):
     return out
 
 
-PAIRS = (("multihead", "base"), ("sparse", "base"), ("balanced", "multihead"), ("multihead", "pooled"),
+PAIRS = (("multihead", "base"), ("sparse", "base"), ("balanced", "multihead"), ("balanced", "base"), ("multihead", "pooled"),
          ("weighted", "base"), ("weighted", "multihead"))
 
 
