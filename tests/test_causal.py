@@ -99,6 +99,31 @@ def test_confounded_shared_truth_and_assignment():
         bp.simulate.confounded_shared(n_conflict=12, n_specific=12)
 
 
+def test_confounded_shared_shortcut_and_noisy_views():
+    """``shortcut``: topic's within-prompt difference tracks the reward of the prompt type's usual
+    objective (so it predicts consistent preferences, not inconsistent ones); ``view_noise``: the
+    models see noisy features while the reward uses the true ones. Defaults change nothing."""
+    kw = dict(rho=0.8, n_users=40, comparisons_per_user=50, n_test=3000, seed=3)
+    plain = bp.simulate.confounded_shared(**kw)
+    same = bp.simulate.confounded_shared(shortcut=0.0, view_noise=0.0, **kw)
+    pd.testing.assert_frame_equal(plain.frame, same.frame)
+    sim = bp.simulate.confounded_shared(shortcut=1.0, view_noise=0.5, **kw)
+    fr, names, w = sim.frame, sim.truth["features"], sim.truth["weight"]
+    # the outcomes' reward is the true one: it equals plain's (same draws before the views' noise)
+    np.testing.assert_allclose(fr["reward_diff"], plain.frame["reward_diff"])
+    dx = np.column_stack([fr[f"{f}_a"] - fr[f"{f}_b"] for f in names])
+    r_obs = np.corrcoef(dx @ w[0], fr["reward_diff_c0"])[0, 1]
+    assert 0.6 < r_obs < 0.95  # noisy views of the causal features, reliability 2/3 per feature
+    dtopic = dx[:, names.index("topic")]
+    for split, expect in (("test_consistent", True), ("test_inconsistent", False)):
+        part = sim.splits[split]
+        r = np.corrcoef(dtopic[part], fr.loc[part, "reward_diff"])[0, 1]
+        assert (r > 0.5) if expect else abs(r) < 4 / np.sqrt(part.sum())
+    # on inconsistent pairs it tracks the other objective's reward: that of the prompt type's usual one
+    part = sim.splits["test_inconsistent"]
+    usual = np.where(fr.loc[part, "prompt_type"] == 0, fr.loc[part, "reward_diff_c0"], fr.loc[part, "reward_diff_c1"])
+    assert np.corrcoef(dtopic[part], usual)[0, 1] > 0.5
+
 def test_erasure_on_confounded_shared_removes_only_the_topic_proxy():
     """The groups differ in which features vary (second moments) and in the level of ``topic``:
     linear erasure removes the topic direction and leaves the other feature differences alone."""
