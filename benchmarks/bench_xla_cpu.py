@@ -20,21 +20,18 @@ array. This script times, on synthetic data of that shape (one process, pin it t
 from __future__ import annotations
 
 import json
-import time
+import pathlib
+import sys
 
 import numpy as np
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
 
 def _median_ms(f, *args, repeats: int = 21) -> float:
-    import jax
+    from bench_scale import _median_time  # same timing rule as the other scale benchmarks
 
-    jax.block_until_ready(f(*args))
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        jax.block_until_ready(f(*args))
-        ts.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(ts))
+    return 1e3 * _median_time(f, *args, repeats=repeats)
 
 
 def _terms(d, y, mask):
