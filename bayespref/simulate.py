@@ -488,6 +488,10 @@ def confounded_shared(rho: float = 0.8, n_users: int = 100, comparisons_per_user
       (t = c) it predicts the preference; on inconsistent ones it predicts the other objective's
       preference. A reward that leans on it is misled exactly where t != c.
 
+    With ``view_noise > 0`` the frame holds noisy views :math:`x + N(0, \text{view\_noise}^2)` of
+    every feature but ``topic``, while the outcomes (and the shortcut) use the true :math:`x`: a
+    head that cannot recover the reward exactly from its inputs has a reason to lean on ``topic``.
+
     Weights, one draw per seed: :math:`v_f \sim N(0, 1)` for every feature but ``topic``; the
     conflicting features of block k get the factor :math:`\kappa_k` that makes them carry the share
     ``conflict_share`` (:math:`\pi`) of the reward-difference variance on type-k prompts,

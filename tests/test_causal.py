@@ -124,6 +124,7 @@ def test_confounded_shared_shortcut_and_noisy_views():
     usual = np.where(fr.loc[part, "prompt_type"] == 0, fr.loc[part, "reward_diff_c0"], fr.loc[part, "reward_diff_c1"])
     assert np.corrcoef(dtopic[part], usual)[0, 1] > 0.5
 
+
 def test_erasure_on_confounded_shared_removes_only_the_topic_proxy():
     """The groups differ in which features vary (second moments) and in the level of ``topic``:
     linear erasure removes the topic direction and leaves the other feature differences alone."""
