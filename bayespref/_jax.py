@@ -10,9 +10,20 @@ from __future__ import annotations
 import os
 import pathlib
 
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        from .errors import BayesprefError
+
+        raise BayesprefError(f"{name}={raw!r} must be a whole number (unset it for the default {default}).") from None
+
+
 #: Number of virtual CPU devices requested, so that 4 NUTS chains run in parallel on a CPU host
 #: (measured fastest on 2 cores; see benchmarks/RESULTS.md).
-HOST_DEVICES = int(os.environ.get("BAYESPREF_HOST_DEVICES", "4"))
+HOST_DEVICES = _int_env("BAYESPREF_HOST_DEVICES", 4)
 
 _flags = os.environ.get("XLA_FLAGS", "")
 if "xla_force_host_platform_device_count" not in _flags:

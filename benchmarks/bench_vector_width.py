@@ -1,0 +1,89 @@
+"""XLA-CPU's vector width (``BAYESPREF_CPU_VECTOR_WIDTH``): gradient time per model, 256 against 512 bits.
+
+bayespref asks XLA-CPU for 512-bit vectors on CPUs with full-speed AVX-512 (``bayespref/_jax.py``).
+This script times the log-density gradient that NUTS evaluates (value and gradient of the potential,
+in one jitted loop of dependent evaluations, as inside NUTS, so Python's dispatch is not counted;
+median of 15 loops; the grouped layout where ``fit`` uses it) for the peers' data of
+``bench_peers.py`` (bt, hier, types K = 3; small and medium) and the 1M hierarchical case, each in a
+fresh process with ``BAYESPREF_CPU_VECTOR_WIDTH=0`` (XLA's 256) and ``=512``, alternating, over
+several rounds; it reports the medians and the ratio 256 / 512 (above 1: 512 bits faster).
+
+    taskset -c 1 python benchmarks/bench_vector_width.py --rounds 3 --json benchmarks/scale_results/vector_width.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+
+HERE = pathlib.Path(__file__).resolve().parent
+CASES = ("bt/small", "bt/medium", "hier/small", "hier/medium", "types/small", "types/medium", "hier/1M")
+
+
+def _worker(case: str) -> dict:
+    sys.path.insert(0, str(HERE))
+    import bayespref as bp
+    from bench_scale import _grad_fn, _median_time, _simulate
+
+    model, size = case.split("/")
+    if size == "1M":
+        _, data = _simulate(20_000, 50, 8)
+    else:
+        from bench_peers import make_data
+
+        data, _ = make_data(model, size)
+    spec = {"bt": bp.BradleyTerry(), "hier": bp.Hierarchical(correlated=False),
+            "types": bp.LatentTypes(n_types=3)}[model] if size != "1M" else bp.Hierarchical()
+    grouped = model == "hier" and spec.by_user_arrays(data) is not None
+    g, z, arrays = _grad_fn(spec, data, grouped)
+    import jax
+
+    steps = 20 if size == "1M" else 200
+
+    def loop(z0, d):  # each evaluation depends on the last (a tiny gradient step), as in a trajectory
+        def body(_, zc):
+            _, grad = g(zc, d)
+            return jax.tree.map(lambda a, b: a - 1e-9 * b, zc, grad)
+        return jax.lax.fori_loop(0, steps, body, z0)
+
+    return {"case": case, "grad_ms": 1e3 * _median_time(jax.jit(loop), z, arrays) / steps,
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--json", type=pathlib.Path)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.worker:
+        print(json.dumps(_worker(args.worker)))
+        return {}
+    times: dict[str, dict[str, list[float]]] = {}
+    for case in args.cases.split(","):
+        times[case] = {"256": [], "512": []}
+        for _ in range(args.rounds):
+            for width, label in (("0", "256"), ("512", "512")):
+                env = {**os.environ, "BAYESPREF_CPU_VECTOR_WIDTH": width}
+                env.pop("XLA_FLAGS", None)
+                out = subprocess.run([sys.executable, __file__, "--worker", case], env=env, capture_output=True,
+                                     text=True, check=True)
+                row = json.loads(out.stdout.strip().splitlines()[-1])
+                times[case][label].append(row["grad_ms"])
+        m256, m512 = statistics.median(times[case]["256"]), statistics.median(times[case]["512"])
+        times[case]["median_256_ms"], times[case]["median_512_ms"] = m256, m512
+        times[case]["ratio_256_over_512"] = m256 / m512
+        print(f"{case:13s} 256: {m256:8.3f} ms   512: {m512:8.3f} ms   256/512: {m256 / m512:.2f}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps(times, indent=1))
+    return times
+
+
+if __name__ == "__main__":
+    main()
