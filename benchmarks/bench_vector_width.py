@@ -28,7 +28,7 @@ CASES = ("bt/small", "bt/medium", "hier/small", "hier/medium", "types/small", "t
 def _worker(case: str) -> dict:
     sys.path.insert(0, str(HERE))
     import bayespref as bp
-    from bench_scale import _grad_fn, _median_time, _simulate
+    from bench_scale import _grad_fn, _median_loop_time, _simulate
 
     model, size = case.split("/")
     if size == "1M":
@@ -41,17 +41,8 @@ def _worker(case: str) -> dict:
             "types": bp.LatentTypes(n_types=3)}[model] if size != "1M" else bp.Hierarchical()
     grouped = model == "hier" and spec.by_user_arrays(data) is not None
     g, z, arrays = _grad_fn(spec, data, grouped)
-    import jax
-
     steps = 20 if size == "1M" else 200
-
-    def loop(z0, d):  # each evaluation depends on the last (a tiny gradient step), as in a trajectory
-        def body(_, zc):
-            _, grad = g(zc, d)
-            return jax.tree.map(lambda a, b: a - 1e-9 * b, zc, grad)
-        return jax.lax.fori_loop(0, steps, body, z0)
-
-    return {"case": case, "grad_ms": 1e3 * _median_time(jax.jit(loop), z, arrays) / steps,
+    return {"case": case, "grad_ms": 1e3 * _median_loop_time(g, z, arrays, steps=steps),
             "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
