@@ -1,12 +1,12 @@
-"""XLA-CPU's vector width (``BAYESPREF_CPU_VECTOR_WIDTH``): gradient time per model, 256 against 512 bits.
+"""XLA-CPU's preferred vector width: gradient time per model, 256 (XLA's default) against 512 bits.
 
-bayespref asks XLA-CPU for 512-bit vectors on CPUs with full-speed AVX-512 (``bayespref/_jax.py``).
-This script times the log-density gradient that NUTS evaluates (value and gradient of the potential,
-in one jitted loop of dependent evaluations, as inside NUTS, so Python's dispatch is not counted;
-median of 15 loops; the grouped layout where ``fit`` uses it) for the peers' data of
-``bench_peers.py`` (bt, hier, types K = 3; small and medium) and the 1M hierarchical case, each in a
-fresh process with ``BAYESPREF_CPU_VECTOR_WIDTH=0`` (XLA's 256) and ``=512``, alternating, over
-several rounds; it reports the medians and the ratio 256 / 512 (above 1: 512 bits faster).
+``XLA_FLAGS=--xla_cpu_prefer_vector_width=512`` is an option for AVX-512 CPUs that bayespref does not
+set (README, start-up settings). This script times the log-density gradient that NUTS evaluates
+(value and gradient of the potential, in one jitted loop of dependent evaluations, as inside NUTS,
+so Python's dispatch is not counted; median of 15 loops; the grouped layout where ``fit`` uses it)
+for the peers' data of ``bench_peers.py`` (bt, hier, types K = 3; small and medium) and the 1M
+hierarchical case, each in a fresh process without and with the flag, alternating, over several
+rounds; it reports the medians and the ratio 256 / 512 (above 1: 512 bits faster).
 
     taskset -c 1 python benchmarks/bench_vector_width.py --rounds 3 --json benchmarks/scale_results/vector_width.json
 """
@@ -43,7 +43,7 @@ def _worker(case: str) -> dict:
     g, z, arrays = _grad_fn(spec, data, grouped)
     steps = 20 if size == "1M" else 200
     return {"case": case, "grad_ms": 1e3 * _median_loop_time(g, z, arrays, steps=steps),
-            "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "xla_flags": os.environ["XLA_FLAGS"]}
 
 
 def main(argv=None) -> dict:
@@ -60,9 +60,8 @@ def main(argv=None) -> dict:
     for case in args.cases.split(","):
         times[case] = {"256": [], "512": []}
         for _ in range(args.rounds):
-            for width, label in (("0", "256"), ("512", "512")):
-                env = {**os.environ, "BAYESPREF_CPU_VECTOR_WIDTH": width}
-                env.pop("XLA_FLAGS", None)
+            for flags, label in (("", "256"), ("--xla_cpu_prefer_vector_width=512", "512")):
+                env = {**os.environ, "XLA_FLAGS": flags}
                 out = subprocess.run([sys.executable, __file__, "--worker", case], env=env, capture_output=True,
                                      text=True, check=True)
                 row = json.loads(out.stdout.strip().splitlines()[-1])

@@ -2,24 +2,13 @@
 // float32) against a streaming read of the same bytes (dx, outcomes, mask): medians of 101 runs.
 // Build and run: see the top of grouped_bt.cc. Optional argument: the slots per user (default 50).
 #include "grouped_bt.cc"
+#include "median_ms.h"
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
-
-template <typename Fn>
-static double MedianMs(Fn fn) {
-  std::vector<double> ts;
-  for (int k = 0; k < 101; ++k) {
-    auto t = std::chrono::steady_clock::now();
-    fn();
-    ts.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t).count());
-  }
-  std::sort(ts.begin(), ts.end());
-  return ts[ts.size() / 2];
-}
 
 int main(int argc, char** argv) {
   const int64_t U = 20000, F = 8, S = argc > 1 ? std::atoi(argv[1]) : 50;

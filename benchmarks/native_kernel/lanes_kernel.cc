@@ -16,6 +16,8 @@
 #include <chrono>
 #include <cstdio>
 #include <random>
+
+#include "median_ms.h"
 constexpr int L = 16;
 typedef float V __attribute__((vector_size(64)));
 static inline V ld(const float* p){ V v; __builtin_memcpy(&v,p,64); return v; }
@@ -53,7 +55,6 @@ __attribute__((noinline)) void LanesKernel(const float* W, float o, const float*
     }
   }
 }
-template <typename Fn> static double Med(Fn fn){ std::vector<double> ts; for(int k=0;k<101;++k){auto t=std::chrono::steady_clock::now(); fn(); ts.push_back(std::chrono::duration<double,std::milli>(std::chrono::steady_clock::now()-t).count());} std::sort(ts.begin(),ts.end()); return ts[50]; }
 int main(){
   const int64_t U=20000,F=8,S=50,B=U/L;
   std::vector<float> W(U*F),X(U*F*S),SG(U*S),LL(U),GW(U*F),GO(U),T(S*L),R(S*L);
@@ -61,9 +62,9 @@ int main(){
   std::mt19937 g(0); std::normal_distribution<float> n(0,0.5f);
   for(auto&v:W)v=n(g); for(auto&v:X)v=n(g); for(auto&v:Y)v=g()%2; for(auto&v:M)v=(g()%100)<97;
   for(int64_t i=0;i<U*S;++i) SG[i]=M[i]*(2.f*Y[i]-1.f);
-  double k=Med([&]{LanesKernel(W.data(),0.3f,X.data(),SG.data(),B,F,S,LL.data(),GW.data(),GO.data(),T.data(),R.data());});
+  double k=MedianMs([&]{LanesKernel(W.data(),0.3f,X.data(),SG.data(),B,F,S,LL.data(),GW.data(),GO.data(),T.data(),R.data());});
   volatile float sink=0;
-  double rd=Med([&]{float a=0,c=0; for(int64_t i=0;i<U*F*S;++i)a+=X[i]; for(int64_t i=0;i<U*S;++i)c+=SG[i]; sink=a+c;});
+  double rd=MedianMs([&]{float a=0,c=0; for(int64_t i=0;i<U*F*S;++i)a+=X[i]; for(int64_t i=0;i<U*S;++i)c+=SG[i]; sink=a+c;});
   // reference: plain scalar loops per user on the same interleaved arrays
   double err = 0;
   for (int64_t u = 0; u < U; ++u) {
