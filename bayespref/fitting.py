@@ -207,7 +207,7 @@ def fit(model, data, method: str = "nuts", seed=0, *, chains: int = 4, warmup: i
         result.add_posterior_predictive(seed=seed)
     if method == "nuts":
         result._warn_convergence()
-    if hasattr(spec, "history_arrays") and getattr(spec, "n_types", 1) > 1:
+    if spec.has_types and spec.n_types > 1:
         result._warn_separation()
     return result
 
@@ -234,11 +234,11 @@ def _dims_coords(spec, data, sizes, fn, arrays):
 
 
 def _effect_names(spec, data, sizes):
-    blocks = getattr(spec, "_blocks", None)
+    blocks = spec.effect_blocks(sizes["n_options"], sizes["n_features"])
     if blocks is None:
         return None
     names = []
-    for name, _ in blocks(sizes["n_options"], sizes["n_features"]):
+    for name, _ in blocks:
         labels = spec.coords(data)["option" if name == "worth" else "feature"]
         names += [f"{name}[{x}]" for x in labels]
     return np.asarray(names, dtype=str)
@@ -542,7 +542,7 @@ class Fit:
     def _history(self, new, user_covariates):
         """History arrays (judgements with users indexed locally) and the users' labels."""
         spec = self.model
-        if not hasattr(spec, "history_arrays"):
+        if not spec.has_types:
             raise ModelError(f"{spec.family} has no user types; membership needs a LatentTypes fit.")
         if new is None:
             return spec.history_arrays(self.data), np.asarray(self.data.users)

@@ -201,7 +201,7 @@ def _values(da: xr.DataArray, *dims) -> np.ndarray:
 
 def _hier_blocks(fit) -> list[str]:
     sizes = fit.sizes
-    return [name for name, _ in fit.model._blocks(sizes["n_options"], sizes["n_features"])]
+    return [name for name, _ in fit.model.effect_blocks(sizes["n_options"], sizes["n_features"])]
 
 
 def _hier_design(fit, g: _Grouping) -> dict:
@@ -258,7 +258,7 @@ def _types_users(fit, g: _Grouping) -> dict:
             out[b] = np.einsum("cdgk,cdke->cdge", mbar, _values(post[b], "type", dim))
     if getattr(fit.model, "user_deviations", False) and "z" in post:
         sizes = fit.sizes
-        blocks = fit.model._blocks(sizes["n_options"], sizes["n_features"])
+        blocks = fit.model.effect_blocks(sizes["n_options"], sizes["n_features"])
         tau = np.concatenate([_values(post[f"sd_{b}"], "option" if b == "worth" else "feature")
                               for b, _ in blocks], axis=-1)
         eta = _values(post["z"], "user", "effect") * tau[:, :, None, :]
@@ -810,7 +810,7 @@ def variance_shares(fit) -> xr.Dataset:
     post = fit.idata.posterior
     data, spec = fit.data, fit.model
     sizes = fit.sizes
-    blocks = spec._blocks(sizes["n_options"], sizes["n_features"])
+    blocks = spec.effect_blocks(sizes["n_options"], sizes["n_features"])
     dims = {"worth": "option", "weight": "feature"}
     E = sum(n for _, n in blocks)
     sample_shape = (post.sizes["chain"], post.sizes["draw"])

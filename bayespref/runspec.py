@@ -156,7 +156,7 @@ def write_outputs(result, spec: dict, out_dir) -> pathlib.Path:
             import matplotlib.pyplot as plt
 
             plt.close(fig)
-        if hasattr(result.model, "history_arrays"):
+        if result.model.has_types:
             result.membership().to_pandas().to_csv(tmp / "membership.csv")
         (tmp / "diagnostics.json").write_text(json.dumps({**result.diagnostics(), **result.info}, indent=2, default=str))
         src = spec.get("_path")

@@ -43,7 +43,7 @@ def predictive_draws(fit, seed=0, max_draws: int | None = None):
         keep = np.linspace(0, S - 1, max_draws).round().astype(int)
     flat = {k: np.asarray(v).reshape((-1,) + np.asarray(v).shape[2:])[keep] for k, v in samples.items()}
     key = as_key(seed)
-    if hasattr(fit.model, "history_arrays"):
+    if fit.model.has_types:
         # latent types: one type per user and draw (the model's own prediction draws a type per
         # comparison, which would break the coherence of a user's replicated judgements)
         key, sub = jax.random.split(key)

@@ -83,6 +83,9 @@ class ModelSpec:
     """
 
     family: ClassVar[str] = "base"
+    #: capability: latent user types summed out per user (posterior membership, few-shot
+    #: onboarding, separation checks). Code outside ``models/`` asks this, never the family name.
+    has_types: ClassVar[bool] = False
 
     # -- interface for families ---------------------------------------------------------------
     def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
@@ -95,6 +98,12 @@ class ModelSpec:
     #: variables shown by :meth:`Fit.summary` by default
     def summary_vars(self, sizes: dict) -> list[str]:
         return []
+
+    def effect_blocks(self, n_options: int, n_features: int) -> list[tuple[str, int]] | None:
+        """Capability: the user-level effect blocks ``[(name, size), ...]`` (``"worth"`` over options,
+        ``"weight"`` over features) that each user's effects are made of, or None when the family
+        has no user-level effects."""
+        return None
 
     def sample_log_tie(self):
         """Davidson's log tie parameter (site ``log_tie``), or None without Davidson ties."""

@@ -242,7 +242,7 @@ class Hierarchical(ModelSpec):
         covs = self.covariate_names(data)
         nf = len(self.feature_names(data))
         names = []
-        for name, _ in self._blocks(data.n_options, nf):
+        for name, _ in self.effect_blocks(data.n_options, nf):
             labels = data.options if name == "worth" else self.feature_names(data)
             names += [str(x) for x in labels]
         mask = np.ones((len(covs), len(names)))
@@ -265,7 +265,7 @@ class Hierarchical(ModelSpec):
         out["n_features"] = len(self.feature_names(data))
         return out
 
-    def _blocks(self, n_options, n_features):
+    def effect_blocks(self, n_options, n_features):
         varying = self.resolved_varying(n_features)
         blocks = []
         if "worths" in varying:
@@ -282,7 +282,7 @@ class Hierarchical(ModelSpec):
         :math:`\mu + B^\top c_u + \text{scale\_tril}\, z_u`. Shared by :meth:`model` and the
         structured SVI guide (:class:`bayespref.guides.HierarchicalGuide`).
         """
-        blocks = self._blocks(n_options, n_features)
+        blocks = self.effect_blocks(n_options, n_features)
         n_eff = sum(n for _, n in blocks)
         worth = (numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
                  if self.resolved_worths(n_features) else jnp.zeros(n_options))

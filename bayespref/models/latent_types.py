@@ -99,6 +99,7 @@ class LatentTypes(ModelSpec):
     tie_scale: float = 1.5
 
     family: ClassVar[str] = "LatentTypes"
+    has_types: ClassVar[bool] = True
 
     def __post_init__(self):
         for name in ("features", "covariates"):
@@ -250,7 +251,7 @@ class LatentTypes(ModelSpec):
         return {k: arr[k] for k in ("a", "b", "user", "y", "xa", "xb", "covariates")} | {
             "train_user": jnp.asarray(tu, dtype=jnp.int32)}
 
-    def _blocks(self, n_options, n_features):
+    def effect_blocks(self, n_options, n_features):
         if not self.user_deviations:
             return []
         return ([("worth", n_options)] if self.resolved_worths(n_features) else []) + (
