@@ -256,9 +256,9 @@ def _types_users(fit, g: _Grouping) -> dict:
         if b in post and "type" in post[b].dims:
             dim = "option" if b == "worth" else "feature"
             out[b] = np.einsum("cdgk,cdke->cdge", mbar, _values(post[b], "type", dim))
-    if getattr(fit.model, "user_deviations", False) and "z" in post:
-        sizes = fit.sizes
-        blocks = fit.model.effect_blocks(sizes["n_options"], sizes["n_features"])
+    sizes = fit.sizes
+    blocks = fit.model.effect_blocks(sizes["n_options"], sizes["n_features"])
+    if blocks and "z" in post:
         tau = np.concatenate([_values(post[f"sd_{b}"], "option" if b == "worth" else "feature")
                               for b, _ in blocks], axis=-1)
         eta = _values(post["z"], "user", "effect") * tau[:, :, None, :]

@@ -84,7 +84,8 @@ class ModelSpec:
 
     family: ClassVar[str] = "base"
     #: capability: latent user types summed out per user (posterior membership, few-shot
-    #: onboarding, separation checks). Code outside ``models/`` asks this, never the family name.
+    #: onboarding, separation checks); a family that sets it also defines ``n_types`` and
+    #: ``history_arrays``. Code outside ``models/`` asks this, never the family name.
     has_types: ClassVar[bool] = False
 
     # -- interface for families ---------------------------------------------------------------
@@ -101,8 +102,9 @@ class ModelSpec:
 
     def effect_blocks(self, n_options: int, n_features: int) -> list[tuple[str, int]] | None:
         """Capability: the user-level effect blocks ``[(name, size), ...]`` (``"worth"`` over options,
-        ``"weight"`` over features) that each user's effects are made of, or None when the family
-        has no user-level effects."""
+        ``"weight"`` over features) that each user's effects are made of: an empty list when this
+        configuration has none (e.g. LatentTypes without user deviations), None when the family
+        never has user-level effects."""
         return None
 
     def sample_log_tie(self):
