@@ -16,7 +16,8 @@ class DataError(BayesprefError, ValueError):
 
 
 class ModelError(BayesprefError, ValueError):
-    """A model specification that cannot be fitted to the data it was given."""
+    """A model specification that cannot be fitted to the data it was given, or an invalid argument
+    of a model or of an inference method (its settings)."""
 
 
 class FitError(BayesprefError, RuntimeError):

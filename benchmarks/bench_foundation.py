@@ -27,7 +27,8 @@ How the times are split
   time (``compile_s``) and a host callback marks the end of each chain's warm-up, so ``warmup_s``
   and ``sampling_s`` are execution only (``--no-split`` reports the whole-fit time only).
   Post-processing (DataTree, diagnostics) = fit wall time - compile - warm-up - sampling.
-* **SVI**: ``run_svi``, ``svi_draws`` and ``_svi_datatree`` are wrapped by timers inside
+* **SVI**: ``run_svi``, ``svi_draws`` and the DataTree builder (``_datatree``; ``_svi_datatree`` in
+  the flat layout's ``bayespref.fitting``) are wrapped by timers inside the module of
   ``bayespref.fit``; seconds per step = (``run_svi`` wall - compile in it) / steps.
 * **Per-gradient profile** (nuts_medium; ``--no-profile`` to skip): the jitted value-and-grad of the
   model's potential (what NUTS evaluates per leapfrog step) on one device, and, for comparison,
@@ -51,11 +52,12 @@ import os
 import pathlib
 import platform
 import re
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+
+from _common import loadavg, peak_rss_mb, write_json
 
 HERE = pathlib.Path(__file__).resolve().parent
 RESULTS = HERE / "RESULTS.md"
@@ -66,17 +68,6 @@ MARK = "@@BENCH_JSON@@"
 # ---------------------------------------------------------------------------------------------
 # helpers usable before JAX is imported
 # ---------------------------------------------------------------------------------------------
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def _loadavg():
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def _machine() -> dict:
     cpu = platform.processor() or ""
     try:
@@ -345,7 +336,7 @@ def run_nuts_medium(args) -> dict:
         res["grads_per_ess_sampling"] = n_samp_steps / min_ess
         res["grads_per_ess_incl_warmup"] = (n_samp_steps + res["warmup_leapfrogs"]) / min_ess
     res["recovery"] = _recovery(post, sim.truth, truth_users=pd_unique(sim.frame["user"]))
-    res["peak_rss_mib_after_fit"] = _peak_rss_mib()
+    res["peak_rss_mib_after_fit"] = peak_rss_mb()
     del f, post
     if args.profile:
         res["profile"] = _profile_gradient(data, sz)
@@ -423,14 +414,17 @@ def _profile_gradient(data, sz) -> dict:
 # svi_large
 # ---------------------------------------------------------------------------------------------
 def run_svi_large(args, full_batch: bool) -> dict:
+    import importlib
+
     import numpy as np
 
     import bayespref
     import bayespref.errors
-    import importlib
 
     fit_fn = bayespref.fit
-    fit_mod = importlib.import_module(fit_fn.__module__)  # bayespref.fit (before 2026-11-27) / bayespref.fitting
+    fit_mod = importlib.import_module(fit_fn.__module__)  # bayespref.inference.fit (earlier: bayespref.fitting)
+    # the DataTree builder: _datatree in bayespref.inference.fit, _svi_datatree in the flat layout's fitting.py
+    dt_name = "_svi_datatree" if hasattr(fit_mod, "_svi_datatree") else "_datatree"
     sz = _sizes("svi_large", args.quick)
     sim, data, res = _simulate(sz, args.seed)
     res["sizes"] = sz
@@ -441,7 +435,7 @@ def run_svi_large(args, full_batch: bool) -> dict:
     res.update(batch_size=bs, max_steps=steps, lr=args.lr, tol=args.tol, num_samples=args.num_samples)
 
     timers = {k: _Phase() for k in ("run_svi", "svi_draws", "svi_datatree")}
-    orig = {k: getattr(fit_mod, k) for k in ("run_svi", "svi_draws", "_svi_datatree")}
+    orig = {k: getattr(fit_mod, k) for k in ("run_svi", "svi_draws", dt_name)}
 
     def wrap(name, key):
         def inner(*a, **kw):
@@ -454,7 +448,7 @@ def run_svi_large(args, full_batch: bool) -> dict:
 
     fit_mod.run_svi = wrap("run_svi", "run_svi")
     fit_mod.svi_draws = wrap("svi_draws", "svi_draws")
-    fit_mod._svi_datatree = wrap("_svi_datatree", "svi_datatree")
+    setattr(fit_mod, dt_name, wrap(dt_name, "svi_datatree"))
     whole = _Phase()
     import warnings
 
@@ -496,7 +490,7 @@ def run_svi_large(args, full_batch: bool) -> dict:
                                                         * res["ms_per_step"] / 1e3)
     post = f.idata.posterior.dataset
     res["recovery"] = _recovery(post, sim.truth, truth_users=pd_unique(sim.frame["user"]))
-    res["peak_rss_mib"] = _peak_rss_mib()
+    res["peak_rss_mib"] = peak_rss_mb()
     return res
 
 
@@ -504,14 +498,16 @@ def run_svi_large(args, full_batch: bool) -> dict:
 # child / parent
 # ---------------------------------------------------------------------------------------------
 def child(args) -> None:
-    import bayespref._jax  # noqa: F401  first, as a user would: sets the virtual CPU devices before JAX starts
+    import bayespref.config
+
+    bayespref.config.ensure_jax()  # first, as fit() would: sets the virtual CPU devices before JAX starts
 
     _install_compile_listener()
     import jax
 
     res = {"subcase": args.subcase, "quick": args.quick, "seed": args.seed,
            "started": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "loadavg_start": _loadavg(), "git_at_start": _git_rev(), "jax_devices": [str(d) for d in jax.devices()],
+           "loadavg_start": loadavg(), "git_at_start": _git_rev(), "jax_devices": [str(d) for d in jax.devices()],
            "jax_cache_dir": jax.config.jax_compilation_cache_dir, "xla_flags": os.environ.get("XLA_FLAGS")}
     t0 = time.perf_counter()
     if args.subcase == "nuts_medium":
@@ -523,8 +519,8 @@ def child(args) -> None:
     else:
         raise SystemExit(f"unknown subcase {args.subcase}")
     res["case_wall_s"] = time.perf_counter() - t0
-    res["loadavg_end"] = _loadavg()
-    res["peak_rss_mib"] = _peak_rss_mib()
+    res["loadavg_end"] = loadavg()
+    res["peak_rss_mib"] = peak_rss_mb()
     res["jax_cache_events"] = _cache_events
     res["n_backend_compiles"] = _n_backend[0]
     main = sum(v for k, v in _compile_by_fun.items() if _is_main(k))
@@ -582,8 +578,7 @@ def parent(args) -> None:
         meta = {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"), "machine": machine,
                 "versions": versions, "git": r.get("git_at_start") or _git_rev()}
         if args.json:  # after every sub-case, so a later failure keeps the earlier results
-            pathlib.Path(args.json).write_text(json.dumps({"meta": meta, "results": results}, indent=1,
-                                                          default=float))
+            write_json(args.json, {"meta": meta, "results": results}, default=float)
     if args.write if args.write is not None else not args.quick:
         _write_results(args.results, meta, results)
         print(f"updated {args.results}")
@@ -619,7 +614,7 @@ def _fmtv(v):
 # ---------------------------------------------------------------------------------------------
 # RESULTS.md
 # ---------------------------------------------------------------------------------------------
-_SKELETON = """# Foundation benchmarks
+_SKELETON = """# Benchmark results
 
 Produced by `benchmarks/bench_foundation.py` (see its docstring for how each time is measured).
 The blocks between `BEGIN`/`END` markers are rewritten by the script; everything else is written by hand.
@@ -798,7 +793,7 @@ def _write_results(path, meta, results):
         body = "\n".join(lines)
         pat = re.compile(rf"<!-- BEGIN {name} -->.*?<!-- END {name} -->", re.S)
         new = f"<!-- BEGIN {name} -->\n{body}\n<!-- END {name} -->"
-        text = pat.sub(lambda m: new, text) if pat.search(text) else text.rstrip() + "\n\n" + new + "\n"
+        text = pat.sub(lambda m, new=new: new, text) if pat.search(text) else text.rstrip() + "\n\n" + new + "\n"
     path.write_text(text)
 
 

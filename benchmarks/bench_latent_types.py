@@ -31,8 +31,11 @@ Usage::
     python benchmarks/bench_latent_types.py --case svi
     python benchmarks/bench_latent_types.py --quick                  # smoke run, small sizes
     python benchmarks/bench_latent_types.py --json out.json          # also save the numbers
+    python benchmarks/bench_latent_types.py warm_start --warmup 300 --draws 300   # NUTS from SVI vs random start
 
 It prints the numbers; it does not write ``RESULTS.md``.
+
+``warm_start`` (its own options, ``bench_latent_types.py warm_start --help``): see ``WARM_START_DOC``.
 """
 
 from __future__ import annotations
@@ -41,12 +44,15 @@ import argparse
 import itertools
 import json
 import os
+import pathlib
 import platform
 import shlex
 import subprocess
 import sys
 import tempfile
 import time
+
+from _common import ROOT, last_json, loadavg, run_child, write_json
 
 MARK = "@@BENCH_JSON@@"
 _spans: list = []
@@ -172,10 +178,7 @@ def _machine():
                 break
     except OSError:
         pass
-    try:
-        load = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        load = None
+    load = loadavg()
     return {"cpu": cpu, "nproc": os.cpu_count(), "loadavg": load, "python": platform.python_version()}
 
 
@@ -195,11 +198,10 @@ def _child(args, case):
     finally:
         if tmp is not None:
             tmp.cleanup()
-    for line in out.stdout.splitlines():
-        if line.startswith(MARK):
-            res = json.loads(line[len(MARK):])
-            res["loadavg_before"], res["loadavg_after"] = load_before, _machine()["loadavg"]
-            return res
+    res = last_json(out.stdout, MARK)
+    if res is not None:
+        res["loadavg_before"], res["loadavg_after"] = load_before, _machine()["loadavg"]
+        return res
     raise RuntimeError(f"case {case} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
 
 
@@ -225,8 +227,75 @@ def _print(res):
     print(f"   load average       before {res['loadavg_before']}, after {res['loadavg_after']}")
 
 
+# ---------------------------------------------------------------- warm_start
+WARM_START_DOC = """NUTS started from an SVI fit against NUTS from NumPyro's random initialisation (LatentTypes K = 3).
+
+Data as in the ``nuts`` case above (1k users x 50 judgements, 100 options, three types). Each
+variant runs in its own process with the on-disk compilation cache as the user has it::
+
+    python benchmarks/bench_latent_types.py warm_start --warmup 500 --draws 500
+
+Reports wall time of SVI, warm-up and sampling of NUTS, min bulk ESS over the relabelled type
+parameters, max R-hat, for ``init=None`` and ``init=svi_fit``.
+"""
+
+
+def warm_start_worker(variant: str, warmup: int, draws: int) -> dict:
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    import bayespref as bp
+
+    data = bp.simulate.latent_types(n_users=1000, comparisons_per_user=50, n_options=100, n_types=3,
+                                    worth_sd=1.0, seed=0).comparisons()
+    spec = bp.LatentTypes(n_types=3)
+    out = {"variant": variant}
+    init = None
+    if variant == "svi":
+        t = time.perf_counter()
+        init = bp.fit(spec, data, method="svi", progress=False, num_samples=200, log_likelihood=False)
+        out["svi_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fit = bp.fit(spec, data, chains=4, warmup=warmup, draws=draws, progress=False, init=init, log_likelihood=False)
+    out["nuts_s"] = time.perf_counter() - t
+    out.update({k: fit.info[k] for k in ("compile_s", "warmup_s", "sampling_s")})
+    summ = fit.summary(var_names=["worth", "type_share"])
+    out["min_ess"] = float(summ["ess_bulk"].min())
+    out["max_rhat"] = float(summ["r_hat"].max())
+    out["divergences"] = int(np.asarray(fit.idata.sample_stats["diverging"]).sum())
+    return out
+
+
+def warm_start_main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bench_latent_types.py warm_start", description=WARM_START_DOC,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--draws", type=int, default=500)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--json", type=pathlib.Path)
+    a = p.parse_args(argv)
+    if a.worker:
+        print("RESULT " + json.dumps(warm_start_worker(a.worker, a.warmup, a.draws)))
+        return 0
+    rows = []
+    for variant in ("random", "svi"):
+        row, res = run_child([sys.executable, __file__, "warm_start", "--worker", variant, "--warmup", str(a.warmup),
+                              "--draws", str(a.draws)], marker="RESULT ")
+        rows.append(row if row is not None else {"variant": variant, "error": res.stderr[-2000:]})
+        print(json.dumps(rows[-1]), flush=True)
+    if a.json:
+        write_json(a.json, rows)
+    return 0
+
+
+# ---------------------------------------------------------------- driver
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "warm_start":  # a study with its own options
+        return warm_start_main(argv[1:])
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                epilog="NUTS from an SVI fit against a random start: bench_latent_types.py warm_start "
+                                "--help.")
     p.add_argument("--case", choices=["nuts", "svi", "all"], default="all")
     p.add_argument("--chains", type=int, default=4)
     p.add_argument("--warmup", type=int, default=1000)
@@ -249,8 +318,7 @@ def main(argv=None):
         _print(res)
         results.append(res)
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"machine": _machine(), "argv": sys.argv, "results": results}, fh, indent=1)
+        write_json(args.json, {"machine": _machine(), "argv": sys.argv, "results": results})
     if len(results) == 2:
         import numpy as np
 

@@ -50,8 +50,8 @@ import tempfile
 import time
 
 import numpy as np
+from _common import ROOT, last_json, peer_data, write_json
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 PEERS = ("bayespref", "pymc", "nutpie", "stan", "choix")
 
 STAN_BT = """
@@ -95,37 +95,12 @@ def _relabelled_min_ess(worth, share) -> float:
     """Min bulk ESS over the type parameters after bayespref's relabelling (labels are arbitrary)."""
     import arviz as az
 
-    from bayespref.mixture import relabel
+    from bayespref.models.mixture import relabel
 
     dt = az.from_dict({"posterior": {"worth": worth, "type_share": share}},
                       dims={"worth": ["type", "option"], "type_share": ["type"]})
     post = relabel(dt).posterior
     return _min_ess({k: post[k].values for k in ("worth", "type_share")})
-
-
-def make_data(model: str, size: str, seed: int = 0):
-    """The comparisons (a bayespref ``Comparisons``) and the plain arrays every peer uses."""
-    sys.path.insert(0, str(ROOT))
-    import bayespref as bp
-
-    if model == "bt":
-        n_opt, n = (30, 2000) if size == "small" else (100, 50_000)
-        data = bp.simulate.bradley_terry(n_options=n_opt, n_comparisons=n, seed=seed).comparisons()
-    elif model == "types":
-        users, per, n_opt = (100, 20, 30) if size == "small" else (1000, 50, 100)
-        data = bp.simulate.latent_types(n_users=users, comparisons_per_user=per, n_options=n_opt, n_types=3,
-                                        worth_sd=1.0, seed=seed).comparisons()
-    else:
-        users, per = (100, 20) if size == "small" else (1000, 50)
-        sim = bp.simulate.hierarchical(n_users=users, comparisons_per_user=per, n_options=200, n_features=4,
-                                       weight_mean=[1.0, -0.5, 0.5, 0.0], user_sd=0.5, seed=seed)
-        data = sim.comparisons()
-    arrays = {
-        "a": np.asarray(data.a), "b": np.asarray(data.b), "user": np.asarray(data.user),
-        "y": (np.asarray(data.y) == 1).astype(int), "dx": np.asarray(data.xa - data.xb),
-        "n_options": int(data.n_options), "n_users": int(data.n_users),
-    }
-    return data, arrays
 
 
 def _min_ess(draws: dict) -> float:
@@ -147,7 +122,7 @@ def run_bayespref(model, size, seed, chains, warmup, draws, centring=0.0):
     sys.path.insert(0, str(ROOT))
     import bayespref as bp
 
-    data, _ = make_data(model, size)
+    data, _ = peer_data(model, size)
     spec = {"bt": bp.BradleyTerry(), "hier": bp.Hierarchical(correlated=False, centring=centring),
             "types": bp.LatentTypes(n_types=3)}[model]
     t1 = time.perf_counter()
@@ -166,7 +141,7 @@ def run_bayespref(model, size, seed, chains, warmup, draws, centring=0.0):
 def run_stan(model, size, seed, chains, warmup, draws):
     import stan
 
-    _, d = make_data(model, size)
+    _, d = peer_data(model, size)
     if model == "bt":
         code = STAN_BT
         sd = {"N": len(d["y"]), "K": d["n_options"], "a": (d["a"] + 1).tolist(), "b": (d["b"] + 1).tolist(),
@@ -221,7 +196,7 @@ def _pymc_model(model, d):
 def run_pymc(model, size, seed, chains, warmup, draws, nutpie=False):
     import pymc as pm
 
-    _, d = make_data(model, size)
+    _, d = peer_data(model, size)
     t1 = time.perf_counter()
     m = _pymc_model(model, d)
     names = ["worth"] if model == "bt" else ["mu", "tau", "w"]
@@ -242,7 +217,7 @@ def run_choix(model, size, seed, chains, warmup, draws):
 
     if model != "bt":
         return {"skipped": "choix fits plain Bradley-Terry only"}
-    _, d = make_data(model, size)
+    _, d = peer_data(model, size)
     pairs = np.where(d["y"][:, None] == 1, np.c_[d["a"], d["b"]], np.c_[d["b"], d["a"]])
     t1 = time.perf_counter()
     choix.ilsr_pairwise(d["n_options"], pairs, alpha=1e-4)
@@ -309,18 +284,18 @@ def main(argv=None):
             t0 = time.perf_counter()
             out = subprocess.run(cmd, capture_output=True, text=True, env=env)
             wall = time.perf_counter() - t0
-            line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
-            if out.returncode or not line:
+            found = last_json(out.stdout, "RESULT ")
+            if out.returncode or found is None:
                 res = {"error": (out.stderr or out.stdout)[-2000:]}
             else:
-                res = phase_split(json.loads(line[-1][7:]), a.warmup, a.draws)
+                res = phase_split(found, a.warmup, a.draws)
             res.update(peer=peer, repeat=rep, process_s=wall)
             print(json.dumps(res), flush=True)
             runs.append(res)
     report = {"model": a.model, "size": a.size, "centring": a.centring, "chains": a.chains, "warmup": a.warmup, "draws": a.draws,
               "cold": a.cold, "load_avg": os.getloadavg(), "cpus": os.cpu_count(), "runs": runs}
     if a.json:
-        a.json.write_text(json.dumps(report, indent=1))
+        write_json(a.json, report)
     print(render(report))
 
 

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The causal studies at full size, sharded over the CPU cores of a lent machine (16 cores): one
 # process per shard, JAX on the CPU, one intra-op thread each. arviz 1.x wheels are carried in
-# .gpuwheels/ (see gpu_check.sh). Writes one CSV per study (and the log) to $OUT (or ./causal-out).
+# .gpuwheels/ (see gpu_check.sh). Writes one CSV per study (and the log) to $OUT (or ./causal-out); the
+# committed copies are in benchmarks/results/causal/ (names in benchmarks/README.md).
 set -u
 OUT=${OUT:-causal-out}; mkdir -p "$OUT"; W=$(mktemp -d)
 python3 -m pip install -q --no-deps .gpuwheels/*.whl 2>&1 | tail -2
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} JAX_PLATFORMS=cpu PYTHONUNBUFFERED=1
 export XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 python3 -c "import jax, numpyro, arviz; print('jax', jax.__version__, 'numpyro', numpyro.__version__, 'arviz', arviz.__version__, 'cpus', __import__('os').cpu_count())"
-B="python3 benchmarks/causal_experiments.py"
+B="python3 benchmarks/bench_causal.py"
 for r in 0.0 0.3 0.6 0.9; do $B --study table1 --rhos $r --out $W/table1_$r.csv 2>$W/table1_$r.log & done
 for r in 0.5 0.6 0.7 0.8 0.9 1.0; do $B --study table2 --rhos $r --out $W/table2_$r.csv 2>$W/table2_$r.log & done
 # configuration B: compliance seen through noise, conflict dominant on type-1 prompts

@@ -9,7 +9,7 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 python3 - <<'PY' 2>&1 | tee "$OUT/gpu_smoke.txt"
 import time, jax, numpyro, arviz, bayespref as bp
 print("jax", jax.__version__, jax.devices(), "numpyro", numpyro.__version__, "arviz", arviz.__version__)
-from bayespref._jax import devices_for_chains
+from bayespref.config import devices_for_chains
 print("chain method for 4 chains:", devices_for_chains(4))
 t = time.time()
 fit = bp.fit(bp.BradleyTerry(position=True), bp.load_dataset("baseball").comparisons(), seed=1, progress=False)

@@ -7,7 +7,7 @@
 #      (draws and variances), 300 warm-up + 1000 draws: wall time, R-hat, ESS, globals vs truth;
 #   2. the log-density gradient on the same data against the GPU's streaming bandwidth;
 #   3. SVI alone on the same data (structured guide, 2,000 users per step);
-#   4. the Laplace-integrated users experiment on the same data (benchmarks/laplace_users.py).
+#   4. the Laplace-integrated users experiment on the same data (benchmarks/bench_scale.py laplace_users).
 set -u
 OUT=${OUT:-gpu-out}; mkdir -p "$OUT"
 [ -n "${NO_WHEELS:-}" ] || python3 -m pip install -q --no-deps .gpuwheels/*.whl 2>&1 | tail -2
@@ -26,5 +26,5 @@ run gpu_large_nuts "${NUTS_LIMIT:-330}" python3 benchmarks/bench_scale.py nuts -
   --users "${USERS:-20000}" --json "$OUT/gpu_large_nuts.json"
 run gpu_large_grad 90 python3 benchmarks/bench_scale.py grad --users "${USERS:-20000}" --json "$OUT/gpu_large_grad.json"
 run gpu_large_svi 90 python3 benchmarks/bench_scale.py svi --user-batch 2000 --users "${USERS:-20000}" --json "$OUT/gpu_large_svi.json"
-run gpu_large_laplace 60 python3 benchmarks/laplace_users.py --users "${USERS:-20000}" --importance 8 --float32 \
+run gpu_large_laplace 60 python3 benchmarks/bench_scale.py laplace_users --users "${USERS:-20000}" --importance 8 --float32 \
   --newton 6 --covariance opg

@@ -1,7 +1,7 @@
 """Which parameterisation do the published reference numbers of the bundled datasets use?
 
 Fits, by maximum likelihood (numpy + scipy.optimize; scipy is NOT a bayespref dependency,
-``pip install scipy`` to run this), to the LONG frames of ``bayespref.datasets.load_dataset``:
+``pip install scipy`` to run this), to the LONG frames of ``bayespref.data.datasets.load_dataset``:
 
 * the Davidson (1970) tie model
       P(a) = pi_a / D,  P(b) = pi_b / D,  P(tie) = nu sqrt(pi_a pi_b) / D,
@@ -34,11 +34,13 @@ docstring):
 
 from __future__ import annotations
 
+import argparse
+
 import numpy as np
 import pandas as pd
 from scipy.optimize import minimize
 
-from bayespref.datasets import load_dataset
+from bayespref.data.datasets import load_dataset
 
 
 def _encode(frame: pd.DataFrame, ref):
@@ -134,7 +136,10 @@ def _table(est, se, published: dict, scale: float = 1.0):
     return pd.DataFrame(rows).set_index("param")
 
 
-def main() -> None:
+def main(argv=None) -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                            epilog="No options: fits every dataset with a published reference and asserts the "
+                            "conclusions above.").parse_args(argv)
     pd.set_option("display.width", 160)
     pd.set_option("display.precision", 5)
 

@@ -401,7 +401,7 @@ def test_group_preference_and_standardisation(conditioned):
                                rtol=1e-6)
     emp = causal.standardise(gp, "empirical", data=parts["train"], condition="objective")
     np.testing.assert_allclose(emp.values, uni.values, rtol=1e-6)  # half the users in each group
-    table = causal.summarise(gp)
+    table = causal.summary(gp)
     assert list(table.columns) == ["mean", "sd", "lower", "upper"]
     assert (table["lower"] <= table["mean"]).all() and (table["mean"] <= table["upper"]).all()
 
@@ -437,13 +437,13 @@ def test_amce_covers_the_analytic_value():
         return prof.assign(f1f2=prof["f1"] * prof["f2"])
 
     for profiles, m2 in ((uniform, 0.5), (observed, observed["f2"].mean())):
-        est = causal.summarise(causal.amce(fit, "f1", reference=profiles, design=design), 0.95).iloc[0]
+        est = causal.summary(causal.amce(fit, "f1", reference=profiles, design=design), 0.95).iloc[0]
         truth = (1 - m2) * _sigmoid(b1) + m2 * _sigmoid(b1 + gamma)
         assert est["lower"] <= truth <= est["upper"]
     # a built-in reference on the model's own features (f1f2 is then a factor of its own);
     # f3 is additive: sigma(beta_3) under any reference
     for ref in ("uniform", "empirical"):
-        s = causal.summarise(causal.amce(fit, "f3", reference=ref, both_orders=False), 0.95).iloc[0]
+        s = causal.summary(causal.amce(fit, "f3", reference=ref, both_orders=False), 0.95).iloc[0]
         assert s["lower"] <= _sigmoid(0.5) <= s["upper"]
 
 
@@ -481,7 +481,7 @@ def test_estimand_errors(conditioned):
     with pytest.raises(DataError, match="no comparisons of users"):
         causal.transported_preference(fit, parts["train"], group=0, prompts_of=7)
     with pytest.raises(DataError, match="chain and draw"):
-        causal.summarise(gp.mean("chain"))
+        causal.summary(gp.mean("chain"))
 
 
 def test_conditioned_fit_saves_and_loads(conditioned, tmp_path):

@@ -1,7 +1,7 @@
 """Statistical studies of the causal layer (slow): the paper's findings, measured on our simulators.
 
 Run with ``pytest -m slow tests/test_causal_slow.py``. The sizes here are smaller than in
-``benchmarks/causal_experiments.py`` (whose numbers are in benchmarks/RESULTS.md) but large enough
+``benchmarks/bench_causal.py`` (on ``experiments/causal.py``) (whose numbers are in benchmarks/RESULTS.md) but large enough
 for the asserted shapes; tolerances follow from the standard errors over seeds.
 """
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bayespref as bp
-from bayespref import causal_experiments as ce
+from experiments import causal as ce
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +61,7 @@ def _paired(runs, column, first, second):
 
 def test_table2_shared_representation_pooled_heads_beat_base():
     """``simulate.confounded_shared``: 28 reward features, objectives that conflict on 4 of them,
-    20 judgements per user. Same settings and seeds as ``benchmarks/causal_experiments.py --study
+    20 judgements per user. Same settings and seeds as ``benchmarks/bench_causal.py --study
     table2s`` (RESULTS.md, which also gives rho = 0.5-0.7, where the differences shrink): the
     partially pooled heads borrow the shared weights, so they beat the base model (independent
     interactions) on inconsistent pairs, and base overfits the rare inconsistent judgements more
@@ -102,7 +102,7 @@ def test_table2_no_overlap_at_rho_1_leaves_every_model_at_chance():
 
 def test_table2_shortcut_balanced_features_beat_base():
     """Configuration D (``confounded_shared(shortcut=1.0, view_noise=0.5)``,
-    ``benchmarks/causal_results/shortcut_design.md``): the ``topic`` feature's level reveals the
+    ``benchmarks/results/causal/shortcut_design.md``): the ``topic`` feature's level reveals the
     prompt type and its within-prompt difference tracks the reward of the type's usual objective,
     while the causal features are seen through noise. Erasing the C-predictive direction removes
     the shortcut, so the balanced model beats base on inconsistent pairs at rho = 0.8 and 0.9

@@ -1,6 +1,5 @@
 """Partially centred NUTS coordinates of Hierarchical: same model, another parameterisation."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro

@@ -137,7 +137,7 @@ def test_pooled_model_on_two_type_data_fails_user_agreement():
 
 
 def test_intransitivity_and_check_all(fit_position):
-    checks = fit_position.check()
+    checks = bp.checks.check_all(fit_position)
     assert set(checks) == {"win_rates", "calibration", "position_flip", "intransitivity"}  # no users
     assert 0 <= float(checks["intransitivity"].observed) <= 1
     table = ppc.summary(checks)

@@ -66,7 +66,7 @@ def test_sbc_bradley_terry_and_hierarchical_pass_a_broken_model_fails():
                                     seed=1).comparisons()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # the seeds of benchmarks/sbc.py. With the cached NUTS driver (one compiled program for all
+        # the seeds of benchmarks/bench_sbc.py. With the cached NUTS driver (one compiled program for all
         # simulations) this run gave min p 0.145 (BT), 0.052 (Hierarchical), 1e-62 (broken); with
         # NumPyro's MCMC before it, the recorded run of RESULTS.md. A correct model fails the per-parameter
         # criterion by chance at about 1 - 0.99^P (4% for BT's 4 worths): BT with seed 11 gave

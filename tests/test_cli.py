@@ -17,9 +17,9 @@ import pytest
 
 import bayespref as bp
 
-from bayespref import runspec  # noqa: E402
+from bayespref.cli import runspec  # noqa: E402
 from bayespref.cli import main  # noqa: E402
-from bayespref.fitting import Fit  # noqa: E402
+from bayespref.inference.result import Fit  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "models").glob("*.toml"))
@@ -67,7 +67,7 @@ def test_bp_fit_stays_the_function():
     """bp.fit is the function even after the module holding it was imported (no name clash)."""
     code = ("import bayespref as bp\n"
             "from bayespref.cli import main\n"
-            "import bayespref.fitting, bayespref.runspec\n"
+            "import bayespref.inference.result, bayespref.cli.runspec\n"
             "bp.load_fit\n"
             "assert callable(bp.fit), type(bp.fit)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import bayespref as bp
-from bayespref import _nuts
+from bayespref.inference import nuts as _nuts
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::bayespref.ConvergenceWarning")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayespref.data import Comparisons
+from bayespref.data.comparisons import Comparisons
 from bayespref.errors import DataError, DataWarning
 
 

@@ -9,14 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayespref.datasets import Dataset, list_datasets, load_dataset
+from bayespref.data.datasets import Dataset, list_datasets, load_dataset
 from bayespref.errors import DataError
 
 # flatlizards' contest graph is disconnected (4 components; BTm links them through SVL and the
 # random effect), so building its Comparisons rightly emits a DataWarning.
 _IGNORE_DISCONNECTED = pytest.mark.filterwarnings("ignore::bayespref.errors.DataWarning")
 
-NAMES = ["baseball", "cems", "citations", "flatlizards", "football", "pudding", "topmodel2007"]
+NAMES = ["baseball", "cems", "citations", "flatlizards", "football", "hh_rlhf_harmless", "pudding", "topmodel2007"]
 
 # name -> (n judgements, n options, n users or None, has ties, extra frame columns)
 EXPECTED = {
@@ -27,11 +27,14 @@ EXPECTED = {
     "topmodel2007": (2880, 6, 192, False, {"user"}),
     "flatlizards": (100, 77, None, False, set()),
     "football": (1900, 29, None, True, {"prompt"}),
+    "hh_rlhf_harmless": (2312, 4565, None, False, {"prompt"}),
 }
+N_PROMPTS = {"football": 5, "hh_rlhf_harmless": 2310}
+LICENCE = {"hh_rlhf_harmless": "MIT"}  # the others: GPL (R packages)
 
 
 def _raw(name: str, filename: str) -> pd.DataFrame:
-    with resources.files("bayespref.datasets").joinpath("data", name, filename).open() as fh:
+    with resources.files("bayespref.data.datasets").joinpath("data", name, filename).open() as fh:
         return pd.read_csv(fh)
 
 
@@ -53,7 +56,8 @@ def test_list_datasets():
         assert (pd.isna(t.loc[name, "n_users"]) if u is None else t.loc[name, "n_users"] == u)
         assert bool(t.loc[name, "ties"]) is ties
         assert isinstance(t.loc[name, "description"], str) and t.loc[name, "description"]
-    assert t.loc["football", "n_prompts"] == 5
+    for name, k in N_PROMPTS.items():
+        assert t.loc[name, "n_prompts"] == k
     assert t.loc["cems", "covariates"].startswith("user(8)")
     assert "option(2)" in t.loc["cems", "covariates"]
     assert t.loc["baseball", "covariates"] == ""
@@ -87,7 +91,7 @@ def test_frame_columns_and_outcomes(ds):
 
 def test_metadata(ds):
     assert ds.description and ds.citation and ds.licence
-    assert "GPL" in ds.licence
+    assert LICENCE.get(ds.name, "GPL") in ds.licence
     assert ds.readme.startswith("> **Bundled with bayespref**")
     assert not ds.citation.startswith(">") and "Bundled" not in ds.citation
     assert ds.name in repr(ds)
@@ -101,8 +105,8 @@ def test_dataset_is_frozen(ds):
 
 
 def test_bundled_readme_names_its_files(ds):
-    folder = resources.files("bayespref.datasets").joinpath("data", ds.name)
-    csvs = sorted(p.name for p in folder.iterdir() if p.name.endswith(".csv"))
+    folder = resources.files("bayespref.data.datasets").joinpath("data", ds.name)
+    csvs = sorted(p.name for p in folder.iterdir() if p.name.endswith((".csv", ".jsonl.gz")))
     assert csvs
     first = ds.readme.splitlines()[0]
     for f in csvs:
@@ -123,7 +127,7 @@ def test_tables_indexed_by_ids(ds):
 
 def test_reference_shape(ds):
     ref = ds.reference
-    if ds.name == "football":
+    if ds.name in ("football", "hh_rlhf_harmless"):
         assert len(ref) == 0
         return
     assert "source" in ref and "scale" in ref
@@ -233,7 +237,7 @@ def test_football():
 
 
 def test_expand_counts_is_exact():
-    from bayespref.datasets import _expand_counts
+    from bayespref.data.datasets import _expand_counts
 
     out = _expand_counts(np.array(["x", "y"]), np.array(["y", "z"]), [2, 0], [1, 3], [1, 0])
     assert out["a"].tolist() == ["x"] * 4 + ["y"] * 3
@@ -296,7 +300,7 @@ def test_comparisons_builds(ds):
     else:
         assert data.n_users == 1
     if "prompt" in extra:
-        assert data.prompt is not None and len(data.prompts) == 5
+        assert data.prompt is not None and len(data.prompts) == N_PROMPTS[ds.name]
     np.testing.assert_array_equal(data.outcome, ds.frame["outcome"].to_numpy())
 
 

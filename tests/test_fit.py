@@ -229,7 +229,7 @@ def test_same_seed_same_result():
 
 def test_dense_mass_option_and_bad_value():
     data = bp.simulate.bradley_terry(n_options=4, n_comparisons=100, seed=11).comparisons()
-    with pytest.raises(bp.FitError, match="dense_mass"):
+    with pytest.raises(bp.ModelError, match="dense_mass"):
         bp.fit(bp.BradleyTerry(), data, dense_mass="yes", progress=False)
     f = bp.fit(bp.BradleyTerry(), data, dense_mass=[("worth",)], chains=2, warmup=100, draws=100, progress=False)
     assert f.info["dense_mass"] == "[('worth',)]" and f.idata.posterior["worth"].shape == (2, 100, 4)

@@ -19,7 +19,7 @@ import xarray as xr  # noqa: E402
 
 import bayespref as bp  # noqa: E402
 from bayespref import heterogeneity as het  # noqa: E402
-from bayespref import plots  # noqa: E402
+
 
 QUICK = dict(chains=2, warmup=300, draws=300, progress=False)
 MU = np.array([1.0, 0.5])
@@ -72,7 +72,7 @@ def test_group_effects_layout_and_gauge(hier):
     assert list(eff["group"].values) == ["A", "B"] and list(eff["n_users"].values) == [20, 20]
     assert eff.attrs["method"] == "design" and eff.attrs["by"] == "group"
     np.testing.assert_allclose(eff["utility"].sum("option").values, 0.0, atol=1e-9)
-    t = het.summarize(eff)
+    t = het.summary(eff)
     assert t.index.names == ["variable", "group", "term"]
     assert {"mean", "sd", "lower", "upper"} == set(t.columns)
     assert (t["lower"] <= t["mean"]).all() and (t["mean"] <= t["upper"]).all()
@@ -113,7 +113,7 @@ def test_pooled_equals_population_level_of_the_fit(topmodel_fit):
                                pop.transpose("chain", "draw", "option").values, atol=1e-5)
     # and its posterior means match Fit.worths() up to the centring
     w = topmodel_fit.worths()["mean"]
-    np.testing.assert_allclose(het.summarize(het.pooled(eff)["worth"])["mean"], w - w.mean(), atol=0.05)
+    np.testing.assert_allclose(het.summary(het.pooled(eff)["worth"])["mean"], w - w.mean(), atol=0.05)
     one = het.group_effects(topmodel_fit, "gender", levels=["male"])
     assert list(one["group"].values) == ["male"]
 
@@ -140,13 +140,13 @@ def test_variance_shares_sum_to_one_and_follow_the_group_effect(hier, topmodel_f
     assert list(vs["effect"].values) == ["weight[x0]", "weight[x1]", "overall"]
     np.testing.assert_allclose(vs["share"].sum("source").values, 1.0, atol=1e-9)
     np.testing.assert_allclose(vs["variance"].sel(source="residual").values, math.pi ** 2 / 3)
-    t = het.summarize(vs["share"])
+    t = het.summary(vs["share"])
     # x0 carries a group effect of -2, x1 none (same user SD): a larger between-group share for x0
     assert t.loc[("weight[x0]", "between_groups"), "lower"] > t.loc[("weight[x1]", "between_groups"), "upper"]
     # truth for x0: Var_u(beta g_u) * s^2 = beta^2 / 4 * mean((x_a - x_b)^2)
     data = fit.data
     s2 = np.mean((data.xa[:, 0] - data.xb[:, 0]) ** 2)
-    v = het.summarize(vs["variance"]).loc[("weight[x0]", "between_groups")]
+    v = het.summary(vs["variance"]).loc[("weight[x0]", "between_groups")]
     assert abs(v["mean"] - BETA[0] ** 2 / 4 * s2) < 3 * v["sd"], v
     assert t.loc[("overall", "between_groups"), "lower"] > 0.05
     # a worths model with LKJ-free SDs on real data: shares still sum to one
@@ -189,7 +189,7 @@ def test_membership_by_group_shows_the_covariate_shift(types):
     assert mg.dims == ("chain", "draw", "group", "type")
     np.testing.assert_allclose(mg.sum("type").values, 1.0, atol=1e-6)
     k = _matched_type(fit, sim)
-    t = het.summarize(mg).xs(k, level="type")
+    t = het.summary(mg).xs(k, level="type")
     groups = np.where(np.arange(120) % 2 == 1, "B", "A")
     empirical = np.array([np.mean(sim.truth["type"][groups == g] == 1) for g in ("A", "B")])
     # posterior mean membership of the users in each group matches the share of true type-1 users
@@ -254,9 +254,9 @@ def test_plots_return_figures(hier, types):
     _, _, eff = hier
     _, _, mg = types
     rr = het.rank_reversal(eff)
-    figs = [plots.plot_group_effects(eff), plots.plot_group_effects(eff, var="weight", pooled=False),
-            plots.plot_membership_by_group(mg), plots.plot_rank_reversal(rr),
-            plots.plot_rank_reversal(het.reversal_matrix(rr))]
+    figs = [het.plot_group_effects(eff), het.plot_group_effects(eff, var="weight", pooled=False),
+            het.plot_membership_by_group(mg), het.plot_rank_reversal(rr),
+            het.plot_rank_reversal(het.reversal_matrix(rr))]
     for fig in figs:
         assert isinstance(fig, matplotlib.figure.Figure) and fig.axes
         plt.close(fig)

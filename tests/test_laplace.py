@@ -9,7 +9,7 @@ import pytest
 
 import bayespref as bp
 from bayespref.errors import ModelError
-from bayespref.laplace import LaplaceSettings, user_marginals
+from bayespref.inference.laplace import LaplaceSettings, user_marginals
 
 
 def _quadrature(dx, y, m, s, pos):

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import bayespref as bp
-from bayespref.mixture import separation
+from bayespref.models.mixture import separation
 
 SETTINGS = dict(chains=4, warmup=400, draws=400, progress=False)
 

@@ -129,7 +129,7 @@ def test_topmodel_tree_nodes_reproduced(topmodel):
     the tree's node worths (log scale, relative to Barbara)."""
     fit, tree_log, _ = topmodel
     eff = het.group_effects(fit, "tree_node", method="users", reference="Barbara")
-    t = het.summarize(eff["worth"])
+    t = het.summary(eff["worth"])
     est = t["mean"].unstack("option").loc[tree_log.index, tree_log.columns].drop(columns="Barbara")
     sd = t["sd"].unstack("option").loc[tree_log.index, tree_log.columns].drop(columns="Barbara")
     ref = tree_log.drop(columns="Barbara")

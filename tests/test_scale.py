@@ -15,7 +15,7 @@ from numpyro.infer.util import log_density
 
 import bayespref as bp
 from bayespref.errors import ModelError
-from bayespref.infer import latent_sites, mass_from_draws
+from bayespref.inference.engine import latent_sites, mass_from_draws
 from bayespref.models.base import group_by_user
 
 

@@ -13,7 +13,7 @@ import pytest
 
 import bayespref as bp
 from bayespref.errors import DataError, ModelError
-from bayespref.selection import KSelection, SparseK, _bootstrap_picks, _rule, compare_k, sparse_k
+from bayespref.checks.selection import KSelection, SparseK, _bootstrap_picks, _rule, compare_k, sparse_k
 
 NUTS = dict(method="nuts", chains=2, warmup=300, draws=300)
 SVI = dict(method="svi")

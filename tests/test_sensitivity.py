@@ -290,7 +290,7 @@ def test_naive_bias_and_coverage_at_true_parameters():
     posterior SD at this design even with U observed (the oracle covers 16/20 there, the exact refit
     14/20; 30 judgements per user hold little information about the large x0 weights, and the
     small-sample bias of the logistic hierarchical fit shrinks with the number of users: at 400 the
-    oracle's mean is within 0.03 of the truth). See benchmarks/sensitivity_coverage.py and the
+    oracle's mean is within 0.03 of the truth). See ``benchmarks/bench_sensitivity.py coverage`` and the
     sensitivity section of benchmarks/RESULTS.md."""
     naive_miss, covered, rows = 0, 0, []
     for seed in range(20):

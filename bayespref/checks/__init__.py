@@ -6,13 +6,15 @@
   exact refits for bad Pareto k, leave-users-out and leave-prompts-out K-fold;
 * model comparison (:func:`compare`);
 * simulation-based calibration (:mod:`~bayespref.checks.sbc`);
-* convergence report (:func:`convergence`).
+* convergence report (:func:`convergence`, from :mod:`bayespref.inference.convergence`: the
+  automatic check after a fit uses the same rules and thresholds);
+* choosing the number of latent types (:mod:`~bayespref.checks.selection`).
 """
 
-from .compare import Comparison, compare
-from .convergence import ConvergenceReport, convergence
-from .crossval import heldout_log_likelihood, kfold, loo
-from .ppc import (
+from bayespref.checks.compare import Comparison, compare
+from bayespref.inference.convergence import ConvergenceReport, convergence
+from bayespref.checks.crossval import heldout_log_likelihood, kfold, loo
+from bayespref.checks.ppc import (
     PPCheck,
     calibration,
     check_all,
@@ -23,7 +25,7 @@ from .ppc import (
     user_agreement,
     win_rates,
 )
-from .sbc import SBCResult, sbc
+from bayespref.checks.sbc import SBCResult, sbc
 
 __all__ = [
     "Comparison", "ConvergenceReport", "PPCheck", "SBCResult", "calibration", "check_all", "compare",

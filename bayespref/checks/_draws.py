@@ -5,17 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import _jax  # noqa: F401
 import jax
 from numpyro.infer import Predictive
 
-from ..errors import DataError, FitError
-from ..infer import as_key
+from bayespref.errors import DataError, FitError
+from bayespref.inference.engine import as_key
+from bayespref.inference.result import Fit
+from bayespref.models import sites
 
 
 def _require_fit(fit):
-    from ..fitting import Fit
-
     if not isinstance(fit, Fit):
         raise FitError(f"Expected a bayespref Fit (from bayespref.fit), got {type(fit).__name__}.")
     return fit
@@ -47,13 +46,13 @@ def predictive_draws(fit, seed=0, max_draws: int | None = None):
         # latent types: one type per user and draw (the model's own prediction draws a type per
         # comparison, which would break the coherence of a user's replicated judgements)
         key, sub = jax.random.split(key)
-        flat["type_draw"] = _user_types(fit, keep, sub)
-    out = Predictive(fn, posterior_samples=flat, batch_ndims=1, return_sites=["y", "p_a", "p_tie"])(
+        flat[sites.TYPE_DRAW] = _user_types(fit, keep, sub)
+    out = Predictive(fn, posterior_samples=flat, batch_ndims=1, return_sites=[sites.OBS, sites.P_A, sites.P_TIE])(
         key, arrays, predict=True)
-    p = np.asarray(out["p_a"], dtype=float)
-    if "p_tie" in out:
-        p = p + 0.5 * np.asarray(out["p_tie"], dtype=float)
-    y_rep = np.asarray(out["y"])
+    p = np.asarray(out[sites.P_A], dtype=float)
+    if sites.P_TIE in out:
+        p = p + 0.5 * np.asarray(out[sites.P_TIE], dtype=float)
+    y_rep = np.asarray(out[sites.OBS])
     if y_rep.dtype.kind == "f":  # ties="half": win fractions (never ties when replicated)
         y_rep = np.where(y_rep == 0.5, 2, y_rep).astype(int)
     return p, y_rep.astype(int)

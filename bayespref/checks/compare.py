@@ -22,12 +22,12 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .. import _jax  # noqa: F401
 import arviz as az
 
-from ..errors import DataError
-from . import crossval
-from ._draws import _require_fit
+from bayespref.errors import DataError
+from bayespref.checks import crossval
+from bayespref.checks._draws import _require_fit
+from bayespref.checks.plots import comparison
 
 BY = ("loo", "users", "prompts", "comparisons")
 
@@ -62,7 +62,6 @@ class Comparison:
 
     def plot(self, ax=None):
         """elpd differences to the best model with their paired SEs; returns the Figure."""
-        from .plots import comparison
 
         return comparison(self, ax=ax)
 

@@ -39,21 +39,36 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .. import _jax  # noqa: F401
 import arviz as az
 import jax
 import jax.numpy as jnp
 import numpyro
 from arviz_stats import SamplingWrapper
+from arviz_stats.utils import ELPDDataLOOKFold
 
-from ..errors import DataError, FitError, ModelError
-from ..infer import NutsSettings, as_key, latent_sites, run_nuts
-from ..selection import _kfold_elpd, _log_mean_exp
-from ._draws import _require_fit
+from bayespref.errors import DataError, FitError, ModelError
+from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
+from bayespref.checks._draws import _require_fit
+from bayespref.inference import fit as fit_fn
+from bayespref.models import sites
+
+def log_mean_exp(x):
+    """log of the mean of exp(x) over axis 0, stably."""
+    m = x.max(0)
+    return m + np.log(np.mean(np.exp(x - m), axis=0))
+
+
+def kfold_elpd(e_u, labels, n_samples, folds, dim="user"):
+    """K-fold elpd (ArviZ's ELPDDataLOOKFold) from the pointwise elpds ``e_u`` of the units ``labels``."""
+    n = len(e_u)
+    return ELPDDataLOOKFold(elpd=float(e_u.sum()), se=float(np.sqrt(n) * np.std(e_u, ddof=1)), p=float("nan"),
+                            n_samples=int(n_samples), n_data_points=n, scale="log", warning=False, good_k=None,
+                            elpd_i=xr.DataArray(e_u, dims=dim, coords={dim: labels}), n_folds=int(folds))
+
 
 UNITS = ("comparison", "user", "prompt")
 BY = {"users": "user", "prompts": "prompt", "comparisons": "comparison"}
-OBS_SITES = ("y", "user_ll")
+OBS_SITES = (sites.OBS, sites.USER_LL)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -69,7 +84,7 @@ class _MaskObs(numpyro.primitives.Messenger):
 
     def process_message(self, msg):
         if msg["type"] == "sample" and msg["is_observed"] and msg["name"] in OBS_SITES:
-            m = self.comparison_mask if msg["name"] == "y" else self.user_mask
+            m = self.comparison_mask if msg["name"] == sites.OBS else self.user_mask
             msg["fn"] = msg["fn"].mask(m)
 
 
@@ -142,19 +157,19 @@ def _pointwise_loglik(fit, samples, unit):
     fn = fit.model.bind(fit.data)
     arrays = fit.model.arrays(fit.data)
     ll = numpyro.infer.log_likelihood(fn, samples, arrays, batch_ndims=2, parallel=True)
-    if "y" in ll:
-        v = np.asarray(ll["y"], dtype=float)
+    if sites.OBS in ll:
+        v = np.asarray(ll[sites.OBS], dtype=float)
         codes, n, _ = _unit_codes(fit.data, unit)
         if unit == "comparison":
             return v
         out = np.zeros(v.shape[:2] + (n,))
         np.add.at(out, (slice(None), slice(None), codes), v)  # segment sum over the last axis
         return out
-    if "user_ll" in ll:
+    if sites.USER_LL in ll:
         if unit != "user":
             raise ModelError(f"{fit.model.family} has a likelihood per user (types summed out); use unit='user' "
                              "(by='users' or loo(unit='user')).")
-        return np.asarray(ll["user_ll"], dtype=float)
+        return np.asarray(ll[sites.USER_LL], dtype=float)
     raise ModelError("The model has no observation site 'y' or 'user_ll'; cannot compute its log-likelihood.")
 
 
@@ -174,15 +189,15 @@ def heldout_log_likelihood(fit, test, unit: str = "user") -> xr.DataArray:
     ll = numpyro.infer.log_likelihood(fn, samples, arrays, batch_ndims=2, parallel=True)
     codes, n, labels = _unit_codes(test, unit)
     present = np.unique(codes)
-    if "y" in ll:
-        v = np.asarray(ll["y"], dtype=float)
+    if sites.OBS in ll:
+        v = np.asarray(ll[sites.OBS], dtype=float)
         out = np.zeros(v.shape[:2] + (n,))
         np.add.at(out, (slice(None), slice(None), codes), v)
         out = out[..., present] if unit != "comparison" else v
     else:
         if unit != "user":
             raise ModelError(f"{fit.model.family} has a likelihood per user; use unit='user'.")
-        out = np.asarray(ll["user_ll"], dtype=float)[..., present]
+        out = np.asarray(ll[sites.USER_LL], dtype=float)[..., present]
     dim = unit
     lab = labels[present] if unit != "comparison" else labels
     return xr.DataArray(out, dims=("chain", "draw", dim), coords={dim: lab})
@@ -192,7 +207,7 @@ def heldout_log_likelihood(fit, test, unit: str = "user") -> xr.DataArray:
 # LOO
 # ---------------------------------------------------------------------------------------------
 def _has_comparison_ll(fit):
-    return "log_likelihood" in fit.idata.children and "y" in fit.idata.log_likelihood
+    return "log_likelihood" in fit.idata.children and sites.OBS in fit.idata.log_likelihood
 
 
 def _unit_tree(fit, unit):
@@ -201,8 +216,8 @@ def _unit_tree(fit, unit):
         raise FitError("The fit has no log_likelihood group; refit with bp.fit(..., log_likelihood=True).")
     ll = fit.idata.log_likelihood.dataset
     codes, n, labels = _unit_codes(fit.data, unit)
-    if "y" in ll:
-        v = ll["y"].transpose("chain", "draw", ...).values.astype(float)
+    if sites.OBS in ll:
+        v = ll[sites.OBS].transpose("chain", "draw", ...).values.astype(float)
         if unit == "comparison":
             out, present = v, np.arange(n)
         else:
@@ -210,11 +225,11 @@ def _unit_tree(fit, unit):
             np.add.at(out, (slice(None), slice(None), codes), v)
             present = np.unique(codes)
             out = out[..., present]
-    elif "user_ll" in ll:
+    elif sites.USER_LL in ll:
         if unit != "user":
             raise ModelError(f"{fit.model.family} has a likelihood per user (types summed out); use unit='user'.")
         present = np.unique(codes)
-        out = ll["user_ll"].transpose("chain", "draw", "user").values.astype(float)[..., present]
+        out = ll[sites.USER_LL].transpose("chain", "draw", "user").values.astype(float)[..., present]
     else:
         raise ModelError("The log_likelihood group has neither 'y' nor 'user_ll'.")
     post = fit.idata.posterior
@@ -244,8 +259,8 @@ class _Wrapper(SamplingWrapper):
         return fitted_model
 
     def log_likelihood__i(self, excluded_obs, idata__i):
-        v = _pointwise_loglik(self.fit, idata__i, "comparison" if "y" in _obs_names(self.fit) else "user")
-        if "y" in _obs_names(self.fit):
+        v = _pointwise_loglik(self.fit, idata__i, "comparison" if sites.OBS in _obs_names(self.fit) else "user")
+        if sites.OBS in _obs_names(self.fit):
             v = v[..., np.asarray(excluded_obs)].sum(-1)
         else:
             u = np.unique(np.asarray(self.fit.data.user)[np.asarray(excluded_obs)])
@@ -349,7 +364,7 @@ def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings
     data = fit.data
     codes, n, labels = _unit_codes(data, unit)
     splits = data.kfold(by=unit, k=int(folds), seed=seed)
-    if unit != "user" and "user_ll" in _obs_names(fit):
+    if unit != "user" and sites.USER_LL in _obs_names(fit):
         raise ModelError(f"{fit.model.family} has a likelihood per user (types summed out); "
                          "cross-validate it by='users'.")
     e = np.full(n, np.nan)
@@ -364,10 +379,8 @@ def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings
             samples = refitter.run(keep)
             v = _pointwise_loglik(fit, samples, unit)  # (C, D, n)
             S = v.shape[0] * v.shape[1]
-            e[held_units] = _log_mean_exp(v.reshape(S, -1)[:, held_units])
+            e[held_units] = log_mean_exp(v.reshape(S, -1)[:, held_units])
     else:
-        from ..fitting import fit as fit_fn
-
         info = fit.info
         S = None
         for train, test in splits:
@@ -380,6 +393,6 @@ def kfold(fit, by: str = "users", folds: int = 5, seed: int = 0, **nuts_settings
             lu = heldout_log_likelihood(f, test, unit)
             v = lu.transpose("chain", "draw", unit).values
             S = v.shape[0] * v.shape[1]
-            e[_held(data, test, unit)] = _log_mean_exp(v.reshape(S, -1))
+            e[_held(data, test, unit)] = log_mean_exp(v.reshape(S, -1))
     e = e[present]
-    return _kfold_elpd(e, labels[present], S, folds, dim=unit)
+    return kfold_elpd(e, labels[present], S, folds, dim=unit)

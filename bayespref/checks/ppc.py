@@ -35,8 +35,9 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from ..errors import DataError
-from ._draws import _require_fit, comparison_groups, predictive_draws, score, segment_mean
+from bayespref.errors import DataError
+from bayespref.checks._draws import _require_fit, comparison_groups, predictive_draws, score, segment_mean
+from bayespref.checks import plots
 
 TAILS = ("two-sided", "upper", "lower")
 
@@ -132,7 +133,6 @@ class PPCheck:
         an indexed one as predictive intervals with the observed values (the ``top`` entries with
         the smallest p-values); calibration as a reliability diagram.
         """
-        from . import plots
 
         if self.name == "calibration" and "reliability" in self.extra:
             return plots.reliability(self, ax=ax, ci_prob=ci_prob)

@@ -26,14 +26,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .. import _jax  # noqa: F401
 import jax
 from numpyro.infer import Predictive
 from scipy import stats
 
-from ..data import Comparisons
-from ..errors import DataError, ModelError
-from ..infer import NutsSettings, as_key, latent_sites, run_nuts
+from bayespref.data.comparisons import Comparisons
+from bayespref.errors import DataError, ModelError
+from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
+from bayespref.checks.plots import rank_histograms
+from bayespref.models import as_spec as _as_spec
 
 
 #: simulations between releases of compiled code (about 650 memory maps per run are kept otherwise)
@@ -76,7 +77,6 @@ class SBCResult:
 
     def plot(self, ncols: int = 4):
         """Rank histograms with the 99% band of a uniform histogram; returns the Figure."""
-        from .plots import rank_histograms
 
         return rank_histograms(self, ncols=ncols)
 
@@ -129,7 +129,6 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
     -------
     SBCResult
     """
-    from ..fitting import _as_spec
 
     if not isinstance(data, Comparisons):
         raise DataError(f"sbc needs a bayespref.Comparisons design as `data`, got {type(data).__name__}.")

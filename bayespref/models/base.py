@@ -39,12 +39,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import _jax  # noqa: F401  (JAX start-up settings)
 import jax.numpy as jnp
 import numpyro
 
-from ..errors import ModelError
-from .likelihood import COMPARISON_PLATE
+from bayespref.errors import ModelError
+from bayespref.models import sites
+from bayespref.models.likelihood import COMPARISON_PLATE
 
 LINKS = ("logit", "probit")
 
@@ -73,6 +73,10 @@ def take(data: dict, batch) -> dict:
     return {k: (v[batch] if k in per_comparison and v is not None else v) for k, v in data.items()}
 
 
+#: family name -> spec class; filled by :meth:`ModelSpec.__init_subclass__`
+FAMILIES: dict[str, type] = {}
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelSpec:
     """Base class of model specifications.
@@ -83,10 +87,56 @@ class ModelSpec:
     """
 
     family: ClassVar[str] = "base"
+
+    # -- capabilities ------------------------------------------------------------------------------
+    # What a family can do, asked by the layers above (inference, checks, analyses, cli) in place of
+    # its name. A new family inherits these defaults (a pooled model of the option rewards with no
+    # user-level effects, analysed by none of the optional analyses) and overrides what it offers.
+    # The posterior sites that those layers read are named in :mod:`bayespref.models.sites`.
+
     #: capability: latent user types summed out per user (posterior membership, few-shot
     #: onboarding, separation checks); a family that sets it also defines ``n_types`` and
-    #: ``history_arrays``. Code outside ``models/`` asks this, never the family name.
+    #: ``history_arrays``, and its ``model(..., predict=True)`` reads ``data["history"]`` and records
+    #: the sites ``sites.MEMBERSHIP`` and ``sites.USER_LOG_LIK`` (and draws ``sites.TYPE_DRAW``).
+    #: Code outside ``models/`` asks this, never the family name.
     has_types: ClassVar[bool] = False
+    #: capability: how :func:`bayespref.heterogeneity.group_effects` may define the preference of a
+    #: group of users; the first is the default of ``method="auto"``. ``"design"``: the group-level
+    #: mean :math:`\mu + B^\top c_g` of users whose effects are
+    #: :math:`v_u = \mu + B^\top c_u + \eta_u`, :math:`\eta_u \sim N(0, \operatorname{diag}(\tau) R
+    #: \operatorname{diag}(\tau))` (sites ``<block>``, ``group_<block>``, ``sd_<block>``,
+    #: ``corr_chol`` for each block of :meth:`effect_blocks`), which also makes
+    #: :func:`~bayespref.heterogeneity.variance_shares` apply. ``"users"``: the average over the
+    #: group's users of their effects (the sites of :meth:`user_effect_sites`, or with ``has_types``
+    #: the membership-weighted type effects). Empty (default): the family has no user-level effects
+    #: to compare.
+    group_effect_methods: ClassVar[tuple[str, ...]] = ()
+    #: capability: the model has effects of the user covariates (group effects on the preferences,
+    #: or on the type membership). When False (default) the model ignores the data's covariates,
+    #: even where :meth:`covariate_names` lists them (which then only describes the data).
+    covariate_effects: ClassVar[bool] = False
+    #: capability: :mod:`bayespref.sensitivity` can analyse fits of the family: the model observes
+    #: ``sites.OBS`` per comparison (the confounder shifts its reward difference) or has types
+    #: (:meth:`~bayespref.models.LatentTypes.type_differences`), and its estimands are read from the
+    #: sites ``worth``, ``weight``, ``group_<block>`` and the type sites of :mod:`~bayespref.models.sites`.
+    #: :meth:`sensitivity_support` says whether a configuration of the family is covered.
+    sensitivity: ClassVar[bool] = False
+    #: sites that are only the sampler's coordinates (e.g. partially centred effects); NUTS draws of
+    #: them are dropped from the posterior, which keeps the model's own parameterisation
+    sampler_sites: ClassVar[tuple[str, ...]] = ()
+    #: inference methods of :func:`bayespref.fit` the family supports ("laplace" also needs
+    #: ``population``, ``random_effects``, ``resolved_varying`` and ``by_user_arrays`` as
+    #: :class:`~bayespref.Hierarchical` defines them), and its SVI guides beyond NumPyro's
+    #: autoguides ("hierarchical": :class:`bayespref.inference.guides.HierarchicalGuide`, which needs
+    #: ``population``, ``random_effects`` and ``correlated``)
+    methods: ClassVar[tuple[str, ...]] = ("nuts", "svi")
+    structured_guides: ClassVar[tuple[str, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        """Register every named family, so that saved fits of it can be read back (``FAMILIES``)."""
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("family") not in (None, "base", "custom"):
+            FAMILIES[cls.family] = cls
 
     # -- interface for families ---------------------------------------------------------------
     def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
@@ -107,12 +157,26 @@ class ModelSpec:
         never has user-level effects."""
         return None
 
+    def user_effect_sites(self, sizes: dict) -> dict[str, str]:
+        """Capability: the posterior sites holding each training user's effects, by block
+        (``{"worth": "user_worth", ...}``, dims ``user`` x the block's dim). Read by the convergence
+        diagnostics and averaged by ``heterogeneity.group_effects(method="users")``. Default: the
+        :func:`~bayespref.models.sites.user` site of every block of :meth:`effect_blocks` (none when
+        that is None); a family whose users' effects are not recorded returns ``{}``."""
+        blocks = self.effect_blocks(sizes["n_options"], sizes["n_features"]) or []
+        return {name: sites.user(name) for name, _ in blocks}
+
+    def sensitivity_support(self) -> str | None:
+        """Capability: why :mod:`bayespref.sensitivity` cannot analyse this configuration of a family
+        that declares ``sensitivity``, or None (default) when it can."""
+        return None
+
     def sample_log_tie(self):
         """Davidson's log tie parameter (site ``log_tie``), or None without Davidson ties."""
         import numpyro.distributions as dist
 
         if getattr(self, "ties", False) in (True, "davidson"):
-            return numpyro.sample("log_tie", dist.Normal(self.tie_loc, self.tie_scale))
+            return numpyro.sample(sites.LOG_TIE, dist.Normal(self.tie_loc, self.tie_scale))
         return None
 
     @property
@@ -215,6 +279,10 @@ class ModelSpec:
     def centring_weight(self, data) -> np.floating | None:
         """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""
         return None
+
+    def centred_draws(self, posterior, data, sizes) -> dict:
+        """Another fit's draws in the sampler's coordinates (families whose ``centring_weight`` is set)."""
+        raise ModelError(f"{self.family} has no partially centred parameterisation.")
 
     def predict_arrays(self, train, new) -> dict[str, Any]:
         """Inputs of ``model(..., predict=True)`` for the comparisons ``new`` (training data ``train``)."""
@@ -323,6 +391,9 @@ class CustomModel(ModelSpec):
     covariates: Sequence[str] | bool | None = None
 
     family: ClassVar[str] = "custom"
+    #: a custom model is read by the site names of :mod:`bayespref.models.sites`: those it has are used
+    covariate_effects: ClassVar[bool] = True
+    sensitivity: ClassVar[bool] = True
 
     def __init__(self, fn, dims=None, *, ties=False, position=False, link="logit", features=None, covariates=None):
         if not callable(fn):
@@ -343,6 +414,9 @@ class CustomModel(ModelSpec):
 
     def summary_vars(self, sizes):
         return list(self.var_dims)
+
+    def user_effect_sites(self, sizes):
+        return {sites.WORTH: sites.USER_WORTH, sites.WEIGHT: sites.USER_WEIGHT}
 
     def to_dict(self):
         return {"family": self.family, "fn": getattr(self.fn, "__qualname__", repr(self.fn)), "dims": self.var_dims,

@@ -10,9 +10,10 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ..errors import ModelError
-from .base import ModelSpec, comparison_plate, take
-from .likelihood import observe
+from bayespref.errors import ModelError
+from bayespref.models import sites
+from bayespref.models.base import ModelSpec, comparison_plate, take
+from bayespref.models.likelihood import observe
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +83,7 @@ class BradleyTerry(ModelSpec):
     tie_scale: float = 1.5
 
     family: ClassVar[str] = "BradleyTerry"
+    sensitivity: ClassVar[bool] = True
 
     def __post_init__(self):
         worths = "fixed" if self.worths is True else self.worths
@@ -112,17 +114,17 @@ class BradleyTerry(ModelSpec):
         reward = jnp.zeros(n_options)
         worths = self.resolved_worths(n_features)
         if worths == "fixed":
-            reward = numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
+            reward = numpyro.sample(sites.WORTH, dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
         elif worths == "random":
             sd = numpyro.sample("sd_worth", dist.HalfNormal(self.sd_worth_scale))
             with numpyro.plate("option", n_options):
                 z = numpyro.sample("worth_z", dist.Normal(0.0, 1.0))
-            reward = numpyro.deterministic("worth", sd * z)
+            reward = numpyro.deterministic(sites.WORTH, sd * z)
         weight = None
         if n_features:
             with numpyro.plate("feature", n_features):
-                weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
-        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+                weight = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
+        pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
         log_tie = self.sample_log_tie()
 
         with comparison_plate(data["a"].shape[0], batch):
@@ -133,19 +135,19 @@ class BradleyTerry(ModelSpec):
             observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     def dims(self, sizes):
-        return {"worth": ["option"], "worth_z": ["option"], "weight": ["feature"]}
+        return {sites.WORTH: ["option"], "worth_z": ["option"], sites.WEIGHT: ["feature"]}
 
     def summary_vars(self, sizes):
         out = []
         worths = self.resolved_worths(sizes["n_features"])
         if worths:
-            out.append("worth")
+            out.append(sites.WORTH)
         if worths == "random":
             out.append("sd_worth")
         if sizes["n_features"]:
-            out.append("weight")
+            out.append(sites.WEIGHT)
         if self.position:
-            out.append("position")
+            out.append(sites.POSITION)
         if self.ties in (True, "davidson"):
-            out.append("log_tie")
+            out.append(sites.LOG_TIE)
         return out

@@ -12,9 +12,11 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 
-from ..errors import ModelError
-from .base import ModelSpec, comparison_plate, take
-from .likelihood import observe
+from bayespref.errors import ModelError
+from bayespref.models import sites
+from bayespref.models.balance import balance_weights, erase
+from bayespref.models.base import ModelSpec, comparison_plate, take
+from bayespref.models.likelihood import observe
 
 POOLING = ("partial", "none")
 HEAD_PRIORS = ("feature", "sparse")
@@ -183,8 +185,6 @@ class Conditioned(ModelSpec):
         """The propensity weights of the training comparisons ``train`` with their diagnostics
         (:class:`bayespref.causal.BalanceWeights`: ``.weights``, ``.summary()``,
         ``.balance_table()``), as used by ``balance="weights"``."""
-        from ..causal import balance_weights
-
         self._check_condition(train)
         return balance_weights(train, self.condition, features=self.feature_names(train), trim=self.weight_trim,
                                ridge=self.propensity_ridge)
@@ -256,8 +256,6 @@ class Conditioned(ModelSpec):
         out = super().arrays(data, with_outcome=with_outcome)
         out["head"] = jnp.asarray(self.head_index(train, data))
         if self.balance_mode == "erase":
-            from ..causal import erase
-
             er = erase(train, self.condition, features=self.feature_names(train))
             out["xa"] = jnp.asarray(er.transform(np.asarray(out["xa"])))
             out["xb"] = jnp.asarray(er.transform(np.asarray(out["xb"])))
@@ -275,7 +273,7 @@ class Conditioned(ModelSpec):
             tau0 = numpyro.sample("sd_head_global", dist.HalfNormal(1.0))
         with numpyro.plate("feature", n_features):
             if self.pooling == "partial":
-                mu = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
+                mu = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
                 if sparse:
                     lam = numpyro.sample("sd_head_local", dist.HalfCauchy(1.0))
                     tau = numpyro.deterministic("sd_head", tau0 * lam)
@@ -288,8 +286,8 @@ class Conditioned(ModelSpec):
         else:
             with numpyro.plate("head", n_heads, dim=-2), numpyro.plate("feature", n_features, dim=-1):
                 W = numpyro.sample("head_weight", dist.Normal(0.0, self.weight_scale))
-            mu = numpyro.deterministic("weight", W.mean(0))
-        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+            mu = numpyro.deterministic(sites.WEIGHT, W.mean(0))
+        pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
         log_tie = self.sample_log_tie()
 
         with comparison_plate(data["a"].shape[0], batch):
@@ -311,15 +309,15 @@ class Conditioned(ModelSpec):
                 observe(d, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
 
     def dims(self, sizes):
-        return {"weight": ["feature"], "sd_head": ["feature"], "sd_head_local": ["feature"], "z_head": ["head", "feature"],
+        return {sites.WEIGHT: ["feature"], "sd_head": ["feature"], "sd_head_local": ["feature"], "z_head": ["head", "feature"],
                 "head_weight": ["head", "feature"]}
 
     def summary_vars(self, sizes):
-        out = ["weight", "head_weight"] + (["sd_head"] if self.pooling == "partial" else [])
+        out = [sites.WEIGHT, "head_weight"] + (["sd_head"] if self.pooling == "partial" else [])
         if self.pooling == "partial" and self.head_prior == "sparse":
             out.append("sd_head_global")
         if self.position:
-            out.append("position")
+            out.append(sites.POSITION)
         if self.ties in (True, "davidson"):
-            out.append("log_tie")
+            out.append(sites.LOG_TIE)
         return out

@@ -11,9 +11,10 @@ import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
 
-from ..errors import ModelError
-from .base import ModelSpec, comparison_plate, group_by_user, take, user_plate
-from .likelihood import observe
+from bayespref.errors import ModelError
+from bayespref.models import sites
+from bayespref.models.base import ModelSpec, comparison_plate, group_by_user, take, user_plate
+from bayespref.models.likelihood import observe
 
 VARYING = ("worths", "features")
 
@@ -152,6 +153,12 @@ class Hierarchical(ModelSpec):
     centring: float = 0.0
 
     family: ClassVar[str] = "Hierarchical"
+    sampler_sites: ClassVar[tuple[str, ...]] = ("z_pc",)
+    methods: ClassVar[tuple[str, ...]] = ("nuts", "svi", "laplace")
+    structured_guides: ClassVar[tuple[str, ...]] = ("hierarchical",)
+    group_effect_methods: ClassVar[tuple[str, ...]] = ("design", "users")
+    covariate_effects: ClassVar[bool] = True
+    sensitivity: ClassVar[bool] = True
 
     def __post_init__(self):
         if self.interactions is not None:
@@ -243,7 +250,7 @@ class Hierarchical(ModelSpec):
         nf = len(self.feature_names(data))
         names = []
         for name, _ in self.effect_blocks(data.n_options, nf):
-            labels = data.options if name == "worth" else self.feature_names(data)
+            labels = data.options if name == sites.WORTH else self.feature_names(data)
             names += [str(x) for x in labels]
         mask = np.ones((len(covs), len(names)))
         raw = {c: c.split("[")[0] for c in covs}
@@ -269,9 +276,9 @@ class Hierarchical(ModelSpec):
         varying = self.resolved_varying(n_features)
         blocks = []
         if "worths" in varying:
-            blocks.append(("worth", n_options))
+            blocks.append((sites.WORTH, n_options))
         if "features" in varying:
-            blocks.append(("weight", n_features))
+            blocks.append((sites.WEIGHT, n_features))
         return blocks
 
     def population(self, data, *, n_options, n_features, n_covariates, **_):
@@ -284,23 +291,23 @@ class Hierarchical(ModelSpec):
         """
         blocks = self.effect_blocks(n_options, n_features)
         n_eff = sum(n for _, n in blocks)
-        worth = (numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
+        worth = (numpyro.sample(sites.WORTH, dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
                  if self.resolved_worths(n_features) else jnp.zeros(n_options))
         weight = jnp.zeros(n_features)
         if n_features:
             with numpyro.plate("feature", n_features):
-                weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
-        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+                weight = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
+        pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
         log_tie = self.sample_log_tie()
 
         # group effects, user SDs and correlation, for each varying block
         group, sds = [], []
         for name, n in blocks:
-            dim = "option" if name == "worth" else "feature"
+            dim = sites.block_dim(name)
             if n_covariates:
                 mask = data.get("group_mask")
-                site = f"group_{name}" if mask is None else f"group_{name}_free"
-                if name == "worth" and mask is None:
+                site = sites.group(name) if mask is None else f"{sites.group(name)}_free"
+                if name == sites.WORTH and mask is None:
                     # a covariate shifting every worth equally changes nothing: sum to zero over options
                     with numpyro.plate("covariate", n_covariates, dim=-1):
                         g = numpyro.sample(site, dist.ZeroSumNormal(self.group_scale, event_shape=(n,)))
@@ -309,21 +316,21 @@ class Hierarchical(ModelSpec):
                         g = numpyro.sample(site, dist.Normal(0.0, self.group_scale))
                 if mask is not None:
                     start = sum(m for nm, m in blocks[: [b[0] for b in blocks].index(name)])
-                    g = numpyro.deterministic(f"group_{name}", g * mask[:, start:start + n])
+                    g = numpyro.deterministic(sites.group(name), g * mask[:, start:start + n])
                 group.append(g)
             else:
                 group.append(jnp.zeros((0, n)))
             if self.random_effects:
                 with numpyro.plate(dim, n):
-                    sds.append(numpyro.sample(f"sd_{name}", dist.HalfNormal(self.sd_scale)))
+                    sds.append(numpyro.sample(sites.sd(name), dist.HalfNormal(self.sd_scale)))
         B = jnp.concatenate(group, axis=-1)  # (P, E)
-        mu = jnp.concatenate([worth if name == "worth" else weight for name, _ in blocks])
+        mu = jnp.concatenate([worth if name == sites.WORTH else weight for name, _ in blocks])
         scale_tril = jnp.zeros((n_eff, n_eff))
         tau = L = None
         if self.random_effects:
             tau = jnp.concatenate(sds)  # (E,)
             if self.correlated and n_eff > 1:
-                L = numpyro.sample("corr_chol", dist.LKJCholesky(n_eff, self.lkj_concentration))
+                L = numpyro.sample(sites.CORR_CHOL, dist.LKJCholesky(n_eff, self.lkj_concentration))
                 scale_tril = tau[:, None] * L
             else:
                 scale_tril = jnp.diag(tau)
@@ -342,7 +349,7 @@ class Hierarchical(ModelSpec):
             c = None if predict or user_batch is not None else data.get("centring")
             with user_plate(n_users, user_batch, dim=-1):
                 if c is None:
-                    z = numpyro.sample("z", dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
+                    z = numpyro.sample(sites.Z, dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
                     v = v + z @ scale_tril.T
                 else:
                     v = self._partially_centred(v, pop["sd"], pop["corr_chol"], c)
@@ -413,7 +420,7 @@ class Hierarchical(ModelSpec):
             x = numpyro.sample("z_pc", ScaledCorrNormal(loc, scale, L))
             e = (x - loc) / scale
             z = ScaledCorrNormal.standardise(e, L)
-        numpyro.deterministic("z", z)
+        numpyro.deterministic(sites.Z, z)
         return m + tau * e
 
     def centring_weight(self, data):
@@ -431,10 +438,11 @@ class Hierarchical(ModelSpec):
         """
         import numpy as np
 
-        sites = [s for s in ("worth", "weight", "position", "log_tie", "corr_chol") if s in posterior]
-        sites += [s for s in posterior if str(s).startswith(("group_", "sd_"))]
-        values = {s: jnp.asarray(np.asarray(posterior[s])) for s in sites}
-        z = jnp.asarray(np.asarray(posterior["z"]))
+        names = [s for s in (sites.WORTH, sites.WEIGHT, sites.POSITION, sites.LOG_TIE, sites.CORR_CHOL)
+                 if s in posterior]
+        names += [s for s in posterior if str(s).startswith((sites.group(""), sites.sd("")))]
+        values = {s: jnp.asarray(np.asarray(posterior[s])) for s in names}
+        z = jnp.asarray(np.asarray(posterior[sites.Z]))
         sizes = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
         c = data["centring"]
 
@@ -449,11 +457,11 @@ class Hierarchical(ModelSpec):
         lead = z.shape[:2]
         flat = jax.tree.map(lambda a: a.reshape((-1,) + a.shape[2:]), values)
         x = jax.lax.map(lambda a: one(*a), (flat, z.reshape((-1,) + z.shape[2:])), batch_size=50)
-        return {**{s: np.asarray(posterior[s]) for s in sites}, "z_pc": np.asarray(x).reshape(lead + x.shape[1:])}
+        return {**{s: np.asarray(posterior[s]) for s in names}, "z_pc": np.asarray(x).reshape(lead + x.shape[1:])}
 
     @staticmethod
     def _centre(v, blocks):
-        if blocks and blocks[0][0] == "worth":
+        if blocks and blocks[0][0] == sites.WORTH:
             n = blocks[0][1]
             w = v[..., :n]
             v = jnp.concatenate([w - w.mean(-1, keepdims=True), v[..., n:]], axis=-1)
@@ -463,7 +471,7 @@ class Hierarchical(ModelSpec):
         v = self._centre(v, blocks)
         start = 0
         for name, n in blocks:
-            numpyro.deterministic(f"user_{name}", v[:, start:start + n])
+            numpyro.deterministic(sites.user(name), v[:, start:start + n])
             start += n
         return v
 
@@ -474,32 +482,30 @@ class Hierarchical(ModelSpec):
         for name, n in blocks:
             parts[name] = vn[:, start:start + n]
             start += n
-        return parts.get("worth", worth), parts.get("weight", weight)
+        return parts.get(sites.WORTH, worth), parts.get(sites.WEIGHT, weight)
 
     def dims(self, sizes):
-        return {
-            "worth": ["option"], "weight": ["feature"],
-            "group_worth": ["covariate", "option"], "group_weight": ["covariate", "feature"],
-            "sd_worth": ["option"], "sd_weight": ["feature"],
-            "corr_chol": ["effect", "effect_bis"], "z": ["user", "effect"],
-            "user_worth": ["user", "option"], "user_weight": ["user", "feature"],
-        }
+        out = {sites.CORR_CHOL: ["effect", "effect_bis"], sites.Z: ["user", "effect"]}
+        for block, dim in sites.BLOCK_DIMS.items():
+            out.update({block: [dim], sites.group(block): ["covariate", dim], sites.sd(block): [dim],
+                        sites.user(block): ["user", dim]})
+        return out
 
     def summary_vars(self, sizes):
         varying = self.resolved_varying(sizes["n_features"])
         out = []
         if self.resolved_worths(sizes["n_features"]):
-            out.append("worth")
+            out.append(sites.WORTH)
         if sizes["n_features"]:
-            out.append("weight")
-        for name, short in (("worths", "worth"), ("features", "weight")):
+            out.append(sites.WEIGHT)
+        for name, short in (("worths", sites.WORTH), ("features", sites.WEIGHT)):
             if name in varying:
                 if sizes["n_covariates"]:
-                    out.append(f"group_{short}")
+                    out.append(sites.group(short))
                 if self.random_effects:
-                    out.append(f"sd_{short}")
+                    out.append(sites.sd(short))
         if self.position:
-            out.append("position")
+            out.append(sites.POSITION)
         if self.ties in (True, "davidson"):
-            out.append("log_tie")
+            out.append(sites.LOG_TIE)
         return out

@@ -12,9 +12,11 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 
-from ..errors import ModelError
-from .base import ModelSpec
-from .likelihood import half_tie_values, outcome_distribution, prob_a
+from bayespref.errors import ModelError
+from bayespref.models import sites
+from bayespref.models.base import ModelSpec
+from bayespref.models.likelihood import half_tie_values, outcome_distribution, prob_a
+from bayespref.models.mixture import relabel
 
 TYPE_PLATE = "type"
 
@@ -100,6 +102,9 @@ class LatentTypes(ModelSpec):
 
     family: ClassVar[str] = "LatentTypes"
     has_types: ClassVar[bool] = True
+    group_effect_methods: ClassVar[tuple[str, ...]] = ("users",)
+    covariate_effects: ClassVar[bool] = True
+    sensitivity: ClassVar[bool] = True
 
     def __post_init__(self):
         for name in ("features", "covariates"):
@@ -135,10 +140,10 @@ class LatentTypes(ModelSpec):
         weight = jnp.zeros((K, n_features))
         if self.resolved_worths(n_features):
             with numpyro.plate(TYPE_PLATE, K, dim=-1):
-                worth = numpyro.sample("worth", dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
+                worth = numpyro.sample(sites.WORTH, dist.ZeroSumNormal(self.worth_scale, event_shape=(n_options,)))
         if n_features:
             with numpyro.plate(TYPE_PLATE, K, dim=-2), numpyro.plate("feature", n_features, dim=-1):
-                weight = numpyro.sample("weight", dist.Normal(0.0, self.weight_scale))
+                weight = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
         return worth, weight
 
     def _log_prior(self, covariates, n_covariates):
@@ -146,13 +151,13 @@ class LatentTypes(ModelSpec):
         K = self.n_types
         if n_covariates:
             with numpyro.plate(TYPE_PLATE, K):
-                alpha = numpyro.sample("type_intercept", dist.Normal(0.0, 1.0))
+                alpha = numpyro.sample(sites.TYPE_INTERCEPT, dist.Normal(0.0, 1.0))
             with numpyro.plate("covariate", n_covariates, dim=-2), numpyro.plate(TYPE_PLATE, K, dim=-1):
-                gamma = numpyro.sample("type_coef", dist.Normal(0.0, self.membership_scale))
+                gamma = numpyro.sample(sites.TYPE_COEF, dist.Normal(0.0, self.membership_scale))
             return lambda c: jax.nn.log_softmax(alpha + c @ gamma, axis=-1)
         if K == 1:
             return lambda c: jnp.zeros((c.shape[0], 1))
-        share = numpyro.sample("type_share", dist.Dirichlet(jnp.full(K, self.concentration)))
+        share = numpyro.sample(sites.TYPE_SHARE, dist.Dirichlet(jnp.full(K, self.concentration)))
         return lambda c: jnp.broadcast_to(jnp.log(share), (c.shape[0], K))
 
     def _deviations(self, n_users, n_options, n_features):
@@ -161,13 +166,13 @@ class LatentTypes(ModelSpec):
         blocks = []
         if self.resolved_worths(n_features):
             with numpyro.plate("option", n_options):
-                blocks.append(numpyro.sample("sd_worth", dist.HalfNormal(self.sd_scale)))
+                blocks.append(numpyro.sample(sites.SD_WORTH, dist.HalfNormal(self.sd_scale)))
         if n_features:
             with numpyro.plate("feature", n_features):
-                blocks.append(numpyro.sample("sd_weight", dist.HalfNormal(self.sd_scale)))
+                blocks.append(numpyro.sample(sites.SD_WEIGHT, dist.HalfNormal(self.sd_scale)))
         tau = jnp.concatenate(blocks)
         with numpyro.plate("user", n_users, dim=-2), numpyro.plate("effect", tau.shape[0], dim=-1):
-            z = numpyro.sample("z", dist.Normal(0.0, 1.0))
+            z = numpyro.sample(sites.Z, dist.Normal(0.0, 1.0))
         return z * tau
 
     @staticmethod
@@ -195,6 +200,39 @@ class LatentTypes(ModelSpec):
         ll = outcome_distribution(d, link=self.link, log_tie=log_tie, half_ties=self.half_ties).log_prob(y[:, None])
         return jax.ops.segment_sum(ll, arr["user"], num_segments=n_users)
 
+    def type_differences(self, data, sizes):
+        r"""Sample the type-level sites and return what the per-user mixture over types is made of.
+
+        For code that rebuilds the likelihood of this family with something added per comparison
+        (e.g. :mod:`bayespref.sensitivity`, which adds a confounder's shift and sums it out with the
+        type); call it inside a NumPyro model. It samples the same sites as :meth:`model`, in the
+        same order (type worths/weights, membership model, ``position``, ``log_tie``), and only
+        those: user deviations (``user_deviations=True``) are not part of it.
+
+        Parameters
+        ----------
+        data : dict
+            The model's arrays (:meth:`arrays`).
+        sizes : dict
+            :meth:`sizes` of the data (``n_options``, ``n_features``, ``n_covariates``).
+
+        Returns
+        -------
+        dict
+            ``d`` (N, K): the reward difference :math:`r_k(a_n) - r_k(b_n)` (plus the position
+            effect) of every comparison under every type; ``log_prior`` (U, K): :math:`\log P(z_u = k)`
+            of the users of ``data["covariates"]``; ``log_tie``: Davidson's log tie parameter or
+            None. Per comparison and type the outcome then follows
+            ``outcome_distribution(d, link=self.link, log_tie=log_tie, half_ties=self.half_ties)``.
+        """
+        n_options, n_features = sizes["n_options"], sizes["n_features"]
+        worth, weight = self._type_effects(n_options, n_features)
+        log_prior = self._log_prior(data["covariates"], sizes["n_covariates"])
+        pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+        log_tie = self.sample_log_tie()
+        d = self._differences(data, worth, weight, pos, None, n_options)
+        return {"d": d, "log_prior": log_prior(data["covariates"]), "log_tie": log_tie}
+
     def predict_arrays(self, train, new):
         """Query arrays plus the training judgements (``history``) that give each user's membership."""
         return {**self.arrays(new, with_outcome=False), "history": self.history_arrays(train)}
@@ -204,7 +242,7 @@ class LatentTypes(ModelSpec):
             raise ModelError("LatentTypes does not support minibatches over comparisons (types are per user).")
         worth, weight = self._type_effects(n_options, n_features)
         log_prior = self._log_prior(data["covariates"], n_covariates)
-        pos = numpyro.sample("position", dist.Normal(0.0, self.position_scale)) if self.position else 0.0
+        pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
         log_tie = self.sample_log_tie()
         eta = self._deviations(n_users, n_options, n_features)
 
@@ -212,7 +250,7 @@ class LatentTypes(ModelSpec):
             d = self._differences(data, worth, weight, pos, eta, n_options)
             L = self._user_loglik(data, d, log_tie, n_users)
             with numpyro.plate("user", n_users):
-                numpyro.factor("user_ll", logsumexp(log_prior(data["covariates"]) + L, axis=-1))
+                numpyro.factor(sites.USER_LL, logsumexp(log_prior(data["covariates"]) + L, axis=-1))
             return
 
         # prediction: membership of the history's users, then mixture predictions for the queries
@@ -223,20 +261,20 @@ class LatentTypes(ModelSpec):
         L = self._user_loglik(hist, dh, log_tie, hist["covariates"].shape[0])
         joint = log_prior(hist["covariates"]) + L
         post = jax.nn.softmax(joint, axis=-1)  # (U_h, K)
-        numpyro.deterministic("membership", post)
-        numpyro.deterministic("user_log_lik", logsumexp(joint, axis=-1))
+        numpyro.deterministic(sites.MEMBERSHIP, post)
+        numpyro.deterministic(sites.USER_LOG_LIK, logsumexp(joint, axis=-1))
 
         d = self._differences(data, worth, weight, pos, h_eta, n_options)
         u = data["user"]
         w = jnp.where((u >= 0)[:, None], post[jnp.maximum(u, 0)], jnp.exp(log_prior(data["ucov"])))
         p_a_k, p_tie_k = prob_a(d, link=self.link, log_tie=log_tie)
-        numpyro.deterministic("p_a", jnp.sum(w * p_a_k, -1))
+        numpyro.deterministic(sites.P_A, jnp.sum(w * p_a_k, -1))
         if p_tie_k is not None:
-            numpyro.deterministic("p_tie", jnp.sum(w * p_tie_k, -1))
+            numpyro.deterministic(sites.P_TIE, jnp.sum(w * p_tie_k, -1))
         with numpyro.plate("comparison", d.shape[0]):
-            k = numpyro.sample("type_draw", dist.Categorical(probs=w))
+            k = numpyro.sample(sites.TYPE_DRAW, dist.Categorical(probs=w))
             d_k = jnp.take_along_axis(d, k[:, None], axis=1)[:, 0]
-            numpyro.sample("y", outcome_distribution(d_k, link=self.link, log_tie=log_tie))
+            numpyro.sample(sites.OBS, outcome_distribution(d_k, link=self.link, log_tie=log_tie))
 
     # -- arrays for prediction -------------------------------------------------------------------
     def history_arrays(self, data, train_users=None):
@@ -254,8 +292,17 @@ class LatentTypes(ModelSpec):
     def effect_blocks(self, n_options, n_features):
         if not self.user_deviations:
             return []
-        return ([("worth", n_options)] if self.resolved_worths(n_features) else []) + (
-            [("weight", n_features)] if n_features else [])
+        return ([(sites.WORTH, n_options)] if self.resolved_worths(n_features) else []) + (
+            [(sites.WEIGHT, n_features)] if n_features else [])
+
+    def user_effect_sites(self, sizes):
+        """None recorded: a user's effects are its membership-weighted type effects (plus ``z``)."""
+        return {}
+
+    def sensitivity_support(self):
+        if self.user_deviations:
+            return "Sensitivity analysis for LatentTypes supports user_deviations=False only."
+        return None
 
     def coords(self, data):
         import numpy as np
@@ -263,30 +310,28 @@ class LatentTypes(ModelSpec):
         return {**super().coords(data), "type": np.arange(self.n_types)}
 
     def postprocess(self, idata, data):
-        from ..mixture import relabel
-
         return relabel(idata)
 
     def dims(self, sizes):
-        return {"worth": ["type", "option"], "weight": ["type", "feature"], "type_share": ["type"],
-                "type_intercept": ["type"], "type_coef": ["covariate", "type"], "sd_worth": ["option"],
-                "sd_weight": ["feature"], "z": ["user", "effect"], "user_ll": ["user"]}
+        return {sites.WORTH: ["type", "option"], sites.WEIGHT: ["type", "feature"], sites.TYPE_SHARE: ["type"],
+                sites.TYPE_INTERCEPT: ["type"], sites.TYPE_COEF: ["covariate", "type"], sites.SD_WORTH: ["option"],
+                sites.SD_WEIGHT: ["feature"], sites.Z: ["user", "effect"], sites.USER_LL: ["user"]}
 
     def summary_vars(self, sizes):
         out = []
         if self.resolved_worths(sizes["n_features"]):
-            out.append("worth")
+            out.append(sites.WORTH)
         if sizes["n_features"]:
-            out.append("weight")
+            out.append(sites.WEIGHT)
         if sizes["n_covariates"]:
-            out += ["type_intercept", "type_coef"]
+            out += [sites.TYPE_INTERCEPT, sites.TYPE_COEF]
         elif self.n_types > 1:
-            out.append("type_share")
+            out.append(sites.TYPE_SHARE)
         if self.user_deviations:
-            out += [v for v, on in (("sd_worth", self.resolved_worths(sizes["n_features"])),
-                                    ("sd_weight", sizes["n_features"])) if on]
+            out += [v for v, on in ((sites.SD_WORTH, self.resolved_worths(sizes["n_features"])),
+                                    (sites.SD_WEIGHT, sizes["n_features"])) if on]
         if self.position:
-            out.append("position")
+            out.append(sites.POSITION)
         if self.ties in (True, "davidson"):
-            out.append("log_tie")
+            out.append(sites.LOG_TIE)
         return out

@@ -27,7 +27,9 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import log_ndtr
 
-OBS_SITE = "y"
+from bayespref.models import sites
+
+OBS_SITE = sites.OBS
 COMPARISON_PLATE = "comparison"
 
 
@@ -88,9 +90,9 @@ def observe(d, y, *, link: str = "logit", log_tie=None, predict: bool = False, h
     """
     if predict:
         p_a, p_tie = prob_a(d, link=link, log_tie=log_tie)
-        numpyro.deterministic("p_a", p_a)
+        numpyro.deterministic(sites.P_A, p_a)
         if p_tie is not None:
-            numpyro.deterministic("p_tie", p_tie)
+            numpyro.deterministic(sites.P_TIE, p_tie)
     if half_ties:
         y = half_tie_values(y)
     return numpyro.sample(OBS_SITE, outcome_distribution(d, link=link, log_tie=log_tie, half_ties=half_ties), obs=y)

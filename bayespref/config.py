@@ -1,0 +1,121 @@
+"""One configuration place: the package's defaults and its JAX set-up.
+
+Defaults
+--------
+``CI_PROB``
+    Probability mass of every equal-tailed interval the package reports when ``ci_prob`` is not
+    given (0.9). Change it for a session with ``bayespref.config.CI_PROB = 0.95``.
+``RHAT_MAX``, ``ESS_PER_CHAIN``
+    The convergence thresholds used by the warning after a NUTS fit and by
+    :func:`bayespref.checks.convergence`: split R-hat above 1.01, bulk or tail ESS below 100 per chain.
+``AUTO_CHECK_USERS``
+    Users whose effects the automatic check after a NUTS fit looks at (all population parameters are
+    checked; ``fit.diagnostics()`` checks every user).
+
+JAX set-up
+----------
+:func:`setup_jax` asks XLA for ``host_devices`` virtual CPU devices (so that 4 NUTS chains run in
+parallel on a CPU host; the benchmarks in ``benchmarks/RESULTS.md`` ran with 4) and turns on
+JAX's on-disk compilation cache. Importing bayespref does not call it: :func:`bayespref.fit` (and
+every other entry point that starts inference) calls it once, before it makes its first JAX array,
+unless you called it yourself first. Its defaults come from the environment:
+``BAYESPREF_HOST_DEVICES`` (default 4), ``BAYESPREF_CACHE_DIR`` (default
+``~/.cache/bayespref/jax``) and ``BAYESPREF_NO_JAX_CACHE=1`` (no on-disk cache). Your own
+``XLA_FLAGS`` device count and a cache directory you set in ``jax.config`` always win. The device
+count only takes effect when JAX has not yet started its backends (a library cannot change it
+afterwards); with one CPU device, chains run one after another.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import pathlib
+
+from bayespref.errors import BayesprefError, ModelError
+
+CI_PROB = 0.9
+RHAT_MAX = 1.01
+ESS_PER_CHAIN = 100
+AUTO_CHECK_USERS = 500
+
+_DONE = False
+
+
+def ci_prob(value=None) -> float:
+    """``value`` checked (a probability strictly between 0 and 1), or :data:`CI_PROB` when None."""
+    value = CI_PROB if value is None else value
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < float(value) < 1:
+        raise ModelError(f"ci_prob={value!r} must be a probability strictly between 0 and 1 (e.g. 0.9).")
+    return float(value)
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    try:
+        return int(raw)
+    except ValueError:
+        raise BayesprefError(f"{name}={raw!r} must be a whole number (unset it for the default {default}).") from None
+
+
+def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | None = None) -> None:
+    """Configure JAX for bayespref: virtual CPU devices for parallel chains and the compilation cache.
+
+    Parameters
+    ----------
+    host_devices : int, optional
+        Virtual CPU devices to request (default ``BAYESPREF_HOST_DEVICES`` or 4). Ignored when
+        ``XLA_FLAGS`` already sets ``xla_force_host_platform_device_count``.
+    cache_dir : path, optional
+        On-disk compilation cache (default ``BAYESPREF_CACHE_DIR`` or ``~/.cache/bayespref/jax``).
+        Ignored when ``jax.config.jax_compilation_cache_dir`` is already set.
+    cache : bool, optional
+        False: no on-disk cache (default: on unless ``BAYESPREF_NO_JAX_CACHE`` is set).
+    """
+    global _DONE
+    _DONE = True
+    n = _int_env("BAYESPREF_HOST_DEVICES", 4) if host_devices is None else host_devices
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise BayesprefError(f"host_devices={n!r} must be a whole number >= 1.")
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={n}").strip()
+    import jax  # JAX start-up cost: importing bayespref stays JAX-free until inference starts
+
+    use_cache = not os.environ.get("BAYESPREF_NO_JAX_CACHE") if cache is None else bool(cache)
+    if use_cache and jax.config.jax_compilation_cache_dir is None:
+        path = pathlib.Path(cache_dir or os.environ.get("BAYESPREF_CACHE_DIR",
+                                                         pathlib.Path.home() / ".cache" / "bayespref" / "jax"))
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            jax.config.update("jax_compilation_cache_dir", str(path))
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+        except OSError:  # read-only home: run without the on-disk cache
+            pass
+
+
+def ensure_jax() -> None:
+    """Call :func:`setup_jax` with its defaults once, unless it was called already."""
+    if not _DONE:
+        setup_jax()
+
+
+def devices_for_chains(num_chains: int) -> tuple[str, int]:
+    """Choose NumPyro's ``chain_method`` for ``num_chains`` chains on the devices JAX sees.
+
+    Returns the method and the number of devices available. ``"parallel"`` when there is one device
+    per chain (CPU virtual devices or several GPUs), ``"vectorized"`` on a single accelerator, and
+    ``"sequential"`` on a CPU whose device count JAX fixed before bayespref set it up.
+    """
+    ensure_jax()
+    import jax
+
+    devices = jax.local_devices()
+    n = len(devices)
+    if num_chains <= 1:
+        return "sequential", n
+    if n >= num_chains:
+        return "parallel", n
+    if devices[0].platform != "cpu":
+        return "vectorized", n
+    return "sequential", n

@@ -1,0 +1,347 @@
+"""Validation and encoding helpers of the data layer: every check of :class:`~bayespref.Comparisons`
+and of the readers lives here, with the message helpers that make their errors name the column, the
+offending rows or ids, and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from bayespref.errors import DataError, DataWarning
+
+TIE = "tie"
+SHOW = 5  # how many offending rows / ids an error message lists
+
+# ---------------------------------------------------------------------------------------------
+# message helpers
+# ---------------------------------------------------------------------------------------------
+def _py(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def _fmt(values: Any, k: int = SHOW) -> str:
+    """``[x, y, z] and 4 more``: the first ``k`` values of an error listing."""
+    vals = list(values)
+    shown = ", ".join(repr(_py(v)) for v in vals[:k])
+    more = f" and {len(vals) - k} more" if len(vals) > k else ""
+    return f"[{shown}]{more}"
+
+
+def _distinct(s: pd.Series) -> list:
+    """Distinct values of ``s`` for a message (unhashable values are listed as they come)."""
+    try:
+        return list(pd.unique(s.astype(object)))
+    except TypeError:
+        return list(s)
+
+
+def _rows(index: pd.Index, mask: np.ndarray) -> str:
+    return f"{int(np.sum(mask))} row(s) {_fmt(index[np.asarray(mask, dtype=bool)])}"
+
+
+def _suggest(name: Any, columns: pd.Index) -> str:
+    names = {str(c): c for c in columns}
+    close = difflib.get_close_matches(str(name), list(names), n=3, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(names[c]) for c in close)}?" if close else ""
+    return f"{hint} The frame has columns {_fmt(columns, 12)}."
+
+
+def _free_name(columns: pd.Index, name: str) -> str:
+    """``name``, or ``name_``, ``name__``... : a column name not already in ``columns``."""
+    while name in columns:
+        name += "_"
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------------------------
+def _check_frame(df: Any, where: str) -> None:
+    if not isinstance(df, pd.DataFrame):
+        raise DataError(f"{where}: expected a pandas DataFrame, got {type(df).__name__}. "
+                        "Wrap your data with pd.DataFrame(...).")
+    if len(df) == 0:
+        raise DataError(f"{where}: the frame is empty (0 rows); there are no comparisons to use.")
+    if not df.index.is_unique:
+        dup = df.index[df.index.duplicated()]
+        raise DataError(f"{where}: the row labels (index) are not unique, e.g. {_fmt(pd.unique(dup))}; "
+                        "they become the comparison ids. Use df.reset_index(drop=True).")
+
+
+def _require_columns(df: pd.DataFrame, roles: dict[str, Any], where: str) -> None:
+    """Every mapped column exists, and no column plays two roles."""
+    seen: dict[Any, str] = {}
+    for role, col in roles.items():
+        if col is None:
+            continue
+        try:
+            present = col in df.columns
+        except TypeError:  # unhashable, e.g. a list passed as a column name
+            present = False
+        if not present:
+            raise DataError(f"{where}: column {col!r} (given as {role}=) is not in the frame."
+                            f"{_suggest(col, df.columns)} Pass the right column name as {role}=.")
+        if col in seen:
+            raise DataError(f"{where}: the same column {col!r} is mapped to both {seen[col]} and "
+                            f"{role}; each role needs its own column.")
+        seen[col] = role
+
+
+def _check_ids(df: pd.DataFrame, col: Any, role: str, where: str) -> pd.Series:
+    s = df[col]
+    na = s.isna().to_numpy()
+    if na.any():
+        raise DataError(f"{where}: column {col!r} ({role} ids) has missing values (NaN) in "
+                        f"{_rows(df.index, na)}. Ids are never dropped or guessed: remove or fill "
+                        "those rows first.")
+    return s
+
+
+def _parse_outcome(s: pd.Series, col: Any, where: str) -> np.ndarray:
+    """Outcomes as float64 1 / 0 / 0.5 from 0, 0.5, 1, ``"tie"`` or booleans; anything else fails."""
+    na = s.isna().to_numpy()
+    if na.any():
+        raise DataError(f"{where}: column {col!r} (outcome) has missing values (NaN) in "
+                        f"{_rows(s.index, na)}. Outcomes are never dropped silently: remove those "
+                        f"rows (df.dropna(subset=[{col!r}])) or code them (0.5 or 'tie' = no preference).")
+    if ptypes.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64)
+    if ptypes.is_numeric_dtype(s.dtype):
+        val = s.to_numpy(dtype=np.float64)
+    else:  # object / string / category: "tie" strings and Python numbers or booleans
+        obj = s.astype(object)
+        is_str = obj.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        val = np.full(len(s), np.nan)
+        val[is_str & (obj == TIE).to_numpy(dtype=bool)] = 0.5
+        if (~is_str).any():
+            num = pd.to_numeric(obj[~is_str], errors="coerce")
+            val[~is_str] = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = ~np.isin(val, (0.0, 0.5, 1.0))
+    if bad.any():
+        raise DataError(f"{where}: column {col!r} (outcome) has values outside {{0, 0.5, 1, 'tie', "
+                        f"True, False}}: {_fmt(_distinct(s[bad]))} in "
+                        f"{_rows(s.index, bad)}. Code 1 = a preferred, 0 = b preferred, 0.5 or 'tie' "
+                        "= no preference; strings such as '1' are not converted, cast them first.")
+    return val
+
+
+def _sorted_index(values: pd.Series) -> pd.Index:
+    """Sorted unique labels; mixed types (ints and strings) are sorted by their text."""
+    uniq = pd.unique(values)
+    try:
+        return pd.Index(uniq).sort_values()
+    except TypeError:
+        uniq = np.asarray(uniq, dtype=object)
+        keys = [(str(v), type(v).__name__) for v in uniq]  # loop over labels, not rows
+        order = sorted(range(len(uniq)), key=keys.__getitem__)
+        return pd.Index(uniq[order], dtype=object)
+
+
+def _check_table(table: pd.DataFrame, ids: pd.Index, *, what: str, kind: str, where: str,
+                 numeric: bool, allow_extra: bool = False, labels: pd.Series | None = None,
+                 column: Any = None) -> pd.DataFrame:
+    """Validate a per-option / per-user table indexed by id; return it in ``ids`` order.
+
+    ``labels`` (the id of each comparison, from data column ``column``) lets a missing-id error name
+    the comparisons (rows) that need the missing ids.
+    """
+    idx = table.index
+    if idx.hasnans:
+        raise DataError(f"{where}: the {what} table has missing (NaN) {kind} ids in its index; "
+                        f"label every row with its {kind} id.")
+    if not idx.is_unique:
+        dup = pd.unique(idx[idx.duplicated()])
+        raise DataError(f"{where}: the {what} table has duplicate rows for {kind}(s) {_fmt(dup)}; "
+                        f"each {kind} needs exactly one row (e.g. table[~table.index.duplicated()]).")
+    for c in table.columns:
+        s = table[c]
+        if numeric and not ptypes.is_numeric_dtype(s.dtype):
+            raise DataError(f"{where}: column {c!r} of the {what} table is not numeric (dtype "
+                            f"{s.dtype}); features must be numbers: convert it with astype(float) "
+                            "or one-hot encode it (pd.get_dummies).")
+        na = s.isna().to_numpy()
+        if na.any():
+            raise DataError(f"{where}: the {what} table has missing values (NaN) in column {c!r} "
+                            f"for {kind}(s) {_fmt(idx[na])}. Fill or remove them; nothing is imputed.")
+    missing = ids[~ids.isin(idx)]
+    dtype_hint = (f" (the table index has dtype {idx.dtype}, the {kind} ids have dtype {ids.dtype})"
+                  if not ids.isin(idx).any() else "")
+    if len(missing):
+        source = f" of column {column!r}" if column is not None else ""
+        rows = (f", in {_rows(labels.index, labels.isin(missing).to_numpy())}"
+                if labels is not None else "")
+        raise DataError(f"{where}: the {what} table has no row for {len(missing)} {kind}(s){source} that "
+                        f"appear in the comparisons: {_fmt(missing)}{dtype_hint}{rows}. Add rows for "
+                        f"them to the table, or remove those comparisons.")
+    extra = idx[~idx.isin(ids)]
+    if len(extra) and not allow_extra:
+        raise DataError(f"{where}: the {what} table has rows for {len(extra)} unknown {kind} id(s) "
+                        f"with no comparisons: {_fmt(extra)}. Keep only {kind}s that appear in the "
+                        "data, e.g. table.loc[table.index.isin(ids)].")
+    if allow_extra:
+        return table
+    out = table.iloc[idx.get_indexer(ids)]
+    out.index = ids
+    return out
+
+
+def _features_from_columns(df: pd.DataFrame, names: tuple, suffixes: tuple[str, str],
+                           where: str) -> tuple[np.ndarray, np.ndarray]:
+    cols = [[f"{n}{suf}" for n in names] for suf in suffixes]
+    missing = [c for c in cols[0] + cols[1] if c not in df.columns]
+    if missing:
+        raise DataError(f"{where}: features={list(names)!r} needs columns "
+                        f"'<name>{suffixes[0]}' and '<name>{suffixes[1]}' for every feature; missing "
+                        f"{_fmt(missing)}.{_suggest(missing[0], df.columns)} For features that belong "
+                        "to options, pass a per-option DataFrame as features= instead.")
+    for c in cols[0] + cols[1]:
+        s = df[c]
+        if not ptypes.is_numeric_dtype(s.dtype):
+            raise DataError(f"{where}: feature column {c!r} is not numeric (dtype {s.dtype}); "
+                            "convert it with astype(float) or one-hot encode it (pd.get_dummies).")
+        na = s.isna().to_numpy()
+        if na.any():
+            raise DataError(f"{where}: feature column {c!r} has missing values (NaN) in "
+                            f"{_rows(df.index, na)}. Fill or remove them; nothing is imputed.")
+    return tuple(df[c].to_numpy(dtype=np.float64).reshape(len(df), len(names)) for c in cols)
+
+
+def _table_lookup(table: pd.DataFrame, labels: pd.Series) -> np.ndarray:
+    pos = table.index.get_indexer(labels)
+    return table.to_numpy(dtype=np.float64)[pos].reshape(len(labels), table.shape[1])
+
+
+def _covariate_columns(df: pd.DataFrame, cols: tuple, user_codes: np.ndarray, users: pd.Index,
+                       where: str) -> pd.DataFrame:
+    """Per-user table from covariate columns of ``df`` that must be constant within each user."""
+    _require_columns(df, {f"user_covariates[{i}]": c for i, c in enumerate(cols)}, where)
+    for c in cols:
+        na = df[c].isna().to_numpy()
+        if na.any():
+            raise DataError(f"{where}: covariate column {c!r} has missing values (NaN) in "
+                            f"{_rows(df.index, na)}. Fill or remove them; nothing is imputed.")
+    grouped = df[list(cols)].groupby(user_codes, sort=True)
+    nunique = grouped.nunique()
+    for c in cols:
+        varying = nunique.index[nunique[c].to_numpy() > 1]
+        if len(varying):
+            raise DataError(f"{where}: covariate column {c!r} varies within user(s) "
+                            f"{_fmt(users[varying])}; a user covariate must be constant for each "
+                            "user. Fix the data, or model it as a per-comparison feature.")
+    table = grouped.first()
+    table.index = users[table.index.to_numpy()]
+    return table
+
+
+def _design_spec(table: pd.DataFrame, where: str) -> tuple[tuple, tuple[str, ...]]:
+    """How each covariate becomes design columns: numeric as is, categorical one-hot (first dropped)."""
+    spec, names = [], []
+    for c in table.columns:
+        s = table[c]
+        if isinstance(s.dtype, pd.CategoricalDtype):
+            observed = set(pd.unique(s.astype(object)))
+            levels = tuple(v for v in s.cat.categories if v in observed)  # declared order
+        elif (ptypes.is_bool_dtype(s.dtype) or ptypes.is_object_dtype(s.dtype)
+              or ptypes.is_string_dtype(s.dtype)):
+            levels = tuple(_sorted_index(s.astype(object)))
+        elif ptypes.is_numeric_dtype(s.dtype):
+            spec.append((c, None))
+            names.append(str(c))
+            continue
+        else:
+            raise DataError(f"{where}: covariate {c!r} has dtype {s.dtype}, which is neither numeric "
+                            "nor categorical; convert it to numbers or to strings/categories.")
+        spec.append((c, levels))
+        names.extend(f"{c}[{lv}]" for lv in levels[1:])
+    return tuple(spec), tuple(names)
+
+
+def _apply_design(table: pd.DataFrame, spec: tuple, where: str) -> np.ndarray:
+    blocks = [np.zeros((len(table), 0))]
+    for col, levels in spec:
+        s = table[col]
+        if levels is None:
+            if ptypes.is_bool_dtype(s.dtype) or not ptypes.is_numeric_dtype(s.dtype):
+                raise DataError(f"{where}: covariate {col!r} must be numeric as in the training data "
+                                f"(got dtype {s.dtype}).")
+            blocks.append(s.to_numpy(dtype=np.float64)[:, None])
+            continue
+        codes = pd.Index(levels, dtype=object).get_indexer(s.astype(object))
+        if (codes < 0).any():
+            bad = pd.unique(s[codes < 0].astype(object))
+            raise DataError(f"{where}: covariate {col!r} has level(s) {_fmt(bad)} unseen in the "
+                            f"training data (levels {_fmt(levels, 10)}) for user(s) "
+                            f"{_fmt(table.index[codes < 0])}; the model has no effect for them.")
+        blocks.append((codes[:, None] == np.arange(1, len(levels))).astype(np.float64))
+    return np.hstack(blocks)
+
+
+def _components(a: np.ndarray, b: np.ndarray, n: int) -> np.ndarray:
+    """Component label (smallest member) of each of ``n`` nodes: min-label propagation."""
+    lab = np.arange(n)
+    while True:
+        m = np.minimum(lab[a], lab[b])
+        new = lab.copy()
+        np.minimum.at(new, a, m)
+        np.minimum.at(new, b, m)
+        new = new[new]  # pointer jumping: a node's label is a node of the same component
+        if np.array_equal(new, lab):
+            return lab
+        lab = new
+
+
+def _warn_if_disconnected(a: np.ndarray, b: np.ndarray, options: pd.Index) -> None:
+    _, comp = np.unique(_components(a, b, len(options)), return_inverse=True)
+    k = int(comp.max()) + 1
+    if k == 1:
+        return
+    parts = []
+    for c in range(min(k, 4)):
+        members = options[comp == c]
+        more = ", ..." if len(members) > 6 else ""
+        parts.append("{" + ", ".join(str(m) for m in members[:6]) + more + "}")
+    more = f" | ... ({k - 4} more)" if k > 4 else ""
+    warnings.warn(f"The comparison graph is disconnected: {k} components: {' | '.join(parts)}{more}. "
+                  "Priors make the model fittable, but only differences within a component are "
+                  "identified (worths in different components are not comparable). Collect "
+                  "comparisons that link the components, or model options through shared features.",
+                  DataWarning, stacklevel=4)
+
+
+def _positions(rows: Any, n: int) -> np.ndarray:
+    arr = np.asarray(rows)
+    if arr.dtype == bool:
+        if arr.shape != (n,):
+            raise DataError(f"subset: a boolean mask needs one value per comparison ({n}), "
+                            f"got shape {arr.shape}.")
+        return np.flatnonzero(arr)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or arr.dtype.kind not in "iu":
+        raise DataError("subset: rows must be a boolean mask or integer positions, got "
+                        f"{arr.dtype} with shape {arr.shape}.")
+    if arr.min() < 0 or arr.max() >= n:
+        raise DataError(f"subset: positions must lie in [0, {n}); got {_fmt(arr[(arr < 0) | (arr >= n)])}.")
+    return arr.astype(np.int64)
+
+
+def _n_test(test_size: float | int, n: int, what: str) -> int:
+    """How many of ``n`` groups go to the test side."""
+    if n < 2:
+        raise DataError(f"Cannot split by {what}: the data have only {n} {what}(s).")
+    if isinstance(test_size, (int, np.integer)) and not isinstance(test_size, bool):
+        k = int(test_size)
+    elif isinstance(test_size, float) and 0 < test_size < 1:
+        k = min(max(int(round(test_size * n)), 1), n - 1)
+    else:
+        raise DataError(f"test_size must be a fraction in (0, 1) or a count, got {test_size!r}.")
+    if not 1 <= k <= n - 1:
+        raise DataError(f"test_size={test_size!r} leaves no {what} on one side: there are {n} "
+                        f"{what}s; ask for between 1 and {n - 1}.")
+    return k

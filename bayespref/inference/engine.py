@@ -1,0 +1,291 @@
+"""Inference back ends: NUTS (NumPyro MCMC) and SVI (autoguides, minibatches, stopping rule).
+
+Both return plain dicts of posterior draws shaped ``(chain, draw, ...)`` plus back-end extras;
+:mod:`bayespref.fitting` turns them into an ArviZ ``DataTree``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+
+import numpy as np
+
+from bayespref import config
+from bayespref.inference import nuts as _nuts
+import jax
+import jax.numpy as jnp
+import numpyro
+from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
+
+from bayespref.errors import FitError
+from bayespref.inference.settings import NutsSettings, SviSettings
+
+GUIDES = {
+    "normal": autoguide.AutoNormal,
+    "mvn": autoguide.AutoMultivariateNormal,
+    "lowrank": autoguide.AutoLowRankMultivariateNormal,
+    "laplace": autoguide.AutoLaplaceApproximation,
+}
+
+
+def as_key(seed):
+    """A JAX PRNG key from an int seed (keys pass through)."""
+    if isinstance(seed, (int, np.integer)):
+        return jax.random.PRNGKey(int(seed))
+    return seed
+
+
+def latent_sites(fn, data, deterministic: bool = False) -> list[str]:
+    """Names of the latent sample sites of a model (what must be kept to re-run it).
+
+    With ``deterministic=True`` the deterministic sites are listed too.
+    """
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(data)
+    return [n for n, s in tr.items()
+            if (s["type"] == "sample" and not s["is_observed"]) or (deterministic and s["type"] == "deterministic")]
+
+
+def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True, init: dict | None = None,
+             inverse_mass_matrix=None) -> _nuts.NutsRun:
+    """Run NUTS on ``fn(data)``; chains in parallel over devices when JAX has one per chain.
+
+    The sampler is compiled once per model, data shape and settings and reused by later fits
+    (:mod:`bayespref.inference.nuts`). ``init``: starting values per chain; ``inverse_mass_matrix``: warm-up's first mass matrix.
+    """
+    method, n_dev = config.devices_for_chains(settings.chains)
+    if settings.chain_method is not None:
+        method = settings.chain_method
+    elif method == "sequential" and settings.chains > 1:
+        warnings.warn(
+            f"JAX sees {n_dev} CPU device(s) for {settings.chains} chains, so chains run one after another. "
+            "Import bayespref before other JAX code (or set XLA_FLAGS=--xla_force_host_platform_device_count="
+            f"{settings.chains}) to run them in parallel.",
+            stacklevel=3,
+        )
+    if method not in ("parallel", "vectorized", "sequential"):
+        raise FitError(f"chain_method={method!r} is unknown; use 'parallel', 'vectorized' or 'sequential'.")
+    dense = settings.dense_mass
+    if isinstance(dense, (list, tuple)):
+        dense = [tuple(b) if isinstance(b, (list, tuple)) else (b,) for b in dense]
+    elif not isinstance(dense, bool):
+        raise FitError(f"dense_mass={dense!r}: use True, False or a list of tuples of site names.")
+    return _nuts.sample(fn, data, as_key(seed), chains=settings.chains, warmup=settings.warmup,
+                        draws=settings.draws, target_accept=settings.target_accept,
+                        max_tree_depth=settings.max_tree_depth, dense_mass=dense, log_likelihood=log_likelihood,
+                        init=init, inverse_mass_matrix=inverse_mass_matrix,
+                        method=method, progress=settings.progress)
+
+
+
+@dataclasses.dataclass
+class SviResult:
+    guide: object
+    params: dict
+    losses: np.ndarray
+    converged: bool
+    steps: int
+    #: wall seconds per step after the first chunk (which holds the compilation); NaN with one chunk
+    step_seconds: float = float("nan")
+    #: where the guide started: "random" (NumPyro's default) or "prior median" (the fallback)
+    init: str = "random"
+
+
+def init_from_draws(fn, data, posterior, chains: int) -> dict:
+    """Unconstrained NUTS starting values, one per chain, taken from another fit's draws.
+
+    ``posterior`` maps each latent site to draws shaped (chain, draw, ...) (an ArviZ posterior);
+    the starts are ``chains`` draws spread evenly over the flattened draws.
+    """
+    from numpyro.infer.util import unconstrain_fn
+
+    sites = latent_sites(fn, data)
+    missing = [s for s in sites if s not in posterior]
+    if missing:
+        raise FitError(f"init: the given fit has no draws of {missing}; start from a fit of the same model "
+                       "and data.")
+    params = {}
+    for s in sites:
+        v = np.asarray(posterior[s])
+        v = v.reshape((-1,) + v.shape[2:])
+        idx = np.linspace(0, v.shape[0] - 1, chains).round().astype(int)
+        params[s] = jnp.asarray(v[idx], dtype=jnp.float32)
+    try:
+        return jax.vmap(lambda p: unconstrain_fn(fn, (data,), {}, p))(params)
+    except (TypeError, ValueError) as err:
+        raise FitError(f"init: the given fit's draws do not fit this model's parameters ({err}). Start from "
+                       "a fit of the same model and data.") from err
+
+
+#: fewest draws from which :func:`mass_from_draws` estimates a starting mass matrix
+MIN_MASS_DRAWS = 20
+
+
+def mass_from_draws(fn, data, posterior, max_draws: int = 400):
+    """A starting diagonal inverse mass matrix for NUTS: the variances of another fit's draws.
+
+    The draws are mapped to the unconstrained space, flattened in sorted site order (NumPyro's order
+    for a mass matrix over all sites) and their per-coordinate variance returned, floored at 1e-8.
+    Returns None when the fit has fewer than :data:`MIN_MASS_DRAWS` draws (too few for a variance).
+    Warm-up from the identity spends its first window on trees as long as the ratio of the largest
+    to the smallest posterior scale; a start at the right scales removes most of that cost.
+    """
+    from jax.flatten_util import ravel_pytree
+    from numpyro.infer.util import unconstrain_fn
+
+    sites = sorted(latent_sites(fn, data))
+    flat = {}
+    for s in sites:
+        v = np.asarray(posterior[s])
+        flat[s] = v.reshape((-1,) + v.shape[2:])
+    n = min(len(v) for v in flat.values())
+    if n < MIN_MASS_DRAWS:
+        return None
+    idx = np.linspace(0, n - 1, min(n, max_draws)).round().astype(int)
+    params = {s: jnp.asarray(v[idx], dtype=jnp.float32) for s, v in flat.items()}
+
+    def one(p):
+        u = unconstrain_fn(fn, (data,), {}, p)
+        return ravel_pytree(tuple(u[s] for s in sites))[0]
+
+    u = jax.lax.map(one, params, batch_size=50)
+    return jnp.maximum(jnp.var(u, axis=0), 1e-8)
+
+
+def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
+    """Fit ``fn(data)`` by SVI with an autoguide and the stopping rule of :class:`SviSettings`."""
+    if callable(settings.guide):
+        guide = settings.guide
+    elif settings.guide in GUIDES:
+        guide = GUIDES[settings.guide](fn)
+    else:
+        raise FitError(f"guide={settings.guide!r} is unknown; choose from {sorted(GUIDES)} or 'hierarchical'.")
+    def make_svi(g):
+        return SVI(fn, g, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+
+    svi = make_svi(guide)
+    n = int(data["a"].shape[0])
+    bs = settings.batch_size
+    if bs is not None and not (0 < bs < n):
+        bs = None
+    n_users = int(data["covariates"].shape[0])
+    ubs = settings.user_batch_size
+    if ubs is not None and not (0 < ubs < n_users):
+        ubs = None
+    key_init, key_run = jax.random.split(as_key(seed))
+    # users (with all their comparisons) or comparisons drawn with replacement each step; the model's
+    # subsampled plates scale the likelihood (and the users' terms) by U/B or N/B
+    kw = {} if ubs is None else {"user_batch": jnp.arange(ubs)}
+    init_kw = dict(batch=None if bs is None else jnp.arange(bs), **kw)
+    start = "random"
+    try:
+        state = svi.init(key_init, data, **init_kw)
+    except RuntimeError as err:
+        if "valid initial parameters" not in str(err) or callable(settings.guide):
+            raise
+        # NumPyro's default start, uniform(-2, 2) on the unconstrained scale, can give logits too
+        # extreme for a finite gradient (e.g. 32 features); start from the prior median instead
+        guide = GUIDES[settings.guide](fn, init_loc_fn=init_to_median(num_samples=15))
+        svi = make_svi(guide)
+        start = "prior median"
+        try:
+            state = svi.init(key_init, data, **init_kw)
+        except RuntimeError as err2:
+            raise FitError("SVI found no starting point with a finite log density and gradient, neither at "
+                           "random nor at the prior median. Standardise the option features, or use "
+                           "method='nuts'.") from err2
+
+    def step(carry, k):
+        st, psum = carry
+        batch = None if bs is None else jax.random.randint(k, (bs,), 0, n)
+        kw = {} if ubs is None else {"user_batch": jax.random.randint(k, (ubs,), 0, n_users)}
+        st, loss = svi.update(st, data, batch=batch, **kw)
+        p = svi.get_params(st)
+        psum = jax.tree.map(jnp.add, psum, p)
+        return (st, psum), loss
+
+    @jax.jit
+    def chunk(st, keys):
+        zero = jax.tree.map(jnp.zeros_like, svi.get_params(st))
+        (st, psum), losses = jax.lax.scan(step, (st, zero), keys)
+        return st, psum, losses
+
+    every = max(10, int(settings.check_every))
+    n_chunks = max(1, -(-settings.steps // every))
+    losses, prev, calm, converged = [], None, 0, False
+    bar = _nuts.progress_bar(n_chunks * every, settings.progress, desc="SVI", unit="step")
+    psum = None
+    t_first = None
+    for _ in range(n_chunks):
+        key_run, sub = jax.random.split(key_run)
+        state, psum, chunk_losses = chunk(state, jax.random.split(sub, every))
+        chunk_losses = np.asarray(chunk_losses)  # waits for the chunk
+        t_first = time.perf_counter() if t_first is None else t_first
+        if not np.all(np.isfinite(chunk_losses)):
+            raise FitError(
+                "SVI loss became NaN/inf. Lower the learning rate (lr=...), standardise the features, "
+                "or use method='nuts'."
+            )
+        losses.append(chunk_losses)
+        cur = float(np.mean(chunk_losses))
+        if bar is not None:
+            bar.update(every)
+            bar.set_postfix(loss=f"{cur:.4g}")
+        if prev is not None:
+            calm = calm + 1 if _plateau(prev, chunk_losses, settings.tol) else 0
+            if calm >= 2:
+                converged = True
+                break
+        prev = chunk_losses
+    if bar is not None:
+        bar.close()
+    params = jax.tree.map(lambda s: s / every, psum)
+    timed = (len(losses) - 1) * every
+    step_s = (time.perf_counter() - t_first) / timed if timed else float("nan")
+    return SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,
+                     steps=int(sum(len(c) for c in losses)), step_seconds=step_s, init=start)
+
+
+def _plateau(prev: np.ndarray, cur: np.ndarray, tol: float) -> bool:
+    """True when the mean loss fell by less than ``tol`` (relative) or by less than its noise.
+
+    The noise is two standard errors of the difference of the two chunk means, with the chunk's
+    effective size taken as a tenth of its length (successive SVI losses are autocorrelated). With
+    minibatches or a one-sample ELBO, this ends the run once the trend is lost in the noise.
+    """
+    m_prev, m_cur = float(np.mean(prev)), float(np.mean(cur))
+    n_eff = max(len(cur) / 10.0, 1.0)
+    se = float(np.sqrt((np.var(prev) + np.var(cur)) / n_eff))
+    scale = max(abs(m_cur), 1.0)
+    # the noise floor may excuse a decrease of at most 10 tol (relative), so noisy minibatch losses
+    # cannot stop a run that is still clearly improving
+    return (m_prev - m_cur) <= max(tol * scale, min(2.0 * se, 10 * tol * scale))
+
+
+def draws_with_deterministics(fn, data, latent: dict, chunk: int = 100) -> dict:
+    """Add the deterministic sites to latent draws shaped (1, S, ...), S draws in chunks of ``chunk``.
+
+    The model is run once per draw (vectorised over a chunk), so memory stays at ``chunk`` draws of
+    the model's per-comparison intermediates.
+    """
+    sites = latent_sites(fn, data, deterministic=True)
+    flat = {k: np.asarray(v)[0] for k, v in latent.items()}
+    n = len(next(iter(flat.values())))
+    @jax.jit  # compiled once for all full chunks (op by op, the model's small operations each compile)
+    def run(samples, data_):
+        return Predictive(fn, posterior_samples=samples, return_sites=sites)(jax.random.PRNGKey(0), data_)
+
+    parts = []
+    for lo in range(0, n, chunk):
+        parts.append({k: np.asarray(v) for k, v in run({k: v[lo:lo + chunk] for k, v in flat.items()}, data).items()})
+    return {k: np.concatenate([p[k] for p in parts])[None] for k in sites}
+
+
+def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:
+    """Posterior draws from the fitted guide, shaped (1, num_samples, ...), deterministic sites included."""
+    sites = latent_sites(fn, data, deterministic=True)
+    pred = Predictive(fn, guide=res.guide, params=res.params, num_samples=num_samples, return_sites=sites)
+    out = pred(as_key(seed), data)
+    return {k: np.asarray(out[k])[None] for k in sites}
+

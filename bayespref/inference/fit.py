@@ -1,0 +1,268 @@
+"""The front door: :func:`fit` prepares the model once and hands it to the method's engine.
+
+Each method is one engine function in :data:`METHODS` (``spec, prepared, seed, settings, options ->
+(DataTree, info)``) with one settings class in :mod:`bayespref.inference.settings`; :func:`fit`
+only validates, prepares the arrays and wraps the result in a :class:`~bayespref.Fit`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import arviz as az
+import jax
+import numpy as np
+import xarray as xr
+from numpyro.infer import log_likelihood as _log_likelihood
+
+from bayespref import config
+from bayespref.data.comparisons import Comparisons
+from bayespref.errors import ConvergenceWarning, DataError, ModelError
+from bayespref.inference.engine import (as_key, draws_with_deterministics, init_from_draws, mass_from_draws,
+                                        run_nuts, run_svi, svi_draws)
+from bayespref.inference.guides import HierarchicalGuide
+from bayespref.inference.laplace import run_laplace
+from bayespref.inference.result import Fit
+from bayespref.inference.settings import SETTINGS, make_settings
+from bayespref.models import FAMILIES, as_spec, sites
+
+
+@dataclasses.dataclass
+class Prepared:
+    """What every engine needs: the bound model, its arrays, sizes, and the DataTree's dims/coords."""
+
+    spec: object
+    data: Comparisons
+    fn: object
+    arrays: dict
+    grouped: dict | None
+    sizes: dict
+    dims: dict
+    coords: dict
+
+
+def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit | None" = None,
+        posterior_predictive: bool = False, log_likelihood: bool = True, laplace_options: dict | None = None,
+        **options) -> Fit:
+    """Fit a preference model to paired comparisons.
+
+    Parameters
+    ----------
+    model : ModelSpec or callable
+        A family spec (:class:`~bayespref.BradleyTerry`, :class:`~bayespref.Hierarchical`, ...) or a
+        NumPyro function following the model-function contract (:mod:`bayespref.models.base`).
+    data : Comparisons
+        The validated comparisons.
+    method : {"nuts", "svi", "laplace"}
+        ``"nuts"``: NumPyro's NUTS, ``chains`` chains of ``warmup`` + ``draws`` iterations, run in
+        parallel over devices (on a CPU, over virtual devices). The sampler is compiled once per
+        model, data shape and settings and reused by later fits (``fit.info["sampler_reused"]``).
+        ``"svi"``: an autoguide (or ``guide="hierarchical"``, population parameters jointly Gaussian
+        and each user's effects Gaussian given them) fitted with Adam, optionally on minibatches of
+        comparisons (``batch_size``) or users (``user_batch_size``); SVI intervals are approximate.
+        ``"laplace"`` (families that offer it: Hierarchical with user-varying feature weights, logit
+        link, no ties; :mod:`bayespref.inference.laplace`): each user's effects integrated out by an
+        importance-corrected Laplace approximation, the global parameters Gaussian at the mode of
+        that marginal posterior; for large data (1M judgements of 20k users in about a minute on a CPU).
+    seed : int or jax PRNG key
+        Same seed, same result.
+    settings : NutsSettings, SviSettings or LaplaceSettings, optional
+        The method's settings as one object (:mod:`bayespref.inference.settings`).
+    **options
+        The method's settings as keywords, e.g. ``chains=2, draws=500`` (NUTS), ``steps=5000,
+        guide="mvn"`` (SVI), ``importance=16`` (Laplace); they override ``settings``. A setting of
+        another method is refused with a :class:`~bayespref.ModelError`.
+    init : Fit, optional
+        NUTS only: start the chains from draws of another fit of the same model and data (e.g. a
+        quick ``method="svi"`` fit; one draw per chain, spread over its draws). With a diagonal mass
+        matrix and at least 20 draws in ``init``, warm-up also starts from that fit's posterior
+        variances on the unconstrained scale (``fit.info["init_mass_matrix"]``); warm-up still runs
+        in full and re-adapts step size and mass matrix.
+    posterior_predictive : bool
+        Also draw replicated outcomes (group ``posterior_predictive``).
+    log_likelihood : bool
+        Store the pointwise log-likelihood (group ``log_likelihood``, needed for LOO). It holds
+        draws x comparisons values: for very large data (1M comparisons) pass False.
+    laplace_options : dict, optional
+        Deprecated spelling of the Laplace settings as keywords.
+
+    Returns
+    -------
+    Fit
+        Holds the ArviZ ``DataTree`` (``fit.idata``), the spec, the data and ``fit.info`` (the
+        settings used and the run's timings).
+
+    Examples
+    --------
+    >>> import bayespref as bp
+    >>> data = bp.load_dataset("citations").comparisons()
+    >>> result = bp.fit(bp.BradleyTerry(), data, seed=1, progress=False)   # doctest: +SKIP
+    >>> result.summary()                                                    # doctest: +SKIP
+    """
+    config.ensure_jax()
+    spec = as_spec(model)
+    if not isinstance(data, Comparisons):
+        raise DataError(
+            f"fit() needs a bayespref.Comparisons as `data`, got {type(data).__name__}. Build one with "
+            "bayespref.Comparisons.from_frame(df, a=..., b=..., outcome=...)."
+        )
+    if method not in METHODS:
+        raise ModelError(f"method={method!r} is unknown; use one of {tuple(METHODS)}.")
+    if laplace_options is not None:
+        if method != "laplace":
+            raise ModelError(f"laplace_options=... sets method='laplace'; it is not used with method={method!r}.")
+        warnings.warn("laplace_options={...} is deprecated: pass the settings as keywords "
+                      "(fit(..., method='laplace', importance=16)).", DeprecationWarning, stacklevel=2)
+        options = {**laplace_options, **options}
+    try:
+        settings = make_settings(method, settings, **options)
+    except ModelError as err:
+        if laplace_options is None:
+            raise
+        raise ModelError(f"laplace_options: {err}") from None
+    if method not in spec.methods:
+        raise ModelError(f"method={method!r} is not offered by {spec.family} (its methods: {spec.methods}); "
+                         f"families that offer it: {_offering('methods', method)}.")
+    if init is not None and method != "nuts":
+        raise ModelError(f"init=... starts NUTS chains; it is not used with method={method!r}.")
+    spec.check(data)
+    prepared = _prepare(spec, data, method, settings)
+    dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
+    dt = spec.postprocess(dt, data)
+    result = Fit(dt, spec, data, {"method": method, **_settings_info(settings), **info})
+    if posterior_predictive:
+        result.add_posterior_predictive(seed=seed)
+    if method == "nuts":
+        result._warn_convergence()
+    if spec.has_types and spec.n_types > 1:
+        result._warn_separation()
+    return result
+
+
+def _offering(capability: str, value: str) -> str:
+    names = [name for name, cls in FAMILIES.items() if value in getattr(cls, capability)]
+    return ", ".join(names) if names else "none"
+
+
+def _prepare(spec, data, method, settings) -> Prepared:
+    fn = spec.bind(data)
+    arrays = spec.arrays(data)
+    sizes = spec.sizes(data)
+    dims = dict(spec.dims(sizes))
+    dims["y"] = ["comparison"]
+    coords = spec.coords(data)
+    effects = _effect_names(spec, data, sizes)
+    if effects is not None and len(effects):
+        coords["effect"] = effects
+        coords["effect_bis"] = effects
+    # the sampler's log density may use the comparisons grouped by user (faster; same density)
+    grouped = spec.by_user_arrays(data) if getattr(settings, "batch_size", None) is None else None
+    return Prepared(spec, data, fn, arrays, grouped, sizes, dims, coords)
+
+
+def _settings_info(settings) -> dict:
+    out = {}
+    for f in dataclasses.fields(settings):
+        v = getattr(settings, f.name)
+        out[f.name] = v if v is None or isinstance(v, (bool, int, float, str)) else str(v)
+    out.pop("progress", None)
+    return out
+
+
+def _effect_names(spec, data, sizes):
+    blocks = spec.effect_blocks(sizes["n_options"], sizes["n_features"])
+    if blocks is None:
+        return None
+    names = []
+    for name, _ in blocks:
+        labels = spec.coords(data)[sites.block_dim(name)]
+        names += [f"{name}[{x}]" for x in labels]
+    return np.asarray(names, dtype=str)
+
+
+def _datatree(p: Prepared, posterior, extra_groups=None, with_log_likelihood=True, pointwise=None):
+    groups = {"posterior": posterior, "observed_data": {"y": np.asarray(p.arrays["y"])}, **(extra_groups or {})}
+    if pointwise:
+        groups["log_likelihood"] = pointwise
+    elif with_log_likelihood and pointwise is None:
+        ll = _log_likelihood(p.fn, dict(posterior), p.arrays, batch_ndims=2)
+        groups["log_likelihood"] = {k: np.asarray(v) for k, v in ll.items()}
+    return az.from_dict(groups, coords=p.coords, dims=p.dims)
+
+
+# -- engines ---------------------------------------------------------------------------------------
+def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
+    spec = p.spec
+    arrays = p.arrays if p.grouped is None else {**p.arrays, "by_user": p.grouped}
+    # users' effects in partially centred coordinates where the model gives a weight (same posterior)
+    centring = spec.centring_weight(p.data)
+    if centring is not None:
+        arrays = {**arrays, "centring": jax.numpy.asarray(centring)}
+    start = imm = None
+    if init is not None:
+        if not isinstance(init, Fit):
+            raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
+        if init.model != spec or init.data.n_comparisons != p.data.n_comparisons:
+            raise ModelError("init: the given fit is of another model or data; start from a fit of the same "
+                             "model on the same comparisons.")
+        post = init.idata.posterior
+        if centring is not None:
+            post = spec.centred_draws(post, arrays, p.sizes)
+        start = init_from_draws(p.fn, arrays, post, settings.chains)
+        if settings.dense_mass is False:
+            imm = mass_from_draws(p.fn, arrays, post)
+    run = run_nuts(p.fn, arrays, seed, settings, log_likelihood=log_likelihood, init=start,
+                   inverse_mass_matrix=imm)
+    for site in spec.sampler_sites:  # the sampler's coordinates; the posterior keeps the model's own
+        run.samples.pop(site, None)
+    dt = _datatree(p, run.samples, {"sample_stats": run.stats}, pointwise=run.log_likelihood or {})
+    info = {"sampler_reused": bool(run.cached), "init_mass_matrix": imm is not None,
+            "centring": None if centring is None else float(spec.centring),
+            "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
+            "sampling_s": round(run.sampling_s, 3)}
+    return dt, info
+
+
+def _svi(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
+    spec = p.spec
+    if settings.user_batch_size is not None and (p.grouped is None or settings.batch_size is not None):
+        raise ModelError(
+            "user_batch_size needs a model whose comparisons can be grouped by user (Hierarchical with "
+            "user-varying feature weights and no worths) and no batch_size; use batch_size=... to subsample "
+            "comparisons instead.")
+    run_settings = settings
+    if isinstance(settings.guide, str) and settings.guide == "hierarchical":
+        if "hierarchical" not in spec.structured_guides:
+            raise ModelError(f"guide='hierarchical' is not offered by {spec.family}; families that offer it: "
+                             f"{_offering('structured_guides', 'hierarchical')}.")
+        run_settings = dataclasses.replace(settings, guide=HierarchicalGuide(p.fn, spec, p.sizes))
+    arrays = p.arrays if p.grouped is None else {**p.arrays, "by_user": p.grouped}
+    res = run_svi(p.fn, arrays, seed, run_settings)
+    draws = svi_draws(p.fn, p.arrays, res, jax.random.fold_in(as_key(seed), 1), settings.num_samples)
+    dt = _datatree(p, draws, with_log_likelihood=log_likelihood)
+    dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
+    info = {"steps": res.steps, "max_steps": settings.steps, "converged": bool(res.converged), "svi_step_seconds": res.step_seconds,
+            "svi_init": res.init}
+    if not res.converged:
+        warnings.warn(
+            f"SVI stopped at {res.steps} steps without meeting the convergence rule (tol={settings.tol}). "
+            "Increase steps=..., raise lr, or check fit.idata['svi'].loss.",
+            ConvergenceWarning, stacklevel=3)
+    return dt, info
+
+
+def _laplace(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
+    latent, info = run_laplace(p.spec, p.data, p.arrays, p.grouped, p.sizes, seed, settings)
+    draws = draws_with_deterministics(p.fn, p.arrays, latent)
+    dt = _datatree(p, draws, with_log_likelihood=log_likelihood)
+    if not info["laplace_converged"]:
+        warnings.warn(f"method='laplace': L-BFGS stopped without converging ({info['laplace_message']}); "
+                      "the intervals may be off. Compare with method='nuts' on a subset.",
+                      ConvergenceWarning, stacklevel=3)
+    return dt, info
+
+
+#: method name -> engine; each has its settings class in ``bayespref.inference.settings.SETTINGS``
+METHODS = {"nuts": _nuts, "svi": _svi, "laplace": _laplace}
+assert set(METHODS) == set(SETTINGS)

@@ -1,0 +1,232 @@
+"""A NUTS driver compiled once per model and data shape.
+
+NumPyro's ``MCMC`` closes over the model's arguments, so every fit, even of the same model on data of
+the same shape, traces and compiles the whole sampler again (seconds to tens of seconds, most of the
+time of a small fit). Here the data are *arguments* of one jitted program that runs warm-up, sampling,
+the transform to the constrained space and the pointwise log-likelihood for all chains (a host
+callback notes when each chain ends its warm-up, so warm-up and sampling are timed apart). The compiled
+program is kept in a small in-memory cache keyed by the model function, its static sizes, the shapes
+and dtypes of the data and the sampler settings, so refits (cross-validation folds of equal size,
+simulation-based calibration, repeated analyses) reuse it, and JAX's persistent compilation cache
+(:func:`bayespref.config.setup_jax`) makes the first fit in a new process cheap too.
+
+The sampler itself is NumPyro's NUTS kernel (``NUTS.init`` / ``NUTS.sample``), run with
+``lax.scan``; chains run in parallel with ``pmap`` when there is a device per chain (virtual CPU
+devices or several accelerators), vectorised with ``vmap`` on a single accelerator, and one after
+another with ``lax.map`` otherwise.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import functools
+import threading
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from numpyro.infer import NUTS
+from numpyro.infer.util import log_likelihood as _log_likelihood
+
+#: number of compiled samplers kept (each holds an XLA executable)
+CACHE_SIZE = 16
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+_LOCK = threading.Lock()
+#: how many times a sampler was built (traced and compiled); read by tests and benchmarks
+BUILDS = {"count": 0}
+
+FIELDS = ("diverging", "num_steps", "energy", "accept_prob", "potential_energy")
+
+
+@dataclasses.dataclass
+class NutsRun:
+    """Draws of one NUTS run, as numpy arrays shaped ``(chain, draw, ...)``.
+
+    ``samples``: constrained latent and deterministic sites; ``stats``: per-draw sampler statistics
+    named as ArviZ names them; ``log_likelihood``: pointwise log-likelihood of the observed sites
+    (empty when not requested); ``cached``: whether a compiled sampler was reused; ``warmup_s`` and
+    ``sampling_s``: wall seconds of the two programs; ``compile_s``: seconds spent tracing and
+    compiling them (0 when cached).
+    """
+
+    samples: dict
+    stats: dict
+    log_likelihood: dict
+    cached: bool
+    compile_s: float = float("nan")
+    warmup_s: float = float("nan")
+    sampling_s: float = float("nan")
+
+
+def _signature(tree):
+    leaves, treedef = jax.tree.flatten(tree)
+    return treedef, tuple((np.shape(x), np.dtype(getattr(x, "dtype", type(x))).str, bool(getattr(x, "weak_type", False)))
+                           for x in leaves)
+
+
+def _fn_key(fn):
+    if isinstance(fn, functools.partial):
+        return (_fn_key(fn.func), fn.args, tuple(sorted(fn.keywords.items())))
+    if hasattr(fn, "__self__") and hasattr(fn, "__func__"):
+        # a spec's bound method: equal specs (frozen dataclasses) share a sampler; Python compares
+        # the instances of bound methods by identity, which would miss every new but equal spec
+        return (fn.__func__, type(fn.__self__), fn.__self__)
+    return fn
+
+
+def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass):
+    # ``imm``, when given, is the initial diagonal inverse mass matrix over all latent sites (flattened
+    # in sorted site order, NumPyro's convention); an argument, so a new one does not recompile
+    """One program for all chains: initialise, warm up, draw, constrain, log-likelihood."""
+    BUILDS["count"] += 1
+    every = max(1, (warmup + draws) // 50)
+
+    def tick(i, chain_id):
+        if progress:
+            jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_Host.advance, chain_id, every),
+                         lambda: None)
+
+    def one_chain(key, data, chain_id, init, imm):
+        kernel = NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                      dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass,
+                      inverse_mass_matrix=None if imm is None else {tuple(sorted(init)): imm})
+        state = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
+
+        def warm(st, i):
+            tick(i, chain_id)
+            return kernel.sample(st, (data,), {}), None
+
+        def draw(st, i):
+            tick(i + warmup, chain_id)
+            st = kernel.sample(st, (data,), {})
+            return st, (st.z, tuple(getattr(st, f) for f in FIELDS) + (st.adapt_state.step_size,))
+
+        state, _ = jax.lax.scan(warm, state, jnp.arange(warmup))
+        # the host notes when each chain ends its warm-up (the callback waits for the warm-up state)
+        jax.debug.callback(_Host.warm_done, chain_id, state.potential_energy)
+        _, (z, extra) = jax.lax.scan(draw, state, jnp.arange(draws))
+        samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
+        # pointwise values from the per-comparison arrays (the grouped layout is for the sampler only)
+        per_comparison = {k: v for k, v in data.items() if k != "by_user"}
+        ll = _log_likelihood(fn, samples, per_comparison, batch_ndims=1) if with_ll else {}
+        return samples, dict(zip(FIELDS + ("step_size",), extra)), ll
+
+    ids = jnp.arange(chains)
+    if method == "parallel":
+        program = jax.pmap(one_chain, in_axes=(0, None, 0, 0, None), devices=jax.local_devices()[:chains])
+    elif method == "vectorized":
+        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0, 0, None)))
+    else:
+        program = jax.jit(lambda keys, data, c, init, imm: jax.lax.map(
+            lambda kci: one_chain(kci[0], data, kci[1], kci[2], imm), (keys, c, init)))
+    return program, ids
+
+
+def _compile(built, keys, data, init, imm):
+    """Compile ahead of time, so that compilation is timed apart from sampling."""
+    program, ids = built
+    compiled = program.lower(keys, data, ids, init, imm).compile()
+    return lambda k, d, i, m: compiled(k, d, ids, i, m)
+
+
+class _Host:
+    """Host side of the device callbacks: the progress bar and the end-of-warm-up times."""
+
+    bar = None
+    warm_end: list = []
+
+    @classmethod
+    def advance(cls, chain_id, n):
+        if cls.bar is not None:
+            cls.bar.update(int(n))
+
+    @classmethod
+    def warm_done(cls, chain_id, _):
+        cls.warm_end.append(time.perf_counter())
+
+
+def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
+           method, progress, dense_mass=False, init=None, inverse_mass_matrix=None) -> NutsRun:
+    """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits.
+
+    ``init``: None (NumPyro's default initialisation) or a dict of unconstrained starting values with
+    a leading chain axis (one start per chain). ``inverse_mass_matrix``: None (warm-up starts from the
+    identity) or, with ``init`` and a diagonal mass matrix, the starting diagonal (all sites,
+    flattened in sorted site order); the adaptation windows re-estimate it as usual.
+    """
+    if inverse_mass_matrix is not None and (init is None or dense_mass is not False):
+        raise ValueError("inverse_mass_matrix needs init and a diagonal mass matrix (dense_mass=False)")
+    dense_mass = tuple(dense_mass) if isinstance(dense_mass, list) else dense_mass
+    key_parts = (chains, warmup, draws, float(target_accept), int(max_tree_depth), bool(log_likelihood),
+                 method, bool(progress), dense_mass, len(jax.local_devices()))
+    try:
+        cache_key = (_fn_key(fn), _signature(data), _signature(init), _signature(inverse_mass_matrix), key_parts)
+        hash(cache_key)
+    except TypeError:  # an unhashable model function: build without caching
+        cache_key = None
+    keys = jax.random.split(key, chains)
+    with _LOCK:
+        t0 = time.perf_counter()
+        runner = _CACHE.get(cache_key) if cache_key is not None else None
+        cached = runner is not None
+        if runner is None:
+            runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
+                                     method, progress, dense_mass), keys, data, init, inverse_mass_matrix)
+            if cache_key is not None:
+                _CACHE[cache_key] = runner
+                while len(_CACHE) > CACHE_SIZE:
+                    _CACHE.popitem(last=False)
+        else:
+            _CACHE.move_to_end(cache_key)
+        t1 = time.perf_counter()
+        _Host.bar = progress_bar(chains * (warmup + draws), progress)
+        _Host.warm_end = []
+        try:
+            samples, extra, ll = jax.device_get(runner(keys, data, init, inverse_mass_matrix))
+            t2 = time.perf_counter()
+        finally:
+            if _Host.bar is not None:
+                _Host.bar.close()
+            _Host.bar = None
+        # warm-up ends when the slowest chain ends it (chains run in parallel)
+        t_warm = max(_Host.warm_end) if _Host.warm_end else float("nan")
+    return NutsRun(samples={k: np.asarray(v) for k, v in samples.items()}, stats=_stats(extra, max_tree_depth),
+                   log_likelihood={k: np.asarray(v) for k, v in ll.items()}, cached=cached,
+                   compile_s=t1 - t0, warmup_s=t_warm - t1, sampling_s=t2 - t_warm)
+
+
+def _stats(extra, max_tree_depth):
+    n_steps = np.asarray(extra["num_steps"])
+    depth = np.log2(np.maximum(n_steps, 1)).astype(int) + 1
+    return {
+        "acceptance_rate": np.asarray(extra["accept_prob"]),
+        "diverging": np.asarray(extra["diverging"]),
+        "energy": np.asarray(extra["energy"]),
+        "n_steps": n_steps,
+        "tree_depth": depth,
+        "reached_max_tree_depth": depth >= max_tree_depth,
+        "lp": -np.asarray(extra["potential_energy"]),
+        "step_size": np.asarray(extra["step_size"]),
+    }
+
+
+def progress_bar(total, enabled, desc="NUTS", unit="it"):
+    """A tqdm bar (notebook-aware), or None when disabled or tqdm is missing."""
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc=desc, unit=unit)
+
+
+def clear_cache() -> None:
+    """Forget the compiled samplers (frees their memory)."""
+    with _LOCK:
+        _CACHE.clear()
+
+
+__all__ = ["BUILDS", "CACHE_SIZE", "NutsRun", "clear_cache", "sample"]

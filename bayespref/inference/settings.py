@@ -1,0 +1,183 @@
+"""One settings object per inference method, each validated when it is made.
+
+:func:`bayespref.fit` takes a method's settings either as keyword arguments
+(``bp.fit(model, data, method="svi", steps=5000)``) or as the object
+(``bp.fit(model, data, method="svi", settings=bp.inference.SviSettings(steps=5000))``). Each field's
+type and range are checked here, before anything is compiled, and the CLI's ``[fit]`` table is read
+from the same fields (:func:`settings_fields`), so a spec can set exactly what a call can.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+
+from bayespref.errors import ModelError
+
+
+def _whole(name, value, low, allow_none=False):
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ModelError(f"{name}={value!r} must be a whole number >= {low}"
+                         + (" (or None)" if allow_none else "") + ".")
+
+
+def _real(name, value, low, high, open_low=True, open_high=False):
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
+    if ok:
+        ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
+    if not ok:
+        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
+        raise ModelError(f"{name}={value!r} must be a number in {lo}{low}, {high}{hi}.")
+
+
+def _choice(name, value, options):
+    if value not in options:
+        raise ModelError(f"{name}={value!r} is unknown; use one of {tuple(options)}.")
+
+
+def _flag(name, value):
+    if not isinstance(value, bool):
+        raise ModelError(f"{name}={value!r} must be True or False.")
+
+
+@dataclasses.dataclass(frozen=True)
+class NutsSettings:
+    """NUTS settings: ``chains`` chains of ``warmup`` + ``draws`` iterations.
+
+    ``dense_mass``: False (default) adapts a diagonal mass matrix, True a dense one; a list of tuples
+    of site names gives dense blocks over those sites (NumPyro's convention). A dense block over the
+    population weights and SDs of hierarchical BT did not change the ESS per gradient (measured over
+    4 seeds, benchmarks/RESULTS.md), so the default stays diagonal. ``chain_method`` None chooses
+    from the devices (:func:`bayespref.config.devices_for_chains`).
+    """
+
+    chains: int = 4
+    warmup: int = 1000
+    draws: int = 1000
+    target_accept: float = 0.8
+    max_tree_depth: int = 10
+    dense_mass: bool | list = False
+    chain_method: str | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        _whole("chains", self.chains, 1)
+        _whole("warmup", self.warmup, 0)
+        _whole("draws", self.draws, 1)
+        _real("target_accept", self.target_accept, 0, 1, open_high=True)
+        _whole("max_tree_depth", self.max_tree_depth, 1)
+        if not isinstance(self.dense_mass, (bool, list, tuple)):
+            raise ModelError(f"dense_mass={self.dense_mass!r}: use True, False or a list of tuples of site names.")
+        if self.chain_method is not None:
+            _choice("chain_method", self.chain_method, ("parallel", "vectorized", "sequential"))
+        _flag("progress", self.progress)
+
+
+@dataclasses.dataclass(frozen=True)
+class SviSettings:
+    """SVI settings.
+
+    An autoguide (``guide`` in {"normal", "mvn", "lowrank", "laplace"}, or ``"hierarchical"`` for
+    :class:`~bayespref.Hierarchical`: :class:`bayespref.inference.guides.HierarchicalGuide`) fitted
+    with Adam (``lr``) for at most ``steps`` steps, optionally on minibatches of ``batch_size``
+    comparisons or ``user_batch_size`` users, then ``num_samples`` draws. The run is split into
+    chunks of ``check_every`` steps compiled once (``lax.scan``). After each chunk the mean loss is
+    compared with the previous chunk's; the run stops when the decrease stays below ``tol``
+    (relative) or below the loss's own noise for two checks in a row (or at ``steps``). The
+    parameters returned are the average over the last chunk (Polyak averaging).
+    """
+
+    steps: int = 20000
+    lr: float = 0.01
+    guide: object = "normal"
+    batch_size: int | None = None
+    user_batch_size: int | None = None
+    tol: float = 1e-4
+    check_every: int = 500
+    num_samples: int = 1000
+    progress: bool = True
+
+    def __post_init__(self):
+        _whole("steps", self.steps, 1)
+        _real("lr", self.lr, 0, float("inf"), open_high=True)
+        if isinstance(self.guide, str):
+            _choice("guide", self.guide, ("normal", "mvn", "lowrank", "laplace", "hierarchical"))
+        _whole("batch_size", self.batch_size, 1, allow_none=True)
+        _whole("user_batch_size", self.user_batch_size, 1, allow_none=True)
+        _real("tol", self.tol, 0, float("inf"), open_low=False, open_high=True)
+        _whole("check_every", self.check_every, 1)
+        _whole("num_samples", self.num_samples, 1)
+        _flag("progress", self.progress)
+
+
+@dataclasses.dataclass(frozen=True)
+class LaplaceSettings:
+    """Settings of the importance-corrected Laplace method (:mod:`bayespref.inference.laplace`).
+
+    ``importance`` draws per user for the importance correction, ``widen`` the scale of their
+    proposal, ``max_newton``/``newton_tol`` the per-user Newton solve, ``covariance`` of the global
+    Gaussian ("auto", "hessian" or "opg"), ``max_iter``/``gtol``/``ftol`` the L-BFGS run,
+    ``num_samples`` draws, ``opg_from_users`` users above which "auto" takes the outer-product
+    covariance, ``user_block`` users per block of the per-user computations.
+    """
+
+    importance: int = 8
+    widen: float = 1.5
+    max_newton: int = 12
+    newton_tol: float = 1e-3
+    covariance: str = "auto"
+    max_iter: int = 500
+    gtol: float = 1e-3
+    ftol: float = 2.2e-9
+    num_samples: int = 1000
+    opg_from_users: int = 5000
+    user_block: int = 5000
+    progress: bool = True
+
+    def __post_init__(self):
+        _whole("importance", self.importance, 0)
+        _real("widen", self.widen, 0, float("inf"), open_high=True)
+        _whole("max_newton", self.max_newton, 1)
+        _real("newton_tol", self.newton_tol, 0, float("inf"), open_high=True)
+        _choice("covariance", self.covariance, ("auto", "hessian", "opg"))
+        _whole("max_iter", self.max_iter, 1)
+        _real("gtol", self.gtol, 0, float("inf"), open_high=True)
+        _real("ftol", self.ftol, 0, float("inf"), open_high=True)
+        _whole("num_samples", self.num_samples, 1)
+        _whole("opg_from_users", self.opg_from_users, 1)
+        _whole("user_block", self.user_block, 1)
+        _flag("progress", self.progress)
+
+
+#: method name -> its settings class
+SETTINGS = {"nuts": NutsSettings, "svi": SviSettings, "laplace": LaplaceSettings}
+
+
+def settings_fields(method: str) -> dict[str, type]:
+    """Field name -> annotated type of ``method``'s settings (the CLI's ``[fit]`` keys)."""
+    hints = typing.get_type_hints(SETTINGS[method])
+    return {f.name: hints[f.name] for f in dataclasses.fields(SETTINGS[method])}
+
+
+def make_settings(method: str, settings=None, **options):
+    """The settings object of ``method`` from an object and/or keyword options, validated.
+
+    Options of another method (``steps`` with NUTS, ``chains`` with SVI) are refused with the method
+    they belong to, rather than silently ignored.
+    """
+    if method not in SETTINGS:
+        raise ModelError(f"method={method!r} is unknown; use one of {tuple(SETTINGS)}.")
+    cls = SETTINGS[method]
+    if settings is not None and not isinstance(settings, cls):
+        raise ModelError(f"settings= for method={method!r} must be a {cls.__name__}, got {type(settings).__name__}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = [k for k in options if k not in names]
+    if unknown:
+        owners = {k: [m for m, c in SETTINGS.items() if k in {f.name for f in dataclasses.fields(c)}] for k in unknown}
+        hints = "; ".join(f"{k} is a setting of method={' / '.join(map(repr, v))}" if v else f"{k} is not a setting"
+                          for k, v in owners.items())
+        raise ModelError(f"method={method!r} does not take {unknown} ({hints}). Its settings: {sorted(names)}.")
+    base = settings if settings is not None else cls()
+    return dataclasses.replace(base, **options) if options else base

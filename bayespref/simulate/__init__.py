@@ -1,0 +1,17 @@
+"""Simulated paired comparisons with known true parameters (same seed, same data).
+
+* :mod:`~bayespref.simulate.families` -- data from each model family (Bradley-Terry, hierarchical,
+  latent types, hidden context, position bias, binary factors) and the building blocks they share;
+* :mod:`~bayespref.simulate.causal` -- the causal failure modes of preference learning (latent
+  positivity, confounded objectives, prompt-dependent rewards) that the causal and sensitivity
+  notebooks teach with. The paper's studies built on them are outside the package, in
+  ``experiments/``.
+"""
+
+from bayespref.simulate.causal import confounded_objective, confounded_shared, latent_positivity, nonadditive_prompt
+from bayespref.simulate.families import (Simulated, binary_factors, bradley_terry, hidden_context, hierarchical,
+                                         latent_types, position_bias)
+
+__all__ = ["Simulated", "binary_factors", "bradley_terry", "confounded_objective", "confounded_shared",
+           "hidden_context", "hierarchical", "latent_positivity", "latent_types", "nonadditive_prompt",
+           "position_bias"]
