@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Comparisons": "bayespref.data",
+    "TextFeatures": "bayespref.data",
     "load_dataset": "bayespref.data",
     "list_datasets": "bayespref.data",
     "BradleyTerry": "bayespref.models",
@@ -41,6 +42,9 @@ _LAZY = {
     "Fit": "bayespref.inference",
     "load_fit": "bayespref.inference",
     "compare": "bayespref.checks",
+    "reward_labels": "bayespref.analyses.labels",
+    "write_labels": "bayespref.analyses.labels",
+    "group_report": "bayespref.report",
     "BayesprefError": "bayespref.errors",
     "DataError": "bayespref.errors",
     "ModelError": "bayespref.errors",
@@ -57,6 +61,8 @@ _MODULES = {
     "causal": "bayespref.analyses.causal",
     "overlap": "bayespref.analyses.overlap",
     "sensitivity": "bayespref.analyses.sensitivity",
+    "labels": "bayespref.analyses.labels",
+    "report": "bayespref.report",
     "selection": "bayespref.checks.selection",
     "checks": "bayespref.checks",
     "config": "bayespref.config",

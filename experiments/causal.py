@@ -2,7 +2,7 @@
 
 Each function runs one study over a grid and seeds and returns a tidy DataFrame (one row per
 setting x seed x model); :func:`summarise_runs` averages over seeds (mean and standard error).
-They back the slow tests (``tests/test_causal_slow.py``), the benchmark scripts
+They back the slow tests (``tests/analyses/test_causal_studies.py``), the benchmark scripts
 (``benchmarks/bench_causal.py``) and notebook 03. Accuracies are reported twice: against the simulated
 outcomes (``acc_*``, the paper's metric) and against the sign of the true reward difference
 (``agree_*``, the same quantity without the Bernoulli noise of the outcomes).

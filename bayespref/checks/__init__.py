@@ -12,7 +12,6 @@
 """
 
 from bayespref.checks.compare import Comparison, compare
-from bayespref.inference.convergence import ConvergenceReport, convergence
 from bayespref.checks.crossval import heldout_log_likelihood, kfold, loo
 from bayespref.checks.ppc import (
     PPCheck,
@@ -26,6 +25,7 @@ from bayespref.checks.ppc import (
     win_rates,
 )
 from bayespref.checks.sbc import SBCResult, sbc
+from bayespref.inference.convergence import ConvergenceReport, convergence
 
 __all__ = [
     "Comparison", "ConvergenceReport", "PPCheck", "SBCResult", "calibration", "check_all", "compare",

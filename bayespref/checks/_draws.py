@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pandas as pd
-
-import jax
 from numpyro.infer import Predictive
 
 from bayespref.errors import DataError, FitError

@@ -18,16 +18,15 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
 
-import arviz as az
-
-from bayespref.errors import DataError
 from bayespref.checks import crossval
 from bayespref.checks._draws import _require_fit
 from bayespref.checks.plots import comparison
+from bayespref.errors import DataError
 
 BY = ("loo", "users", "prompts", "comparisons")
 

@@ -35,22 +35,22 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
-import pandas as pd
-import xarray as xr
-
 import arviz as az
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
+import pandas as pd
+import xarray as xr
 from arviz_stats import SamplingWrapper
 from arviz_stats.utils import ELPDDataLOOKFold
 
-from bayespref.errors import DataError, FitError, ModelError
-from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
 from bayespref.checks._draws import _require_fit
+from bayespref.errors import DataError, FitError, ModelError
 from bayespref.inference import fit as fit_fn
+from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
 from bayespref.models import sites
+
 
 def log_mean_exp(x):
     """log of the mean of exp(x) over axis 0, stably."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from bayespref import config
+
 
 def _axes(ax, figsize):
     import matplotlib.pyplot as plt
@@ -33,8 +35,9 @@ def statistic_histogram(check, ax=None):
     return fig
 
 
-def intervals(check, ax=None, top: int = 30, ci_prob: float = 0.9):
+def intervals(check, ax=None, top: int = 30, ci_prob: float | None = None):
     """Predictive intervals per entry with the observed values; the ``top`` smallest p-values."""
+    ci_prob = config.ci_prob(ci_prob)
     t = check.to_frame(ci_prob=ci_prob).dropna(subset=["p_value"])
     t = t.nsmallest(min(top, len(t)), "p_value").iloc[::-1]
     fig, ax = _axes(ax, (6, 0.25 * len(t) + 1.2))
@@ -53,8 +56,9 @@ def intervals(check, ax=None, top: int = 30, ci_prob: float = 0.9):
     return fig
 
 
-def reliability(check, ax=None, ci_prob: float = 0.9):
+def reliability(check, ax=None, ci_prob: float | None = None):
     """Reliability diagram: observed rate per bin of predicted P(a) with the replicates' band."""
+    ci_prob = config.ci_prob(ci_prob)
     rel = check.extra["reliability"]
     groups = list(rel["group"].values)
     fig, ax = _axes(ax, (4.5, 4.2))

@@ -35,9 +35,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from bayespref.errors import DataError
-from bayespref.checks._draws import _require_fit, comparison_groups, predictive_draws, score, segment_mean
+from bayespref import config
 from bayespref.checks import plots
+from bayespref.checks._draws import _require_fit, comparison_groups, predictive_draws, score, segment_mean
+from bayespref.errors import DataError
 
 TAILS = ("two-sided", "upper", "lower")
 
@@ -101,9 +102,10 @@ class PPCheck:
     def index_dims(self):
         return [d for d in self.predicted.dims if d != "sample"]
 
-    def to_frame(self, ci_prob: float = 0.9) -> pd.DataFrame:
+    def to_frame(self, ci_prob: float | None = None) -> pd.DataFrame:
         """One row per entry: ``observed``, ``predicted`` (mean), ``sd``, ``lower``/``upper``
         (equal-tailed ``ci_prob`` interval of the predictive distribution), ``p_value``, ``count``."""
+        ci_prob = config.ci_prob(ci_prob)
         lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
         obs = self.observed.mean("sample") if "sample" in self.observed.dims else self.observed
         cols = {
@@ -126,13 +128,14 @@ class PPCheck:
         t = self.to_frame()
         return t[t["p_value"] < alpha]
 
-    def plot(self, ax=None, top: int = 30, ci_prob: float = 0.9):
+    def plot(self, ax=None, top: int = 30, ci_prob: float | None = None):
         """Observed statistic against its predictive distribution; returns the matplotlib Figure.
 
         A scalar statistic is shown as a histogram of the replicates with the observed value;
         an indexed one as predictive intervals with the observed values (the ``top`` entries with
         the smallest p-values); calibration as a reliability diagram.
         """
+        ci_prob = config.ci_prob(ci_prob)
 
         if self.name == "calibration" and "reliability" in self.extra:
             return plots.reliability(self, ax=ax, ci_prob=ci_prob)

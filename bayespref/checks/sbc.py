@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import jax
 import numpy as np
 import pandas as pd
 import xarray as xr
-
-import jax
 from numpyro.infer import Predictive
 from scipy import stats
 
+from bayespref.checks.plots import rank_histograms
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import DataError, ModelError
 from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
-from bayespref.checks.plots import rank_histograms
 from bayespref.models import as_spec as _as_spec
-
 
 #: simulations between releases of compiled code (about 650 memory maps per run are kept otherwise)
 RELEASE_EVERY = 40

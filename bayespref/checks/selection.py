@@ -55,16 +55,15 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
+import arviz as az
 import numpy as np
 import pandas as pd
-
-import arviz as az
 import xarray as xr
 
-from bayespref import errors
+from bayespref import config, errors
+from bayespref.checks.crossval import kfold_elpd, log_mean_exp
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
-from bayespref.checks.crossval import kfold_elpd, log_mean_exp
 from bayespref.inference import METHODS, Fit, fit
 from bayespref.models import LatentTypes, sites
 
@@ -432,7 +431,7 @@ def _message(table, pointwise, k, by, method):
 # sparse_k
 # ---------------------------------------------------------------------------------------------
 def sparse_k(data, k_max: int = 5, concentration: float = 0.05, threshold: float = 0.05, method: str = "nuts",
-             seed: int = 0, model_kwargs: dict | None = None, ci_prob: float = 0.9, **fit_kwargs) -> SparseK:
+             seed: int = 0, model_kwargs: dict | None = None, ci_prob: float | None = None, **fit_kwargs) -> SparseK:
     """Overfitted mixture: fit ``k_max`` types under a sparse Dirichlet prior and count the non-empty ones.
 
     Parameters
@@ -466,6 +465,7 @@ def sparse_k(data, k_max: int = 5, concentration: float = 0.05, threshold: float
     posterior of the number of types converges much faster than the empty types' parameters.
     With ``method="svi"`` the distribution comes from the guide (approximate, usually too sure).
     """
+    ci_prob = config.ci_prob(ci_prob)
     k_max = _check_common(data, k_max, method, model_kwargs)
     if not np.isfinite(concentration) or not 0 < concentration < 1:
         raise ModelError(f"concentration={concentration!r}: a sparse prior needs 0 < concentration < 1 "

@@ -1,4 +1,4 @@
-"""Command line: ``bayespref demo | fit | sensitivity | datasets``.
+"""Command line: ``bayespref demo | fit | report | sensitivity | datasets``.
 
 Every run writes its results atomically to an output folder (nothing half-written on failure or
 Ctrl-C) and shows progress.
@@ -31,6 +31,7 @@ def _parser() -> argparse.ArgumentParser:
                      "Fit a bundled demo, or a TOML spec from models/, and write a results folder "
                      "(saved fit, summary tables, plots)."),
         epilog="Examples:\n  bayespref demo\n  bayespref fit models/baseball.toml --out results/baseball\n"
+               "  bayespref report models/topmodel2007_groups.toml --by gender\n"
                "  bayespref sensitivity models/sensitivity_topmodel2007.toml\n  bayespref datasets",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default=None, help="output folder (default: bayespref-results/<spec name>)")
     f.add_argument("--quick", action="store_true", help="short chains, for a smoke test")
     f.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    r = sub.add_parser("report", help="fit a TOML spec and write the group report (rankings, contrasts, rank "
+                                      "reversals, pooled vs groups, variance shares, convergence, checks)")
+    r.add_argument("spec", help="path to a TOML spec, e.g. models/topmodel2007_groups.toml")
+    r.add_argument("--by", default=None, help="the user covariate whose levels are the groups (default: the "
+                                              "spec's [output] report_by)")
+    r.add_argument("--out", default=None, help="output folder (default: bayespref-results/<spec name>); the "
+                                               "report is its report/ folder")
+    r.add_argument("--format", choices=("md", "html"), default=None,
+                   help="report.md or report.html (default: the spec's [output] report_format, else md)")
+    r.add_argument("--quick", action="store_true", help="short chains, for a smoke test")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
     sa = sub.add_parser("sensitivity", help="sensitivity analysis for an unobserved confounder ([sensitivity] "
                                             "table of a TOML spec, see models/sensitivity_*.toml)")
     sa.add_argument("spec", help="path to a TOML spec with a [sensitivity] table")
@@ -73,7 +85,24 @@ def _report(result, spec, out):
         diag = result.diagnostics()
         print(f"\nDiagnostics: max R-hat {diag['max_rhat']:.3f}, min bulk ESS {diag['min_ess_bulk']:.0f}, "
               f"divergences {diag['divergences']}")
-    print(f"\nResults written to {out}/ (fit.nc, summary.csv, worths.csv, worths.png, diagnostics.json)")
+    written = "fit.nc, summary.csv, worths.csv, worths.png, diagnostics.json"
+    by = spec.get("output", {}).get("report_by")
+    if by is not None:
+        written += f"; report by {by} in report/ (report.{spec['output'].get('report_format', 'md')}, PNGs, CSVs)"
+    print(f"\nResults written to {out}/ ({written})")
+
+
+def _with_report(spec: dict, args) -> dict:
+    """The spec with ``[output] report_by`` / ``report_format`` from ``--by`` / ``--format``."""
+    output = dict(spec.get("output", {}))
+    if args.by is not None:
+        output["report_by"] = args.by
+    if args.format is not None:
+        output["report_format"] = args.format
+    if "report_by" not in output:
+        raise BayesprefError(f"bayespref report: name the covariate that defines the groups: --by COV, or "
+                             f"report_by = \"...\" in the [output] table of {spec.get('_path', 'the spec')}.")
+    return {**spec, "output": output}
 
 
 def _sensitivity_report(grid_res, prior_res, spec, out):
@@ -137,6 +166,8 @@ def main(argv=None) -> int:
         else:
             spec = runspec.load_spec(args.spec)
             out = pathlib.Path(args.out or f"bayespref-results/{spec.get('name', pathlib.Path(args.spec).stem)}")
+        if args.command == "report":
+            spec = _with_report(spec, args)
         result = runspec.run(spec, out, quick=args.quick, progress=not args.no_progress)
         _report(result, spec, out)
         return 0

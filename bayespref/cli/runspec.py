@@ -24,10 +24,13 @@
 
     [output]
     reference = "Baltimore"       # report worths relative to this option (optional)
+    # report_by = "region"        # also write the group report (bayespref.report) by this covariate
+    # report_format = "md"        # "md" (default) or "html"
 
 :func:`run` writes into the output folder, atomically (a temporary folder renamed at the end):
 ``fit.nc`` (the saved fit), ``summary.csv``, ``worths.csv`` (if the model has worths),
-``diagnostics.json``, ``worths.png`` and a copy of the spec.
+``diagnostics.json``, ``worths.png``, a copy of the spec and, with ``report_by``, the folder
+``report/`` (:meth:`bayespref.report.GroupReport.save`: ``report.md`` or ``report.html``, PNGs, CSVs).
 """
 
 from __future__ import annotations
@@ -39,14 +42,15 @@ import tomllib
 
 import pandas as pd
 
+from bayespref import report
 from bayespref._io import atomic_folder
-from bayespref.errors import DataError, ModelError
+from bayespref.analyses import sensitivity as sa
 from bayespref.data.comparisons import Comparisons
 from bayespref.data.datasets import load_dataset
-from bayespref.models import FAMILIES, sites
+from bayespref.errors import DataError, ModelError
 from bayespref.inference import fit
 from bayespref.inference.settings import SETTINGS, settings_fields
-from bayespref.analyses import sensitivity as sa
+from bayespref.models import FAMILIES, sites
 
 #: [inference] keys besides the method's settings (whose fields are the rest: see inference_keys)
 COMMON_INFERENCE_KEYS = {"method", "seed", "log_likelihood", "posterior_predictive"}
@@ -56,7 +60,9 @@ TOP_KEYS = {"name", "description", "data", "model", "inference", "output", "sens
 SENSITIVITY_KEYS = {"estimand", "covariate", "effect", "reference", "feature", "a", "b", "group", "exposure",
                     "prevalence", "gamma", "delta", "n_grid", "ci_prob", "mode", "method", "steps", "warm_steps",
                     "lr", "num_samples", "anchors", "gamma_prior", "delta_prior", "seed"}
-OUTPUT_KEYS = {"reference"}
+OUTPUT_KEYS = {"reference", "report_by", "report_format"}
+#: the folder of the group report inside the output folder ([output] report_by)
+REPORT_DIR = "report"
 DATA_KEYS = {"dataset", "path", "a", "b", "outcome", "user", "prompt", "features", "user_covariates",
              "option_table", "user_table"}
 
@@ -84,6 +90,7 @@ def load_spec(path) -> dict:
     unknown = set(spec.get("output", {})) - OUTPUT_KEYS
     if unknown:
         raise ModelError(f"{path}: unknown keys in [output]: {sorted(unknown)}; allowed: {sorted(OUTPUT_KEYS)}.")
+    check_report_keys(spec.get("output", {}), str(path))
     unknown = set(spec["data"]) - DATA_KEYS
     if unknown:
         raise ModelError(f"{path}: unknown keys in [data]: {sorted(unknown)}; allowed: {sorted(DATA_KEYS)}.")
@@ -101,6 +108,20 @@ def load_spec(path) -> dict:
                          f"{sorted(SENSITIVITY_KEYS)}.")
     spec["_path"] = str(path)
     return spec
+
+
+def check_report_keys(output: dict, where: str = "the spec") -> None:
+    """Check ``[output] report_by`` (a covariate name) and ``report_format`` (one of ``report.FORMATS``)."""
+    by = output.get("report_by")
+    if by is not None and (not isinstance(by, str) or not by):
+        raise ModelError(f"{where}: [output] report_by = {by!r} must name a user covariate (a string), e.g. "
+                         "report_by = \"region\".")
+    fmt = output.get("report_format", "md")
+    if fmt not in report.FORMATS:
+        raise ModelError(f"{where}: [output] report_format = {fmt!r}: use one of {list(report.FORMATS)}.")
+    if "report_format" in output and by is None:
+        raise ModelError(f"{where}: [output] report_format is set but report_by is not; name the covariate "
+                         "that defines the groups (report_by = \"...\").")
 
 
 def build_data(spec: dict):
@@ -141,6 +162,12 @@ def run(spec: dict, out_dir, quick: bool = False, progress: bool = True):
     """
 
     data = build_data(spec)
+    by = spec.get("output", {}).get("report_by")
+    table = data.user_table
+    if by is not None and (table is None or by not in table.columns):  # before the fit, not after it
+        avail = [] if table is None else [str(c) for c in table.columns]
+        raise DataError(f"[output] report_by = {by!r} is not a user covariate of the data; available: "
+                        f"{avail or 'none'} ([data] user_covariates = [...]).")
     model = build_model(spec)
     inf = dict(spec.get("inference", {}))
     method = inf.pop("method", "nuts")
@@ -172,6 +199,11 @@ def write_outputs(result, spec: dict, out_dir) -> pathlib.Path:
             plt.close(fig)
         if result.model.has_types:
             result.membership().to_pandas().to_csv(tmp / "membership.csv")
+        by = spec.get("output", {}).get("report_by")
+        if by is not None:
+            seed = spec.get("inference", {}).get("seed", 0)
+            rep = report.group_report(result, by, reference=ref, seed=seed)
+            rep.save(tmp / REPORT_DIR, format=spec.get("output", {}).get("report_format", "md"))
         (tmp / "diagnostics.json").write_text(json.dumps({**result.diagnostics(), **result.info}, indent=2, default=str))
         src = spec.get("_path")
         if src:

@@ -31,6 +31,7 @@ import pandas as pd
 from bayespref.data.readers import READERS, arena_long, as_frame, counts_long, kwise_long, trl_long, wide_long
 from bayespref.data.readers.arena import KEEP as ARENA_KEEP
 from bayespref.data.readers.trl import ASSISTANT, HUMAN, SCORE_COLUMNS
+from bayespref.data.text import TextFeatures, fit_options, transform_options
 from bayespref.data.validation import (
     _apply_design,
     _check_frame,
@@ -71,6 +72,7 @@ class _Spec:
     covariate_columns: tuple = ()     # raw covariate columns
     design: tuple = ()                # ((column, levels or None), ...)
     to_long: Callable | None = None   # adapter re-applied by encode
+    text: TextFeatures | None = None  # fitted text features (text_features=), the last feature columns
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -148,7 +150,7 @@ class Comparisons:
                    outcome: Hashable = "outcome", user: Hashable | None = None,
                    prompt: Hashable | None = None, features: list | pd.DataFrame | None = None,
                    user_covariates: list | pd.DataFrame | None = None, *,
-                   check_connected: bool = True) -> Comparisons:
+                   check_connected: bool = True, text_features: TextFeatures | None = None) -> Comparisons:
         """Validate and encode a long frame (one row per judgement).
 
         Parameters
@@ -172,6 +174,11 @@ class Comparisons:
             (``"col[level]"``; levels sorted, or in declared order for a category dtype).
         check_connected : bool
             Warn (``DataWarning``) when the comparison graph has several components.
+        text_features : TextFeatures, optional
+            Compute option features from the option labels, which must be texts (responses):
+            :class:`~bayespref.data.text.TextFeatures`, fitted here on the distinct option texts
+            (or applied as it is when already fitted) and appended after ``features``. Stored, so
+            that :meth:`encode` computes them for new texts (see ``docs/data-contract.md``).
 
         Examples
         --------
@@ -182,11 +189,11 @@ class Comparisons:
         """
         roles = {"a": a, "b": b, "outcome": outcome, "user": user, "prompt": prompt}
         return cls._from_long(df, roles, features=features, user_covariates=user_covariates,
-                              check_connected=check_connected)
+                              check_connected=check_connected, text_features=text_features)
 
     @classmethod
     def _from_long(cls, df, roles, *, features=None, user_covariates=None, suffixes=("_a", "_b"),
-                   to_long=None, check_connected=True, where="Comparisons.from_frame"):
+                   to_long=None, check_connected=True, where="Comparisons.from_frame", text_features=None):
         roles = dict(roles)
         keep = tuple(roles.pop("keep", None) or ())  # reader columns copied into `frame`
         _check_frame(df, where)
@@ -235,6 +242,11 @@ class Comparisons:
             raise DataError(f"{where}: features must be a list of names (with '<name>_a'/'<name>_b' "
                             "columns) or a DataFrame indexed by option id; got "
                             f"{type(features).__name__}.")
+        if text_features is not None:
+            xa, xb, feature_names, option_features = _add_text_features(
+                text_features, df, a_lab, b_lab, options, xa, xb, feature_names, option_features, spec, where)
+            if spec.get("feature_mode") == "columns":
+                feature_cols = _feature_frame_columns(feature_names, xa, xb)
 
         if user_covariates is None:
             user_table, design, covariate_names = None, (), ()
@@ -325,7 +337,7 @@ class Comparisons:
                  rejected: Hashable = "rejected", user: Hashable | None = None,
                  features: list | None = None, *, implicit: bool | None = None, scores: list | None = None,
                  user_covariates: list | pd.DataFrame | None = None, human_marker: str = HUMAN,
-                 assistant_marker: str = ASSISTANT) -> Comparisons:
+                 assistant_marker: str = ASSISTANT, text_features: TextFeatures | None = None) -> Comparisons:
         """Read TRL preference data: ``a`` = chosen response, ``b`` = rejected response, outcome 1.
 
         Standard (strings) and conversational (lists of ``{"role", "content"}`` messages) columns are
@@ -356,6 +368,10 @@ class Comparisons:
             As in :meth:`from_frame` (a table indexed by user id, or columns constant within users).
         human_marker, assistant_marker : str
             Turn markers of text transcripts (implicit prompt only).
+        text_features : TextFeatures, optional
+            Option features computed from the response texts (length, Markdown structure, refusal
+            phrases, an encoder's embeddings, ...; ``embedding_columns`` are read from
+            ``<name>_chosen`` / ``<name>_rejected``), as in :meth:`from_frame`.
 
         Every outcome is 1, so a position (order) effect is not identified from such data. Response
         texts are usually unique, so the comparison graph is checked for connectivity only when no
@@ -388,7 +404,8 @@ class Comparisons:
         long, roles = to_long(df)
         return cls._from_long(long, roles, features=features, user_covariates=user_covariates,
                               suffixes=("_chosen", "_rejected"), to_long=to_long,
-                              check_connected=features is None, where=where)
+                              check_connected=features is None and text_features is None, where=where,
+                              text_features=text_features)
 
     @classmethod
     def from_arena(cls, source: Any, model_a: Hashable = "model_a", model_b: Hashable = "model_b",
@@ -440,7 +457,7 @@ class Comparisons:
                    score: Hashable = "score", user: Hashable | None = None, *, pairs: str = "all",
                    ties: str = "tie", singletons: str = "error", features: list | pd.DataFrame | None = None,
                    user_covariates: list | pd.DataFrame | None = None,
-                   check_connected: bool = True) -> Comparisons:
+                   check_connected: bool = True, text_features: TextFeatures | None = None) -> Comparisons:
         """Read k-wise ratings (one row per scored response) as pairwise comparisons.
 
         Within each (user, prompt) group the responses are paired (``pairs="all"``: all k(k-1)/2
@@ -466,6 +483,9 @@ class Comparisons:
             Names of per-response numeric columns (read as ``f_a`` / ``f_b``), or a per-option table.
         user_covariates : list of names or DataFrame, optional
             As in :meth:`from_frame`.
+        text_features : TextFeatures, optional
+            Option features computed from the response texts, as in :meth:`from_frame`
+            (``embedding_columns`` name per-response columns).
 
         Examples
         --------
@@ -477,12 +497,15 @@ class Comparisons:
         """
         names = None if features is None or isinstance(features, pd.DataFrame) else (
             [features] if isinstance(features, str) else list(features))
+        embedded = list(text_features.embedding_columns) if isinstance(text_features, TextFeatures) else []
         to_long = functools.partial(kwise_long, prompt=prompt, response=response, score=score, user=user,
-                                    pairs=pairs, ties=ties, singletons=singletons, features=names or [])
+                                    pairs=pairs, ties=ties, singletons=singletons,
+                                    features=(names or []) + embedded)
         long, roles = to_long(source)
         return cls._from_long(long, roles, features=features if names is None else names,
                               user_covariates=user_covariates, to_long=to_long,
-                              check_connected=check_connected, where="Comparisons.from_kwise")
+                              check_connected=check_connected, where="Comparisons.from_kwise",
+                              text_features=text_features)
 
     # -- encoding new data ----------------------------------------------------------------------
     def encode(self, df: pd.DataFrame, a: Hashable | None = None, b: Hashable | None = None,
@@ -561,6 +584,8 @@ class Comparisons:
                        has_ties=bool(np.any(out == 0.5)))
 
     def _encode_features(self, df, a_lab, b_lab, features, unknown, where):
+        if self._spec.text is not None:
+            return self._encode_text_features(df, a_lab, b_lab, features, unknown, where)
         spec, n, d = self._spec, len(df), self.n_features
         if features is not None and not isinstance(features, pd.DataFrame):
             raise DataError(f"{where}: features must be a DataFrame indexed by option id, got "
@@ -592,6 +617,73 @@ class Comparisons:
             raise DataError(f"{where}: no features for option(s) {_fmt(absent)} (unknown to the training "
                             "data); pass features=<table indexed by option id> with rows for them.")
         return _table_lookup(lookup, a_lab), _table_lookup(lookup, b_lab), {}
+
+    def _encode_text_features(self, df, a_lab, b_lab, features, unknown, where):
+        """Features of data with text features: the other features as without them, then the text
+        features (training values for known options, computed from the texts for new ones; rows of a
+        passed ``features`` table with every text column take precedence)."""
+        spec, text = self._spec, self._spec.text
+        names = list(text.feature_names)
+        d0 = self.n_features - len(names)
+        if d0:
+            cols = spec.feature_columns if spec.feature_mode == "columns" else spec.feature_columns[:d0]
+            table = None if self.option_features is None else self.option_features.iloc[:, :d0]
+            base = replace(self, xa=self.xa[:, :d0], xb=self.xb[:, :d0], feature_names=self.feature_names[:d0],
+                           option_features=table, _spec=replace(spec, text=None, feature_columns=cols))
+            xa0, xb0, _ = base._encode_features(df, a_lab, b_lab, features, unknown, where)
+        else:
+            xa0 = xb0 = np.zeros((len(df), 0))
+        lookup = self._text_table()
+        if isinstance(features, pd.DataFrame) and all(c in features.columns for c in names):
+            given = _check_table(features[names], pd.Index([]), what="option feature", kind="option",
+                                 where=where, numeric=True, allow_extra=True)
+            lookup = pd.concat([given.astype(np.float64), lookup])
+            lookup = lookup[~lookup.index.duplicated(keep="first")]
+        both = pd.concat([a_lab, b_lab], ignore_index=True)
+        absent = pd.Index(pd.unique(both[~both.isin(lookup.index)]))
+        if len(absent):
+            lookup = pd.concat([lookup, transform_options(text, df, a_lab, b_lab, absent, spec.suffixes, where)])
+        xa = np.hstack([xa0, _table_lookup(lookup, a_lab)])
+        xb = np.hstack([xb0, _table_lookup(lookup, b_lab)])
+        cols = _feature_frame_columns(self.feature_names, xa, xb) if spec.feature_mode == "columns" else {}
+        return xa, xb, cols
+
+    def _text_table(self) -> pd.DataFrame:
+        """The text features of the known options (training values), indexed by option label."""
+        names = list(self._spec.text.feature_names)
+        k = len(names)
+        if self.option_features is not None:
+            return self.option_features.iloc[:, -k:].set_axis(names, axis=1)
+        a, b = np.asarray(self.a), np.asarray(self.b)
+        idx = np.concatenate([a[a >= 0], b[b >= 0]])
+        x = np.vstack([self.xa[a >= 0, -k:], self.xb[b >= 0, -k:]])
+        table = pd.DataFrame(x, index=self.options[idx], columns=names)
+        return table[~table.index.duplicated(keep="first")]
+
+    @property
+    def text_features(self) -> TextFeatures | None:
+        """The fitted :class:`~bayespref.data.text.TextFeatures` of this data (None without)."""
+        return self._spec.text
+
+    def with_text_encoder(self, encoder: Callable) -> Comparisons:
+        """This data with the encoder of its text features attached again (encoders are not saved).
+
+        The encoder must reproduce the training features: it is checked on up to 8 known options
+        (``DataError`` if it does not). For a loaded fit: ``fit.data = fit.data.with_text_encoder(enc)``.
+        """
+        text = self._spec.text
+        if text is None or text.state["encoder_dim"] is None:
+            raise DataError("with_text_encoder: this data has no text features computed with an encoder.")
+        new = text.with_encoder(encoder)
+        if not text.embedding_columns:
+            known = self._text_table().iloc[:8]
+            got = new.transform(pd.Series(known.index.to_numpy(dtype=object), index=known.index, dtype=object))
+            if not np.allclose(got.to_numpy(), known.to_numpy(), rtol=1e-3, atol=1e-3):
+                raise DataError("with_text_encoder: the encoder does not reproduce the training features of "
+                                f"the known options (largest difference "
+                                f"{np.abs(got.to_numpy() - known.to_numpy()).max():.3g}); pass the encoder "
+                                "used when the data were built.")
+        return replace(self, _spec=replace(self._spec, text=new))
 
     def _encode_covariates(self, df, u_lab, user_covariates, where):
         spec = self._spec
@@ -792,6 +884,24 @@ def _feature_frame_columns(names: tuple, xa: np.ndarray, xb: np.ndarray) -> dict
     return {f"{n}_{side}": x[:, i] for i, n in enumerate(names) for side, x in (("a", xa), ("b", xb))}
 
 
+def _add_text_features(text, df, a_lab, b_lab, options, xa, xb, names, option_features, spec, where):
+    """Append the text features of the options (fitted on their texts) to the features."""
+    fitted, table = fit_options(text, df, a_lab, b_lab, options, spec["suffixes"], where)
+    table.index = options
+    clash = [c for c in table.columns if c in names]
+    if clash:
+        raise DataError(f"{where}: text feature name(s) {_fmt(clash)} are also names of features=; set "
+                        "TextFeatures(prefix='text_') (or rename the other features).")
+    xa = np.hstack([xa, _table_lookup(table, a_lab)])
+    xb = np.hstack([xb, _table_lookup(table, b_lab)])
+    if spec.get("feature_mode") != "columns":  # none or a per-option table: one table of both
+        option_features = table if option_features is None else pd.concat([option_features, table], axis=1)
+        spec.update(feature_mode="table",
+                    feature_columns=tuple(spec.get("feature_columns", ())) + tuple(table.columns))
+    spec["text"] = fitted
+    return xa, xb, tuple(names) + tuple(table.columns), option_features
+
+
 def _kept(df: pd.DataFrame, keep: tuple) -> dict[Any, np.ndarray]:
     """The reader's ``keep`` columns present in ``df`` (scores, the Arena winner), by name."""
     return {c: df[c].to_numpy() for c in keep if c in df.columns}
@@ -880,7 +990,7 @@ def _comparisons_to_json(self: Comparisons) -> str:
                  "covariate_mode": spec.covariate_mode,
                  "covariate_columns": [_py(c) for c in spec.covariate_columns],
                  "design": [[_py(c), None if lv is None else [_py(x) for x in lv]] for c, lv in spec.design],
-                 "to_long": to_long},
+                 "to_long": to_long, "text": None if spec.text is None else spec.text.to_dict()},
     }
     return json.dumps(payload)
 
@@ -905,7 +1015,8 @@ def _comparisons_from_json(cls, text: str) -> Comparisons:
     spec = _Spec(roles=s["roles"], suffixes=tuple(s["suffixes"]), feature_mode=s["feature_mode"],
                  feature_columns=tuple(s["feature_columns"]), covariate_mode=s["covariate_mode"],
                  covariate_columns=tuple(s["covariate_columns"]),
-                 design=tuple((c, None if lv is None else tuple(lv)) for c, lv in s["design"]), to_long=to_long)
+                 design=tuple((c, None if lv is None else tuple(lv)) for c, lv in s["design"]), to_long=to_long,
+                 text=None if s.get("text") is None else TextFeatures.from_dict(s["text"]))
     ids = _index_from_json(d["comparison_ids"])
     frame = _table_from_json(d["frame"])
     frame.index = ids

@@ -19,10 +19,9 @@ from __future__ import annotations
 import dataclasses
 import html
 
+import arviz as az
 import numpy as np
 import pandas as pd
-
-import arviz as az
 
 from bayespref.config import ESS_PER_CHAIN, RHAT_MAX
 from bayespref.errors import FitError

@@ -10,16 +10,15 @@ import dataclasses
 import time
 import warnings
 
-import numpy as np
-
-from bayespref import config
-from bayespref.inference import nuts as _nuts
 import jax
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
 
+from bayespref import config
 from bayespref.errors import FitError
+from bayespref.inference import nuts as _nuts
 from bayespref.inference.settings import NutsSettings, SviSettings
 
 GUIDES = {

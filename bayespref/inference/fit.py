@@ -19,8 +19,15 @@ from numpyro.infer import log_likelihood as _log_likelihood
 from bayespref import config
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
-from bayespref.inference.engine import (as_key, draws_with_deterministics, init_from_draws, mass_from_draws,
-                                        run_nuts, run_svi, svi_draws)
+from bayespref.inference.engine import (
+    as_key,
+    draws_with_deterministics,
+    init_from_draws,
+    mass_from_draws,
+    run_nuts,
+    run_svi,
+    svi_draws,
+)
 from bayespref.inference.guides import HierarchicalGuide
 from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit

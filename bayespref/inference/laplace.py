@@ -44,8 +44,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayespref.errors import FitError, ModelError
-from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
 from bayespref.inference.engine import as_key
+from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
 
 
 def check_supported(spec, data, sizes) -> None:

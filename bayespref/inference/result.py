@@ -8,19 +8,17 @@ import pathlib
 import tempfile
 import warnings
 
-import numpy as np
-import pandas as pd
-
 import arviz as az
 import jax
+import numpy as np
+import pandas as pd
 import xarray as xr
 from numpyro.infer import Predictive
 
-from bayespref import __version__
+from bayespref import __version__, config
 from bayespref._io import usual_mode
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, FitError, ModelError, SeparationWarning
-from bayespref import config
 from bayespref.inference import convergence as _convergence
 from bayespref.inference.engine import as_key, latent_sites
 from bayespref.intervals import interval_table
@@ -58,8 +56,9 @@ class Fit:
     def sizes(self):
         return self.model.sizes(self.data)
 
-    def summary(self, var_names=None, ci_prob: float = 0.9) -> pd.DataFrame:
+    def summary(self, var_names=None, ci_prob: float | None = None) -> pd.DataFrame:
         """Posterior summary (mean, sd, interval, ESS, R-hat) of the model's main parameters."""
+        ci_prob = config.ci_prob(ci_prob)
         var_names = var_names or self.model.summary_vars(self.sizes)
         kind = "all" if self.info.get("method") == "nuts" else "stats"
         # one variable at a time: arviz 1.3 mislabels rows of 2-D variables that share a dim with
@@ -122,7 +121,7 @@ class Fit:
                 "(bayespref.selection.compare_k) or more judgements per user.",
                 SeparationWarning, stacklevel=3)
 
-    def worths(self, reference=None, ci_prob: float = 0.9, level: str = "population") -> pd.DataFrame:
+    def worths(self, reference=None, ci_prob: float | None = None, level: str = "population") -> pd.DataFrame:
         """Tidy table of option worths (log-worth scale), optionally relative to a reference option.
 
         For models with group effects on the worths (``Hierarchical`` with user covariates),
@@ -133,6 +132,7 @@ class Fit:
         Columns: ``mean``, ``sd``, ``lower``, ``upper`` (equal-tailed ``ci_prob`` interval) and
         ``rank`` (1 = best by posterior mean).
         """
+        ci_prob = config.ci_prob(ci_prob)
         post = self.idata.posterior
         if sites.WORTH not in post:
             raise ModelError("This model has no option worths (it uses features only).")
@@ -169,7 +169,7 @@ class Fit:
             raise FitError(f"The posterior lacks the latent variables {missing}; the fit is incomplete.")
         return fn, {n: np.asarray(post[n].values) for n in names}
 
-    def predict(self, new=None, ci_prob: float = 0.9, seed=0, return_draws: bool = False, user_covariates=None):
+    def predict(self, new=None, ci_prob: float | None = None, seed=0, return_draws: bool = False, user_covariates=None):
         """P(a preferred) with intervals for new (or the training) comparisons.
 
         Parameters
@@ -191,6 +191,31 @@ class Fit:
             The comparisons with ``p_a`` (posterior mean), ``p_a_sd``, ``p_a_lower``, ``p_a_upper``
             (and ``p_tie`` with ties).
         """
+        ci_prob = config.ci_prob(ci_prob)
+        data, out, _ = self._predict_sites(new, seed, user_covariates)
+        p_a = xr.DataArray(np.asarray(out[sites.P_A]), dims=("chain", "draw", "comparison"))
+        if return_draws:
+            return p_a
+        return self._prediction_table(data, out, ci_prob)
+
+    def predict_draws(self, new=None, seed=0, user_covariates=None, max_draws: int | None = None) -> xr.Dataset:
+        """Posterior draws of the outcome probabilities of new (or the training) comparisons.
+
+        ``new`` and ``user_covariates`` as in :meth:`predict`; ``max_draws``: use at most about this
+        many posterior draws (every chain thinned evenly to ``ceil(max_draws / chains)`` draws).
+        Returns an ``xarray.Dataset`` with ``p_a`` (chain, draw, comparison), P(a preferred), and,
+        when the model has ties, ``p_tie``, P(no preference); P(b preferred) is ``1 - p_a - p_tie``.
+        """
+        _, out, keep = self._predict_sites(new, seed, user_covariates, max_draws)
+        dims = ("chain", "draw", "comparison")
+        post = self.idata.posterior
+        coords = {"chain": post["chain"].values, "draw": post["draw"].values[keep]}
+        return xr.Dataset({name: (dims, np.asarray(out[name])) for name in (sites.P_A, sites.P_TIE) if name in out},
+                          coords=coords)
+
+    def _predict_sites(self, new, seed, user_covariates, max_draws=None):
+        """The encoded comparisons, the prediction sites (P_A, P_TIE) drawn for them, and the
+        positions of the posterior draws used (along ``draw``)."""
         if new is None:
             data = self.data
         elif isinstance(new, Comparisons):
@@ -203,13 +228,14 @@ class Fit:
                 "option, so they cannot be predicted. Fit a features-only model (worths=False) to "
                 "predict unseen options.")
         fn, samples = self._latent_samples()
+        n_chains, n_draws = self.idata.posterior.sizes["chain"], self.idata.posterior.sizes["draw"]
+        keep = np.arange(n_draws)
+        if max_draws is not None and n_chains * n_draws > max_draws:
+            keep = np.unique(np.linspace(0, n_draws - 1, -(-max_draws // n_chains)).round().astype(int))
+            samples = {k: v[:, keep] for k, v in samples.items()}
         arrays = self.model.predict_arrays(self.data, data)
         pred = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=[sites.P_A, sites.P_TIE])
-        out = pred(as_key(seed), arrays, predict=True)
-        p_a = xr.DataArray(np.asarray(out[sites.P_A]), dims=("chain", "draw", "comparison"))
-        if return_draws:
-            return p_a
-        return self._prediction_table(data, out, ci_prob)
+        return data, pred(as_key(seed), arrays, predict=True), keep
 
     @staticmethod
     def _prediction_table(data, out, ci_prob):
@@ -278,7 +304,7 @@ class Fit:
             jax.random.PRNGKey(0), query, predict=True)
         return np.asarray(out[site]), labels
 
-    def few_shot(self, judgements, queries=None, user_covariates=None, ci_prob: float = 0.9):
+    def few_shot(self, judgements, queries=None, user_covariates=None, ci_prob: float | None = None):
         """Type membership and predictions for (new) users from a handful of their judgements.
 
         The users' membership is their posterior given ``judgements`` under the fitted parameters
@@ -288,6 +314,7 @@ class Fit:
         Returns ``(membership, predictions)``: a DataArray (user, type) of posterior mean
         probabilities and, when ``queries`` are given, a DataFrame as from :meth:`predict`.
         """
+        ci_prob = config.ci_prob(ci_prob)
         hist, labels = self._history(judgements, user_covariates)
         q = None if queries is None else self.data.encode(queries, user_covariates=user_covariates)
         arrays = {**self.model.arrays(self.data.subset([0]) if q is None else q, with_outcome=False), "history": hist}
@@ -326,8 +353,9 @@ class Fit:
         return hist, np.asarray(labels)
 
     # -- plots -------------------------------------------------------------------------------------
-    def plot_worths(self, reference=None, ci_prob: float = 0.9, ax=None):
+    def plot_worths(self, reference=None, ci_prob: float | None = None, ax=None):
         """Forest plot of the worths; returns the matplotlib Figure."""
+        ci_prob = config.ci_prob(ci_prob)
         return forest(self.worths(reference=reference, ci_prob=ci_prob), ax=ax,
                       xlabel="log-worth" + (f" relative to {reference}" if reference is not None else ""))
 

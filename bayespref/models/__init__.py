@@ -6,7 +6,7 @@ in :data:`FAMILIES`, so that saved fits of it load) and the capabilities it decl
 ``group_effect_methods``, ``covariate_effects``, ``sensitivity``, ...; documented on
 :class:`ModelSpec`, with defaults a new family inherits). Code outside ``models/`` asks these,
 never the family name, and reads the posterior by the site names of :mod:`bayespref.models.sites`.
-``tests/test_family_contract.py`` defines two families outside the package and runs them through
+``tests/models/test_family_contract.py`` defines two families outside the package and runs them through
 fitting, prediction, saving, the checks and the analyses.
 """
 

@@ -17,7 +17,6 @@ import pandas as pd
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import DataError
 
-
 # -- linear concept erasure ---------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)

@@ -37,9 +37,8 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import numpy as np
-
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 
 from bayespref.errors import ModelError

@@ -18,6 +18,7 @@ import pandas as pd
 from bayespref.errors import DataError
 from bayespref.simulate.families import Simulated, draw_outcomes, make_labels, response_frame
 
+
 def _sigmoid(d):
     return 1 / (1 + np.exp(-d))
 

@@ -74,6 +74,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from bayespref import config
+from bayespref.data.features import option_feature_matrix
 from bayespref.errors import DataError, ModelError
 from bayespref.intervals import summary
 from bayespref.models import FAMILIES, sites
@@ -295,30 +297,12 @@ def _types_users(fit, g: _Grouping) -> dict:
     return out
 
 
-def _option_features(data, names) -> np.ndarray | None:
-    """(options, features) table of the model's features, or None when they vary by comparison."""
-    if not names:
-        return np.zeros((data.n_options, 0))
-    if data.option_features is not None:
-        return data.option_features.loc[data.options, list(names)].to_numpy(dtype=float)
-    idx = [list(data.feature_names).index(f) for f in names]
-    opt = np.concatenate([np.asarray(data.a), np.asarray(data.b)])
-    x = np.concatenate([np.asarray(data.xa)[:, idx], np.asarray(data.xb)[:, idx]])
-    grouped = pd.DataFrame(x).groupby(opt)
-    if np.any((grouped.max() - grouped.min()).to_numpy() > 1e-9):
-        return None
-    first = grouped.first()
-    X = np.full((data.n_options, len(idx)), np.nan)
-    X[first.index.to_numpy()] = first.to_numpy()
-    return X
-
-
 def _gauge(x: np.ndarray, ref: int | None) -> np.ndarray:
     return x - (x.mean(-1, keepdims=True) if ref is None else x[..., ref:ref + 1])
 
 
 def group_effects(fit, by: str, levels=None, *, bins=None, method: str = "auto", reference=None,
-                  ci_prob: float = 0.9) -> xr.Dataset:
+                  ci_prob: float | None = None) -> xr.Dataset:
     r"""Posterior draws of the preference of each level (group) of a user covariate.
 
     Parameters
@@ -371,6 +355,7 @@ def group_effects(fit, by: str, levels=None, *, bins=None, method: str = "auto",
     >>> het.group_effects(fit, "age", levels=[25, 60])                           # doctest: +SKIP
     >>> het.group_effects(fit, "age", bins=[0, 52, 100], method="users")         # doctest: +SKIP
     """
+    ci_prob = config.ci_prob(ci_prob)
     family = _require(fit, _can_compare_groups, "group_effects")
     spec = fit.model
     if method not in ("auto", "design", "users"):
@@ -413,7 +398,7 @@ def group_effects(fit, by: str, levels=None, *, bins=None, method: str = "auto",
     if sites.WEIGHT in parts:
         ds = ds.assign_coords(feature=np.asarray(features, dtype=str))
         ds["weight"] = (("chain", "draw", "group", "feature"), parts[sites.WEIGHT])
-        X = _option_features(fit.data, features)
+        X = option_feature_matrix(fit.data, features)
         if X is not None:
             u = np.einsum("cdgf,of->cdgo", parts[sites.WEIGHT], X)
             if sites.WORTH in parts:
@@ -520,7 +505,7 @@ def contrast(effects, a, b, *, ci_prob: float | None = None, draws: bool = False
     diff.attrs = {**effects.attrs, "contrast": f"{a} - {b}"}
     if draws:
         return diff
-    return summary(diff, ci_prob if ci_prob is not None else effects.attrs.get("ci_prob", 0.9), p_positive=True)
+    return summary(diff, ci_prob if ci_prob is not None else effects.attrs.get("ci_prob", config.CI_PROB), p_positive=True)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -837,7 +822,7 @@ def variance_shares(fit) -> xr.Dataset:
               "effect": np.asarray(labels + ["overall"]), "source": np.asarray(SOURCES)}
     vdims = ("chain", "draw", "effect", "source")
     ds = xr.Dataset({"variance": (vdims, var), "share": (vdims, var / var.sum(-1, keepdims=True))}, coords=coords)
-    ds.attrs = {"family": family, "ci_prob": 0.9, "residual": residual,
+    ds.attrs = {"family": family, "ci_prob": config.CI_PROB, "residual": residual,
                 "scale": "reward difference of a comparison (see variance_shares docstring)"}
     return ds
 
@@ -863,7 +848,7 @@ def _difference_moments(data, blocks, dx) -> np.ndarray:
 # ------------------------------------------------------------------------------------------------
 # membership by group (LatentTypes)
 # ------------------------------------------------------------------------------------------------
-def membership_by_group(fit, by: str, levels=None, *, bins=None, ci_prob: float = 0.9) -> xr.DataArray:
+def membership_by_group(fit, by: str, levels=None, *, bins=None, ci_prob: float | None = None) -> xr.DataArray:
     r"""Mean posterior type-membership probability in each group of users, per posterior draw.
 
     .. math:: \bar m_{gk} = \frac{1}{n_g} \sum_{u \in g} P(z_u = k \mid y_u, \phi)
@@ -889,6 +874,7 @@ def membership_by_group(fit, by: str, levels=None, *, bins=None, ci_prob: float 
     >>> mg = membership_by_group(fit, "gender")     # doctest: +SKIP
     >>> summary(mg)                               # doctest: +SKIP
     """
+    ci_prob = config.ci_prob(ci_prob)
     family = _require(fit, _has_types, "membership_by_group")
     g = _Grouping(fit.data, by, levels, bins)
     mbar, types = _mean_membership(fit, g)

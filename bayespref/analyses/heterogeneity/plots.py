@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bayespref.analyses.heterogeneity.effects import pooled as pooled_effects, reversal_matrix, summary
+from bayespref import config
+from bayespref.analyses.heterogeneity.effects import pooled as pooled_effects
+from bayespref.analyses.heterogeneity.effects import reversal_matrix, summary
 from bayespref.errors import DataError
 from bayespref.plots import heatmap, new_axes
 
@@ -45,7 +47,7 @@ def plot_group_effects(effects, var: str | None = None, ci_prob: float | None = 
         raise DataError(f"var={var!r} is not in the effects; variables: {list(effects.data_vars)}.")
     da = effects[var]
     term = "option" if "option" in da.dims else "feature"
-    ci = ci_prob if ci_prob is not None else effects.attrs.get("ci_prob", 0.9)
+    ci = ci_prob if ci_prob is not None else effects.attrs.get("ci_prob", config.CI_PROB)
     groups = [str(g) for g in da["group"].values]
     tables = {g: summary(da.sel(group=g).drop_vars(["group", "n_users"], errors="ignore"), ci) for g in groups}
     if pooled:
@@ -98,7 +100,7 @@ def plot_membership_by_group(membership, ci_prob: float | None = None, ax=None, 
     >>> fig = plot_membership_by_group(het.membership_by_group(fit, "gender"))   # doctest: +SKIP
     """
 
-    ci = ci_prob if ci_prob is not None else membership.attrs.get("ci_prob", 0.9)
+    ci = ci_prob if ci_prob is not None else membership.attrs.get("ci_prob", config.CI_PROB)
     t = summary(membership, ci)
     groups = [str(g) for g in membership["group"].values]
     types = list(membership["type"].values)

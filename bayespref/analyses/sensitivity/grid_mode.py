@@ -15,15 +15,15 @@ import pandas as pd
 from numpyro import handlers
 from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
 
-from bayespref.errors import ConvergenceWarning, FitError, ModelError
-from bayespref.inference.engine import SviSettings, as_key, run_svi
+from bayespref import config
 from bayespref.analyses.sensitivity.benchmarks import _benchmarks, _empty_benchmarks
 from bayespref.analyses.sensitivity.estimands import _estimand_from
 from bayespref.analyses.sensitivity.problem import _Problem
 from bayespref.analyses.sensitivity.results import GridSensitivity
-from bayespref.inference.result import Fit
-from bayespref.inference.engine import GUIDES
 from bayespref.config import devices_for_chains
+from bayespref.errors import ConvergenceWarning, FitError, ModelError
+from bayespref.inference.engine import GUIDES, SviSettings, as_key, run_svi
+from bayespref.inference.result import Fit
 
 
 def _default_grid(ref: np.ndarray, null: float, kind: str, n: int, bench_gamma=(), bench_delta=()):
@@ -52,7 +52,7 @@ def _as_grid(values, name) -> np.ndarray:
 
 
 def grid(fit, estimand, gamma=None, delta=None, *, exposure=None, prevalence: float = 0.5,
-         ci_prob: float = 0.9, method: str = "svi", steps: int = 1500, warm_steps: int = 5000,
+         ci_prob: float | None = None, method: str = "svi", steps: int = 1500, warm_steps: int = 5000,
          lr: float = 0.01, num_samples: int = 1000, chunk: int = 16, n_grid: int = 11, guide: str = "normal",
          anchors: tuple[int, int] | None = (2, 3),
          benchmark: bool = True, seed=0, progress: bool = False, nuts: dict | None = None) -> GridSensitivity:
@@ -119,6 +119,7 @@ def grid(fit, estimand, gamma=None, delta=None, *, exposure=None, prevalence: fl
     -------
     GridSensitivity
     """
+    ci_prob = config.ci_prob(ci_prob)
 
     if not isinstance(fit, Fit):
         raise FitError(f"grid() needs a bayespref Fit (from bayespref.fit), got {type(fit).__name__}.")

@@ -10,8 +10,7 @@ from jax.scipy.special import logsumexp
 from numpyro import handlers
 
 from bayespref.errors import ModelError
-from bayespref.models.likelihood import OBS_SITE, WinFraction
-from bayespref.models.likelihood import half_tie_values, outcome_distribution
+from bayespref.models.likelihood import OBS_SITE, WinFraction, half_tie_values, outcome_distribution
 
 
 def _shifted(fn, shift):

@@ -13,13 +13,14 @@ import pandas as pd
 import xarray as xr
 from numpyro.infer import MCMC, NUTS
 
-from bayespref.errors import ConvergenceWarning, FitError, ModelError
-from bayespref.inference.engine import as_key
+from bayespref import config
 from bayespref.analyses.sensitivity.estimands import _estimand_from
 from bayespref.analyses.sensitivity.problem import _Problem
-from bayespref.analyses.sensitivity.results import _interval
 from bayespref.config import devices_for_chains
+from bayespref.errors import ConvergenceWarning, FitError, ModelError
+from bayespref.inference.engine import as_key
 from bayespref.inference.result import Fit
+from bayespref.intervals import interval_bounds
 
 
 class PriorSensitivity:
@@ -39,18 +40,18 @@ class PriorSensitivity:
         rows = {}
         for name, d in (("fitted model", self.reference), ("with confounding prior", self.draws.values.ravel()),
                         ("gamma", self.gamma.values.ravel()), ("delta", self.delta.values.ravel())):
-            lo, hi = _interval(np.asarray(d), self.ci_prob)
+            lo, hi = interval_bounds(np.asarray(d), self.ci_prob)
             rows[name] = {"mean": float(np.mean(d)), "sd": float(np.std(d, ddof=1)), "lower": float(lo),
                           "upper": float(hi)}
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def interval(self) -> tuple[float, float]:
-        lo, hi = _interval(self.draws.values.ravel(), self.ci_prob)
+        lo, hi = interval_bounds(self.draws.values.ravel(), self.ci_prob)
         return float(lo), float(hi)
 
 
 def prior(fit, estimand, gamma=(0.0, 1.0), delta=(0.0, 1.0), *, exposure=None, prevalence: float = 0.5,
-          ci_prob: float = 0.9, chains: int = 4, warmup: int = 1000, draws: int = 1000,
+          ci_prob: float | None = None, chains: int = 4, warmup: int = 1000, draws: int = 1000,
           target_accept: float = 0.9, seed=0, progress: bool = False) -> PriorSensitivity:
     r"""Bayesian sensitivity analysis with priors on the sensitivity parameters.
 
@@ -69,6 +70,7 @@ def prior(fit, estimand, gamma=(0.0, 1.0), delta=(0.0, 1.0), *, exposure=None, p
         Normal priors. Centre them on what the grid or the benchmarks suggest is plausible.
     Other parameters as in :func:`grid` and :func:`bayespref.fit`.
     """
+    ci_prob = config.ci_prob(ci_prob)
     import arviz as az
 
 

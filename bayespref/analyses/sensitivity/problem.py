@@ -11,10 +11,10 @@ import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 
-from bayespref.errors import DataError, ModelError
 from bayespref.analyses.sensitivity.estimands import Estimand
 from bayespref.analyses.sensitivity.likelihood import _augmented, _augmented_types
-from bayespref.analyses.heterogeneity.effects import _option_features
+from bayespref.data.features import option_feature_matrix
+from bayespref.errors import DataError, ModelError
 from bayespref.models import FAMILIES, sites
 
 
@@ -106,7 +106,7 @@ class _Problem:
                          f"with a worth.")
 
     def _option_x(self):
-        return _option_features(self.data, self.features)
+        return option_feature_matrix(self.data, self.features)
 
     def group_vector(self) -> np.ndarray:
         """Covariate row of the preference estimand's target group (others at the users' average)."""

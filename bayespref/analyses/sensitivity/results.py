@@ -7,13 +7,9 @@ import math
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bayespref.analyses.sensitivity.plots import plot_contour
-from bayespref.analyses.sensitivity.plots import plot_intervals
 
-
-def _interval(draws: np.ndarray, ci_prob: float, axis=-1):
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
-    return np.quantile(draws, lo, axis=axis), np.quantile(draws, hi, axis=axis)
+from bayespref.analyses.sensitivity.plots import plot_contour, plot_intervals
+from bayespref.intervals import interval_bounds
 
 
 def _plain(obj):
@@ -65,7 +61,7 @@ class GridSensitivity:
     def summary(self) -> xr.Dataset:
         """Dataset (gamma, delta) with ``mean``, ``sd``, ``lower``, ``upper`` of the estimand."""
         d = self.draws.values
-        lo, hi = _interval(d, self.ci_prob)
+        lo, hi = interval_bounds(d, self.ci_prob)
         dims = ("gamma", "delta")
         return xr.Dataset({"mean": (dims, d.mean(-1)), "sd": (dims, d.std(-1, ddof=1)),
                            "lower": (dims, lo), "upper": (dims, hi)},
@@ -82,7 +78,7 @@ class GridSensitivity:
 
     def naive(self) -> dict:
         """The estimand under the fitted model (no confounding): mean, sd and interval."""
-        lo, hi = _interval(self.reference, self.ci_prob)
+        lo, hi = interval_bounds(self.reference, self.ci_prob)
         return {"mean": float(self.reference.mean()), "sd": float(self.reference.std(ddof=1)),
                 "lower": float(lo), "upper": float(hi)}
 

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+
 from bayespref.simulate.families import Simulated, draw_outcomes, make_labels, option_labels, random_pairs
 
 

@@ -231,7 +231,9 @@ class Dataset:
             Default: the whole ``user_table`` where there is one. ``None`` for none; a name or list
             of names of ``user_table`` columns; or a per-user DataFrame.
         **kw
-            Passed on to ``from_frame`` (e.g. ``prompt=None`` to drop football's seasons).
+            Passed on to ``from_frame`` (e.g. ``prompt=None`` to drop football's seasons), or to
+            ``from_trl`` (e.g. ``text_features=bayespref.TextFeatures()`` for features of the
+            ``hh_rlhf_harmless`` responses).
         """
 
         if self.reader == "trl":

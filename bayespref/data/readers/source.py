@@ -67,7 +67,7 @@ def _read_path(path: Path, where: str) -> pd.DataFrame:
                             f"pip install pyarrow ({err}).") from None
     lines = kind.startswith(".jsonl") or not _is_json_array(path, kind.endswith(".gz"))
     try:
-        return pd.read_json(path, lines=lines, dtype=False)
+        return pd.read_json(path, lines=lines, dtype=False, precise_float=True)
     except ValueError as err:
         layout = "one JSON object per line" if lines else "a JSON array of objects"
         raise DataError(f"{where}: {str(path)!r} is not valid JSON ({layout} expected): {err}") from None

@@ -16,12 +16,13 @@ import pandas as pd
 import pytest
 
 import bayespref as bp
-
-from bayespref.cli import runspec  # noqa: E402
-from bayespref.cli import main  # noqa: E402
+from bayespref.cli import (
+    main,  # noqa: E402
+    runspec,  # noqa: E402
+)
 from bayespref.inference.result import Fit  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SPECS = sorted((ROOT / "models").glob("*.toml"))
 OUTPUTS = {"fit.nc", "summary.csv", "worths.csv", "worths.png", "diagnostics.json", "spec.toml"}
 

@@ -20,7 +20,6 @@ import xarray as xr  # noqa: E402
 import bayespref as bp  # noqa: E402
 from bayespref import heterogeneity as het  # noqa: E402
 
-
 QUICK = dict(chains=2, warmup=300, draws=300, progress=False)
 MU = np.array([1.0, 0.5])
 BETA = np.array([-2.0, 0.0])  # group B reverses feature x0, leaves x1 alone

@@ -22,7 +22,7 @@ import bayespref as bp
 from bayespref import sensitivity as sa
 from bayespref.errors import DataError, FitError, ModelError
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SMALL = {"steps": 200, "warm_steps": 800, "num_samples": 300, "anchors": None}
 
 

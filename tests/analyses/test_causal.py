@@ -1,7 +1,7 @@
 """The causal layer: simulators, the Conditioned model, erasure, estimands and identifiability.
 
 Fast checks only; the statistical studies (Tables 1 and 2 analogues, coverage over seeds) are in
-tests/test_causal_slow.py (marked slow).
+tests/analyses/test_causal_studies.py (marked slow).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Statistical studies of bayespref.checks (slow; ``pytest -m slow tests/test_checks_slow.py -s``).
+"""Statistical studies of bayespref.checks (slow; ``pytest -m slow tests/checks/test_checks_studies.py -s``).
 
 * SBC: BradleyTerry and Hierarchical pass rank uniformity (100 simulations each, chi-square
   p > 0.01 for every parameter summarised); a model whose likelihood flips the sign fails.

@@ -1,7 +1,7 @@
 """bayespref.checks: posterior predictive checks, cross-validation, comparison, SBC, convergence.
 
 Small data and short chains; the statistical studies (SBC with 100 simulations per model, model
-choice over 5 seeds, misspecification and position over seeds) are in test_checks_slow.py.
+choice over 5 seeds, misspecification and position over seeds) are in checks/test_checks_studies.py.
 """
 
 from __future__ import annotations

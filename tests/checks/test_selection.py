@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 import bayespref as bp
-from bayespref.errors import DataError, ModelError
 from bayespref.checks.selection import KSelection, SparseK, _bootstrap_picks, _rule, compare_k, sparse_k
+from bayespref.errors import DataError, ModelError
 
 NUTS = dict(method="nuts", chains=2, warmup=300, draws=300)
 SVI = dict(method="svi")

@@ -1,6 +1,6 @@
 """Statistical studies of the causal layer (slow): the paper's findings, measured on our simulators.
 
-Run with ``pytest -m slow tests/test_causal_slow.py``. The sizes here are smaller than in
+Run with ``pytest -m slow tests/analyses/test_causal_studies.py``. The sizes here are smaller than in
 ``benchmarks/bench_causal.py`` (on ``experiments/causal.py``) (whose numbers are in benchmarks/RESULTS.md) but large enough
 for the asserted shapes; tolerances follow from the standard errors over seeds.
 """

@@ -39,6 +39,7 @@ def test_latent_types_type_differences_are_the_models():
 
     from bayespref.models import sites
 
+    bp.config.ensure_jax()  # JAX set up as a fit would (device flags) before running JAX code here
     frame = pd.DataFrame({"a": ["x", "y", "z", "x"], "b": ["y", "z", "x", "z"], "outcome": [1, 0, 1, 1],
                           "user": ["u", "u", "v", "v"]})
     data = bp.Comparisons.from_frame(frame, user="user")

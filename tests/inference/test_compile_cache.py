@@ -7,7 +7,6 @@ import pytest
 import bayespref as bp
 from bayespref.inference import nuts as _nuts
 
-
 pytestmark = pytest.mark.filterwarnings("ignore::bayespref.ConvergenceWarning")
 
 

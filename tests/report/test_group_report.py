@@ -1,0 +1,151 @@
+"""bayespref.report.group_report: sections, tables, figures, rendering and atomic saving."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import bayespref as bp
+from bayespref.report import GroupReport, group_report
+
+QUICK = dict(chains=2, warmup=300, draws=300, progress=False)
+SECTIONS = ["overview", "rankings", "contrasts", "reversals", "pooled", "variance_shares", "convergence", "ppc"]
+
+pytestmark = [pytest.mark.filterwarnings("ignore::bayespref.errors.ConvergenceWarning"),
+              pytest.mark.filterwarnings("ignore::bayespref.errors.DataWarning")]
+
+
+@pytest.fixture(scope="module")
+def data(arena):
+    battles, judges = arena
+    return bp.Comparisons.from_arena(battles, user_covariates=judges)
+
+
+@pytest.fixture(scope="module")
+def report(data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bp.fit(bp.Hierarchical(varying=["worths"], covariates=["region"], ties=True), data, seed=3, **QUICK)
+    return group_report(fit, "region", reference=None, seed=1)
+
+
+@pytest.fixture(scope="module")
+def pooled_report(data):
+    """A pooled Bradley-Terry fit: no groups to compare."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bp.fit(bp.BradleyTerry(ties=True), data, seed=3, **QUICK)
+    return group_report(fit, "region")
+
+
+def test_sections_tables_and_figures(report):
+    assert isinstance(report, GroupReport) and report.by == "region"
+    assert [s.key for s in report.sections] == SECTIONS
+    assert report.notes == {}
+    t = report.tables
+    ranks = t["rankings"]
+    assert ranks.index.names == ["group", "term"]
+    assert set(ranks.index.get_level_values("group")) == {"americas", "asia", "europe", "pooled"}
+    assert len(ranks) == 24 and list(ranks.columns) == ["mean", "sd", "lower", "upper", "rank"]
+    for _, g in ranks.groupby(level="group"):
+        assert sorted(g["rank"]) == [1, 2, 3, 4, 5, 6]
+        assert (g["lower"] <= g["mean"]).all() and (g["mean"] <= g["upper"]).all()
+    assert len(t["contrasts"]) == 3 * 6
+    assert set(t["contrasts"].index.get_level_values("contrast")) == {"americas - asia", "americas - europe",
+                                                                      "asia - europe"}
+    assert len(t["reversals"]) == 3 * 15 and t["reversals_matrix"].shape == (3, 3)
+    assert list(t["pooled"].index) == ["americas", "asia", "europe", "pooled"]
+    assert t["pooled"]["users"].tolist() == [20, 20, 20, 60]
+    assert t["pooled"].loc["pooled", "p_same_top"] == 1.0
+    shares = t["variance_shares"]
+    assert list(shares.index) == ["between_groups", "within_groups", "residual"]
+    assert abs(shares["mean"].sum() - 1) < 1e-9
+    assert {"calibration", "win_rates", "position_flip"} <= set(t["ppc"].index)
+    assert "max R-hat" in t["convergence"].index
+    assert t["overview_groups"]["judgements"].sum() == 900
+    assert set(report.figures) == {"rankings", "reversals", "ppc_calibration"}
+    assert all(report.png(k).startswith(b"\x89PNG") for k in report.figures)
+
+
+def test_known_region_shifts(report):
+    """asia: qwen-u up by 0.9; europe: mistral-w up by 0.7 (conftest.SHIFT)."""
+    c = report.tables["contrasts"]
+    assert c.loc[("americas - asia", "qwen-u"), "upper"] < 0
+    assert c.loc[("americas - europe", "mistral-w"), "upper"] < 0
+    ranks = report.tables["rankings"]["rank"]
+    assert ranks[("asia", "qwen-u")] < ranks[("americas", "qwen-u")]
+    assert ranks[("europe", "mistral-w")] < ranks[("americas", "mistral-w")]
+
+
+def test_markdown_and_html(report):
+    md = report.to_markdown()
+    assert md.startswith("# Preferences by region")
+    assert md.count("\n## ") == len(SECTIONS)
+    for name in report.figures:
+        assert f"]({name}.png)" in md
+    assert "| group | term | mean |" in md
+    assert "(15 of 45 rows; all in `reversals.csv`)" in md
+    page = report._repr_html_()
+    assert page.count("data:image/png;base64,") == len(report.figures)
+    assert "<h2>Rank reversals</h2>" in page and "<table" in page
+    linked = report.to_html(embed=False)
+    assert linked.startswith("<!DOCTYPE html>") and "src='rankings.png'" in linked
+    assert "Variance shares" in repr(report)
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_save_writes_the_folder_atomically(report, tmp_path, fmt):
+    out = report.save(tmp_path / "rep", format=fmt)
+    names = {p.name for p in out.iterdir()}
+    assert names == ({f"report.{fmt}"} | {f"{k}.png" for k in report.figures} | {f"{k}.csv" for k in report.tables})
+    assert (out / "rankings.png").read_bytes() == report.png("rankings")
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]  # no temporary folder left
+    report.save(tmp_path / "rep", format=fmt)  # replacing an existing report
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_failed_save_leaves_the_old_folder(report, tmp_path, monkeypatch):
+    out = report.save(tmp_path / "rep")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(self):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(GroupReport, "to_markdown", broken)
+    with pytest.raises(RuntimeError, match="disk full"):
+        report.save(tmp_path / "rep")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["rep"]
+
+
+def test_pooled_model_says_what_is_not_available(pooled_report):
+    notes = pooled_report.notes
+    assert set(notes) == {"rankings", "contrasts", "reversals", "pooled", "variance_shares"}
+    assert all(n.startswith("Not available for this model:") for n in notes.values())
+    assert "BradleyTerry" in notes["rankings"]
+    assert "ppc" in {s.key for s in pooled_report.sections if s.note is None}
+    assert np.isfinite(pooled_report.tables["ppc"]["p_value"]).all()
+    md = pooled_report.to_markdown()
+    assert md.count("*Not available for this model:") == 5
+
+
+def test_bad_input(report, data):
+    fit = None
+    with pytest.raises(bp.FitError):
+        group_report(fit, "region")
+    with pytest.raises(bp.DataError, match="not a user covariate"):
+        group_report(_Stub(data), "age")
+    with pytest.raises(bp.DataError, match="format="):
+        report.save("unused", format="pdf")
+
+
+class _Stub:
+    """Enough of a Fit for the argument checks."""
+
+    def __init__(self, data):
+        self.data, self.idata, self.model = data, None, None
+
+    def convergence(self):  # pragma: no cover - never reached
+        raise AssertionError
