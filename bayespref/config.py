@@ -6,11 +6,19 @@ Defaults
     Probability mass of every equal-tailed interval the package reports when ``ci_prob`` is not
     given (0.9). Change it for a session with ``bayespref.config.CI_PROB = 0.95``.
 ``RHAT_MAX``, ``ESS_PER_CHAIN``
-    The convergence thresholds used by the warning after a NUTS fit and by
-    :func:`bayespref.checks.convergence`: split R-hat above 1.01, bulk or tail ESS below 100 per chain.
+    The convergence thresholds used by the warning after a NUTS fit, by the ``flag`` column of
+    ``Fit.summary()`` and by :func:`bayespref.checks.convergence`: split R-hat above 1.01, bulk (or
+    tail) ESS below 100 per chain, that is below 400 for the default 4 chains (:func:`min_ess`, the
+    one place where the two are combined; Vehtari et al. 2021).
 ``AUTO_CHECK_USERS``
     Users whose effects the automatic check after a NUTS fit looks at (all population parameters are
     checked; ``fit.diagnostics()`` checks every user).
+``MAX_JUDGEMENTS``
+    The most judgements a count table may expand to (50 million): every judgement becomes one row
+    (:func:`bayespref.data.readers.expand_counts`, about ``BYTES_PER_JUDGEMENT`` = 260 bytes each at
+    the peak, so about 12 GiB at the budget), so larger counts are refused with their size instead
+    of failing for memory. Raise it for a session
+    with ``bayespref.config.MAX_JUDGEMENTS = ...`` on a machine with the memory.
 
 JAX set-up
 ----------
@@ -38,8 +46,19 @@ CI_PROB = 0.9
 RHAT_MAX = 1.01
 ESS_PER_CHAIN = 100
 AUTO_CHECK_USERS = 500
+MAX_JUDGEMENTS = 50_000_000
+#: peak memory per judgement of Comparisons.from_counts (measured with tracemalloc on 2 million
+#: judgements: about 260 bytes, 140 of them kept by the result); used in the budget's message
+BYTES_PER_JUDGEMENT = 260
 
 _DONE = False
+
+
+def min_ess(chains: int, per_chain: float | None = None) -> int:
+    """The smallest acceptable effective sample size (bulk or tail) of a NUTS run of ``chains``
+    chains: ``per_chain`` (default :data:`ESS_PER_CHAIN`, 100) per chain, so 400 for 4 chains."""
+    per_chain = ESS_PER_CHAIN if per_chain is None else per_chain
+    return int(round(per_chain * max(int(chains), 1)))
 
 
 def ci_prob(value=None) -> float:

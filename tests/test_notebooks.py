@@ -21,7 +21,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 KERNEL = "python3"
 # caches that test and lint runs beside this one may create at the top of the repository
-_TOOL_CACHES = {".pytest_cache", ".ruff_cache", ".import_linter_cache"}
+_TOOL_CACHES = {".pytest_cache", ".ruff_cache", ".import_linter_cache", ".hypothesis"}
 # jupyter_client replaces these with sys.executable when it starts the kernel
 _PLAIN_PYTHON = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
 

@@ -1,15 +1,17 @@
 """Command line: ``bayespref demo | fit | report | sensitivity | datasets``.
 
-Every run writes its results atomically to an output folder (nothing half-written on failure or
-Ctrl-C) and shows progress.
+Every run writes its results atomically to an output folder (nothing half-written on failure,
+Ctrl-C or SIGTERM, which is handled like Ctrl-C) and shows progress.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 
+from bayespref import _io
 from bayespref.errors import BayesprefError
 
 DEMO_SPEC = {
@@ -85,11 +87,24 @@ def _report(result, spec, out):
         diag = result.diagnostics()
         print(f"\nDiagnostics: max R-hat {diag['max_rhat']:.3f}, min bulk ESS {diag['min_ess_bulk']:.0f}, "
               f"divergences {diag['divergences']}")
+        _print_convergence(result)
     written = "fit.nc, summary.csv, worths.csv, worths.png, diagnostics.json"
     by = spec.get("output", {}).get("report_by")
     if by is not None:
         written += f"; report by {by} in report/ (report.{spec['output'].get('report_format', 'md')}, PNGs, CSVs)"
     print(f"\nResults written to {out}/ ({written})")
+
+
+def _print_convergence(result) -> None:
+    """The convergence problems of a fit, each naming its parameters, and the remedy (nothing when OK)."""
+    rep = result.convergence()
+    if rep.ok:
+        return
+    print(f"Convergence: {len(rep.problems)} problem(s) (the 'flag' column above marks the parameters):")
+    for problem in rep.problems:
+        print(f"  ! {problem}")
+    if rep.advice:
+        print(f"  Remedy: {rep.advice}.")
 
 
 def _with_report(spec: dict, args) -> dict:
@@ -138,45 +153,70 @@ def _sensitivity_report(grid_res, prior_res, spec, out):
           "intervals.png, fit.nc)")
 
 
+def _folder_state(path: pathlib.Path):
+    """What identifies the folder at ``path`` (None when there is none): replaced folders differ."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_mtime_ns)
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()
         return 0
+    target = {}  # the output folder and what identified it before the run
     try:
-        if args.command == "datasets":
-            from bayespref.data.datasets import list_datasets  # deferred: pandas only, no JAX
-
-            print(list_datasets().to_string(index=False))
-            return 0
-        # Deferred on purpose: runspec imports JAX and NumPyro (1-2 s), which `--help` and
-        # `datasets` should not pay.
-        from bayespref.cli import runspec
-
-        if args.command == "sensitivity":
-            spec = runspec.load_spec(args.spec)
-            name = spec.get("name", pathlib.Path(args.spec).stem)
-            out = pathlib.Path(args.out or f"bayespref-results/{name}-sensitivity")
-            _, grid_res, prior_res = runspec.run_sensitivity(spec, out, quick=args.quick,
-                                                             progress=not args.no_progress)
-            _sensitivity_report(grid_res, prior_res, spec, out)
-            return 0
-        if args.command == "demo":
-            spec, out = DEMO_SPEC, pathlib.Path(args.out)
-        else:
-            spec = runspec.load_spec(args.spec)
-            out = pathlib.Path(args.out or f"bayespref-results/{spec.get('name', pathlib.Path(args.spec).stem)}")
-        if args.command == "report":
-            spec = _with_report(spec, args)
-        result = runspec.run(spec, out, quick=args.quick, progress=not args.no_progress)
-        _report(result, spec, out)
-        return 0
+        # SIGTERM is handled like Ctrl-C; both are remembered, so that one whose KeyboardInterrupt
+        # Python dropped (raised in a garbage-collector callback) still stops the run (see _io)
+        with _io.interrupts_raise():
+            code = _command(args, target)
+            _io.check_interrupted()
+            return code
     except BayesprefError as exc:
         print(f"bayespref: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("bayespref: interrupted; no results were written.", file=sys.stderr)
+        out = target.get("out")
+        if out is not None and _folder_state(out) != target["before"]:
+            print(f"bayespref: interrupted after the results were written to {out}/.", file=sys.stderr)
+        else:
+            kept = f" ({out}/ is as it was before the run)" if out is not None and target["before"] else ""
+            print(f"bayespref: interrupted; no results were written{kept}.", file=sys.stderr)
         return 130
+
+
+def _command(args, target: dict) -> int:
+    if args.command == "datasets":
+        from bayespref.data.datasets import list_datasets  # deferred: pandas only, no JAX
+
+        print(list_datasets().to_string(index=False))
+        return 0
+    # Deferred on purpose: runspec imports JAX and NumPyro (1-2 s), which `--help` and
+    # `datasets` should not pay.
+    from bayespref.cli import runspec
+
+    if args.command == "sensitivity":
+        spec = runspec.load_spec(args.spec)
+        name = spec.get("name", pathlib.Path(args.spec).stem)
+        out = pathlib.Path(args.out or f"bayespref-results/{name}-sensitivity")
+        target.update(out=out, before=_folder_state(out))
+        _, grid_res, prior_res = runspec.run_sensitivity(spec, out, quick=args.quick, progress=not args.no_progress)
+        _sensitivity_report(grid_res, prior_res, spec, out)
+        return 0
+    if args.command == "demo":
+        spec, out = DEMO_SPEC, pathlib.Path(args.out)
+    else:
+        spec = runspec.load_spec(args.spec)
+        out = pathlib.Path(args.out or f"bayespref-results/{spec.get('name', pathlib.Path(args.spec).stem)}")
+    if args.command == "report":
+        spec = _with_report(spec, args)
+    target.update(out=out, before=_folder_state(out))
+    result = runspec.run(spec, out, quick=args.quick, progress=not args.no_progress)
+    _report(result, spec, out)
+    return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

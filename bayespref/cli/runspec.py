@@ -38,7 +38,9 @@ from __future__ import annotations
 import json
 import pathlib
 import shutil
+import sys
 import tomllib
+from typing import Any
 
 import pandas as pd
 
@@ -49,22 +51,38 @@ from bayespref.data.comparisons import Comparisons
 from bayespref.data.datasets import load_dataset
 from bayespref.errors import DataError, ModelError
 from bayespref.inference import fit
-from bayespref.inference.settings import SETTINGS, settings_fields
+from bayespref.inference.settings import SETTINGS, make_settings, settings_fields
 from bayespref.models import FAMILIES, sites
+from bayespref.validate import seed as check_seed
+from bayespref.validate import typed
 
+# TOML values are typed strictly (bayespref.validate.typed: a bool must be a bool, a whole number an
+# int, a string a string); [model] and the method's settings in [inference] are typed by the fields
+# of the family's spec and of the settings class, which also check their ranges.
 #: [inference] keys besides the method's settings (whose fields are the rest: see inference_keys)
-COMMON_INFERENCE_KEYS = {"method", "seed", "log_likelihood", "posterior_predictive"}
+COMMON_INFERENCE_TYPES = {"method": str, "seed": int, "log_likelihood": bool, "posterior_predictive": bool}
+COMMON_INFERENCE_KEYS = set(COMMON_INFERENCE_TYPES)
 #: short chains / few steps for smoke tests (``quick=True``), per setting name
 QUICK = {"chains": 2, "warmup": 200, "draws": 200, "steps": 2000, "num_samples": 200}
-TOP_KEYS = {"name", "description", "data", "model", "inference", "output", "sensitivity"}
-SENSITIVITY_KEYS = {"estimand", "covariate", "effect", "reference", "feature", "a", "b", "group", "exposure",
-                    "prevalence", "gamma", "delta", "n_grid", "ci_prob", "mode", "method", "steps", "warm_steps",
-                    "lr", "num_samples", "anchors", "gamma_prior", "delta_prior", "seed"}
-OUTPUT_KEYS = {"reference", "report_by", "report_format"}
+TOP_TYPES = {"name": str, "description": str, "data": dict, "model": dict, "inference": dict, "output": dict,
+             "sensitivity": dict}
+TOP_KEYS = set(TOP_TYPES)
+_LABEL = str | int  # an option, user or covariate label
+SENSITIVITY_TYPES = {"estimand": str, "covariate": _LABEL, "effect": _LABEL, "reference": _LABEL, "feature": str,
+                     "a": _LABEL, "b": _LABEL, "group": _LABEL, "exposure": Any, "prevalence": float,
+                     "gamma": list[float] | dict, "delta": list[float] | dict, "n_grid": int, "ci_prob": float,
+                     "mode": str, "method": str, "steps": int, "warm_steps": int, "lr": float, "num_samples": int,
+                     "anchors": list[int] | bool, "gamma_prior": list[float], "delta_prior": list[float],
+                     "seed": int}
+SENSITIVITY_KEYS = set(SENSITIVITY_TYPES)
+OUTPUT_TYPES = {"reference": _LABEL, "report_by": str, "report_format": str}
+OUTPUT_KEYS = set(OUTPUT_TYPES)
 #: the folder of the group report inside the output folder ([output] report_by)
 REPORT_DIR = "report"
-DATA_KEYS = {"dataset", "path", "a", "b", "outcome", "user", "prompt", "features", "user_covariates",
-             "option_table", "user_table"}
+DATA_TYPES = {"dataset": str, "path": str, "a": str, "b": str, "outcome": str, "user": str, "prompt": str,
+              "features": str | list[str], "user_covariates": str | list[str], "option_table": str,
+              "user_table": str}
+DATA_KEYS = set(DATA_TYPES)
 
 
 def inference_keys(method: str) -> set[str]:
@@ -87,6 +105,7 @@ def load_spec(path) -> dict:
     unknown = set(spec) - TOP_KEYS
     if unknown:
         raise ModelError(f"{path}: unknown top-level keys or tables: {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}.")
+    _typed_table(spec, TOP_TYPES, f"{path}: ")
     unknown = set(spec.get("output", {})) - OUTPUT_KEYS
     if unknown:
         raise ModelError(f"{path}: unknown keys in [output]: {sorted(unknown)}; allowed: {sorted(OUTPUT_KEYS)}.")
@@ -95,7 +114,7 @@ def load_spec(path) -> dict:
     if unknown:
         raise ModelError(f"{path}: unknown keys in [data]: {sorted(unknown)}; allowed: {sorted(DATA_KEYS)}.")
     method = spec.get("inference", {}).get("method", "nuts")
-    if method not in SETTINGS:
+    if not isinstance(method, str) or method not in SETTINGS:
         raise ModelError(f"{path}: [inference] method = {method!r} is unknown; use one of {sorted(SETTINGS)}.")
     allowed = inference_keys(method)
     unknown = set(spec.get("inference", {})) - allowed
@@ -106,8 +125,38 @@ def load_spec(path) -> dict:
     if unknown:
         raise ModelError(f"{path}: unknown keys in [sensitivity]: {sorted(unknown)}; allowed: "
                          f"{sorted(SENSITIVITY_KEYS)}.")
+    check_values(spec, str(path))
     spec["_path"] = str(path)
     return spec
+
+
+def _typed_table(table: dict, types: dict, where: str) -> None:
+    for key, value in table.items():
+        typed(key, value, types[key], where=where)
+
+
+def check_values(spec: dict, where: str = "the spec") -> None:
+    """Check the spec's values before anything is read or fitted: every value typed strictly (a bool
+    must be a bool, a whole number an int: ``draws = 1.5`` and ``position = "yes"`` are refused), the
+    seed, and [model] and the method's settings in [inference] built as they will be fitted (so that
+    their ranges are checked too: ``chains = 0``, ``warmup = -10``, ``worth_scale = -1.0``). Raises a
+    :class:`ModelError` naming the table, the key and the value."""
+    for name, types in (("data", DATA_TYPES), ("output", OUTPUT_TYPES), ("sensitivity", SENSITIVITY_TYPES)):
+        _typed_table(spec.get(name, {}), types, f"{where}: [{name}] ")
+    inf = dict(spec.get("inference", {}))
+    common = {k: inf.pop(k) for k in COMMON_INFERENCE_KEYS if k in inf}
+    _typed_table(common, COMMON_INFERENCE_TYPES, f"{where}: [inference] ")
+    check_seed(common.get("seed", 0), where=f"{where}: [inference] ")
+    if "seed" in spec.get("sensitivity", {}):
+        check_seed(spec["sensitivity"]["seed"], where=f"{where}: [sensitivity] ")
+    try:
+        make_settings(common.get("method", "nuts"), **inf)
+    except ModelError as err:
+        raise ModelError(f"{where}: [inference] {err}") from None
+    try:
+        build_model(spec)
+    except ModelError as err:
+        raise ModelError(f"{where}: {err}") from None
 
 
 def check_report_keys(output: dict, where: str = "the spec") -> None:
@@ -147,12 +196,14 @@ def build_data(spec: dict):
 def build_model(spec: dict):
     m = dict(spec["model"])
     family = m.pop("family", "BradleyTerry")
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise ModelError(f"[model] family = {family!r} is unknown; choose from {sorted(FAMILIES)}.")
     try:
         return FAMILIES[family](**m)
     except TypeError as exc:
         raise ModelError(f"[model] options for {family}: {exc}") from exc
+    except ModelError as exc:
+        raise ModelError(f"[model] {exc}") from None
 
 
 def run(spec: dict, out_dir, quick: bool = False, progress: bool = True):
@@ -175,6 +226,8 @@ def run(spec: dict, out_dir, quick: bool = False, progress: bool = True):
         fields = settings_fields(method)
         inf.update({k: min(v, inf.get(k, v)) for k, v in QUICK.items() if k in fields})
     seed = inf.pop("seed", 0)
+    if progress:  # before the compilation, which shows no progress bar
+        print(f"Fitting {model.family} to {data.n_comparisons} comparisons ({method}) ...", file=sys.stderr, flush=True)
     result = fit(model, data, method=method, seed=seed, progress=progress, **inf)
     write_outputs(result, spec, out_dir)
     return result

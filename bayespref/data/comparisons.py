@@ -21,7 +21,7 @@ Conventions the models rely on
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +42,9 @@ from bayespref.data.validation import (
     _design_spec,
     _features_from_columns,
     _fmt,
+    _has_column,
     _n_test,
+    _names_argument,
     _parse_outcome,
     _positions,
     _py,
@@ -197,7 +199,12 @@ class Comparisons:
         roles = dict(roles)
         keep = tuple(roles.pop("keep", None) or ())  # reader columns copied into `frame`
         _check_frame(df, where)
-        _require_columns(df, roles, where)
+        if not isinstance(check_connected, (bool, np.bool_)):
+            raise DataError(f"{where}: check_connected={check_connected!r} must be True or False.")
+        if text_features is not None and not isinstance(text_features, TextFeatures):
+            raise DataError(f"{where}: text_features must be a bayespref.TextFeatures (or None); got "
+                            f"{type(text_features).__name__}.")
+        _require_columns(df, roles, where, required=("a", "b", "outcome"))
         labels = _id_columns(df, roles, where)
         outcome = _parse_outcome(df[roles["outcome"]], roles["outcome"], where)
         a_lab, b_lab = labels["a"], labels["b"]
@@ -324,6 +331,9 @@ class Comparisons:
         >>> data.outcome.tolist(), list(data.comparison_ids)
         ([1.0, 0.5, 0.0, 1.0], ['1|x:y', '1|y:z', '2|x:y', '2|y:z'])
         """
+        if coding is not None and not isinstance(coding, Mapping):
+            raise DataError(f"Comparisons.from_wide: coding must be a dict from cell values to outcomes (e.g. "
+                            f"{{1: 1.0, -1: 0.0, 0: 0.5}}); got {type(coding).__name__} {coding!r}.")
         coding = {1: 1.0, -1: 0.0, 0: 0.5} if coding is None else dict(coding)
         to_long = functools.partial(wide_long, subject=subject, pairs=pairs, sep=sep, coding=coding,
                                     covariates=covariates, missing=missing)
@@ -390,13 +400,16 @@ class Comparisons:
         """
         where = "Comparisons.from_trl"
         df = as_frame(source, where)
+        if implicit is not None and not isinstance(implicit, (bool, np.bool_)):
+            raise DataError(f"{where}: implicit={implicit!r} must be True, False or None (decide from the columns).")
         if implicit is None:
-            implicit = prompt == "prompt" and "prompt" not in df.columns
-        elif implicit and prompt not in (None, "prompt"):
+            implicit = _is_name(prompt, "prompt") and "prompt" not in df.columns
+        elif implicit and not (prompt is None or _is_name(prompt, "prompt")):
             raise DataError(f"{where}: implicit=True splits the prompt from the transcripts, but prompt="
                             f"{prompt!r} names a prompt column; pass one or the other.")
         if scores is None:
             scores = [c for c in SCORE_COLUMNS if c in df.columns]
+        scores = _names_argument(scores, "scores", where)
         to_long = functools.partial(trl_long, prompt=None if implicit else prompt, chosen=chosen,
                                     rejected=rejected, user=user, implicit=bool(implicit),
                                     scores=list(scores), human_marker=human_marker,
@@ -444,9 +457,9 @@ class Comparisons:
         where = "Comparisons.from_arena"
         df = as_frame(source, where)
         cols = df.columns
-        judge = None if judge == "judge" and "judge" not in cols else judge
-        prompt = None if prompt == "question_id" and "question_id" not in cols else prompt
-        keep = [c for c in ARENA_KEEP if c in cols] if keep is None else list(keep)
+        judge = None if _is_name(judge, "judge") and "judge" not in cols else judge
+        prompt = None if _is_name(prompt, "question_id") and "question_id" not in cols else prompt
+        keep = [c for c in ARENA_KEEP if c in cols] if keep is None else list(_names_argument(keep, "keep", where))
         to_long = functools.partial(arena_long, model_a=model_a, model_b=model_b, winner=winner,
                                     judge=judge, prompt=prompt, keep=keep)
         long, roles = to_long(df)
@@ -495,8 +508,8 @@ class Comparisons:
         >>> data.frame[["a", "b", "outcome"]].values.tolist(), list(data.comparison_ids)
         ([['x', 'y', 0.0], ['x', 'z', 0.5], ['y', 'z', 1.0]], ['0|1', '0|2', '1|2'])
         """
-        names = None if features is None or isinstance(features, pd.DataFrame) else (
-            [features] if isinstance(features, str) else list(features))
+        features = _names_argument(features, "features", "Comparisons.from_kwise", frame_ok=True)
+        names = None if features is None or isinstance(features, pd.DataFrame) else list(features)
         embedded = list(text_features.embedding_columns) if isinstance(text_features, TextFeatures) else []
         to_long = functools.partial(kwise_long, prompt=prompt, response=response, score=score, user=user,
                                     pairs=pairs, ties=ties, singletons=singletons,
@@ -550,7 +563,7 @@ class Comparisons:
             roles["prompt"] = None
         _check_frame(df, where)
         for role in ("user", "prompt"):
-            if roles[role] is not None and roles[role] not in df.columns:
+            if roles[role] is not None and not _has_column(df, roles[role]):
                 raise DataError(f"{where}: column {roles[role]!r} ({role} ids, as in the training data) "
                                 f"is not in the frame.{_suggest(roles[role], df.columns)} Pass {role}= "
                                 f"to name it; for population-level predictions add a {role} column "
@@ -865,6 +878,11 @@ class Comparisons:
         if self.covariate_names:
             lines.append(f"  user covariates ({self.n_covariates}): {', '.join(self.covariate_names[:8])}")
         return "\n".join(lines)
+
+
+def _is_name(value, name: str) -> bool:
+    """Whether the argument ``value`` is the column name ``name`` (False for arrays and other values)."""
+    return isinstance(value, str) and value == name
 
 
 def _y(outcome: np.ndarray) -> np.ndarray:

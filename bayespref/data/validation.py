@@ -62,10 +62,37 @@ def _free_name(columns: pd.Index, name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # validation helpers
 # ---------------------------------------------------------------------------------------------
+def _check_finite(values: Any, what: str, labels: pd.Index, where: str, kind: str = "row") -> np.ndarray:
+    """``values`` (one entry or row per label) as float64 when every one is finite; otherwise a
+    DataError naming ``what`` (e.g. ``"feature column 'len_a'"``) and the offending rows
+    (``kind="row"``) or ids (``kind="option"``, ``"user"``, ...) by their ``labels``. The one check of
+    numbers entering the package: features, covariates, option and user tables, counts, scores, and
+    the same at encode / predict time."""
+    v = np.asarray(values, dtype=np.float64)
+    for mask, problem, fix in ((np.isnan(v), "missing values (NaN)", "Fill or remove them; nothing is imputed."),
+                               (np.isinf(v), "infinite values (inf or -inf)",
+                                "Numbers must be finite: fix or remove them; nothing is clipped or imputed.")):
+        if mask.any():
+            mask = mask.reshape(len(v), -1).any(axis=1) if v.ndim > 1 else mask  # a row with any bad value
+            at = (f"in {_rows(labels, mask)}" if kind == "row"
+                  else f"for {int(mask.sum())} {kind}(s) {_fmt(labels[mask])}")
+            raise DataError(f"{where}: {what} has {problem} {at}. {fix}")
+    return v
+
+
+def _check_columns_unique(columns: pd.Index, where: str, what: str = "the frame") -> None:
+    """Refuse duplicated column names (a column name must say which column it is)."""
+    if not columns.is_unique:
+        dup = pd.unique(columns[columns.duplicated()])
+        raise DataError(f"{where}: {what} has duplicated column name(s) {_fmt(dup)}; every column needs its own "
+                        "name. Rename or drop the duplicates (e.g. df.loc[:, ~df.columns.duplicated()]).")
+
+
 def _check_frame(df: Any, where: str) -> None:
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"{where}: expected a pandas DataFrame, got {type(df).__name__}. "
                         "Wrap your data with pd.DataFrame(...).")
+    _check_columns_unique(df.columns, where)
     if len(df) == 0:
         raise DataError(f"{where}: the frame is empty (0 rows); there are no comparisons to use.")
     if not df.index.is_unique:
@@ -74,17 +101,27 @@ def _check_frame(df: Any, where: str) -> None:
                         "they become the comparison ids. Use df.reset_index(drop=True).")
 
 
-def _require_columns(df: pd.DataFrame, roles: dict[str, Any], where: str) -> None:
-    """Every mapped column exists, and no column plays two roles."""
+def _has_column(df: pd.DataFrame, col: Any) -> bool:
+    """Whether ``col`` names a column of ``df`` (False for what cannot be a name: a list, a dict)."""
+    try:
+        return col in df.columns
+    except TypeError:  # unhashable, e.g. a list passed as a column name
+        return False
+
+
+def _require_columns(df: pd.DataFrame, roles: dict[str, Any], where: str, required: tuple = ()) -> None:
+    """Every mapped column exists, and no column plays two roles; the ``required`` roles must be
+    mapped (None is not a column for them)."""
     seen: dict[Any, str] = {}
+    for role in required:
+        if roles.get(role) is None:
+            raise DataError(f"{where}: {role}=None; name the column that holds the {role} values.")
     for role, col in roles.items():
+        if col is None and "[" in role:  # an item of a list of names (features[0], keep[1], ...)
+            raise DataError(f"{where}: {role}=None is not a column name; list the names of columns.")
         if col is None:
             continue
-        try:
-            present = col in df.columns
-        except TypeError:  # unhashable, e.g. a list passed as a column name
-            present = False
-        if not present:
+        if not _has_column(df, col):
             raise DataError(f"{where}: column {col!r} (given as {role}=) is not in the frame."
                             f"{_suggest(col, df.columns)} Pass the right column name as {role}=.")
         if col in seen:
@@ -100,7 +137,51 @@ def _check_ids(df: pd.DataFrame, col: Any, role: str, where: str) -> pd.Series:
         raise DataError(f"{where}: column {col!r} ({role} ids) has missing values (NaN) in "
                         f"{_rows(df.index, na)}. Ids are never dropped or guessed: remove or fill "
                         "those rows first.")
+    _check_hashable(s, f"column {col!r} ({role} ids)", where)
     return s
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _check_hashable(values: pd.Series | pd.Index, what: str, where: str, labels: pd.Index | None = None,
+                    kind: str = "row") -> None:
+    """Refuse values that cannot be labels (lists, dicts, arrays: unhashable), naming the rows (or ids).
+
+    Only object columns can hold them; their values are hashed once in C (``pd.unique``) and looked at
+    one by one only when that fails."""
+    if values.dtype != object:
+        return
+    try:
+        pd.unique(values)
+    except TypeError:
+        bad = np.fromiter((not _hashable(v) for v in values), dtype=bool, count=len(values))
+        labels = (values.index if isinstance(values, pd.Series) else pd.RangeIndex(len(values))) \
+            if labels is None else labels
+        example = next(v for v, b in zip(values, bad) if b)
+        at = f"in {_rows(labels, bad)}" if kind == "row" else f"at positions {_fmt(np.flatnonzero(bad))}"
+        raise DataError(f"{where}: {what} holds values that cannot be labels (lists, dicts or arrays, e.g. "
+                        f"{example!r} of type {type(example).__name__}) {at}. Use strings or numbers: "
+                        "e.g. join a list into one string.") from None
+
+
+def _names_argument(value: Any, name: str, where: str, *, frame_ok: bool = False) -> tuple | None:
+    """A names argument (``features=``, ``keep=``, ``scores=``...) as a tuple of names: one name (a
+    string) or a list / tuple of them; None stays None. Anything else is a DataError."""
+    if value is None or (frame_ok and isinstance(value, pd.DataFrame)):
+        return value
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, (list, tuple, pd.Index)):
+        return tuple(value)
+    table = " or a DataFrame" if frame_ok else ""
+    raise DataError(f"{where}: {name}= must be a list of column names (or one name){table}; got "
+                    f"{type(value).__name__} {value!r}.")
 
 
 def _parse_outcome(s: pd.Series, col: Any, where: str) -> np.ndarray:
@@ -152,6 +233,8 @@ def _check_table(table: pd.DataFrame, ids: pd.Index, *, what: str, kind: str, wh
     the comparisons (rows) that need the missing ids.
     """
     idx = table.index
+    _check_columns_unique(table.columns, where, f"the {what} table")
+    _check_hashable(idx, f"the index of the {what} table", where, kind="position")
     if idx.hasnans:
         raise DataError(f"{where}: the {what} table has missing (NaN) {kind} ids in its index; "
                         f"label every row with its {kind} id.")
@@ -169,6 +252,9 @@ def _check_table(table: pd.DataFrame, ids: pd.Index, *, what: str, kind: str, wh
         if na.any():
             raise DataError(f"{where}: the {what} table has missing values (NaN) in column {c!r} "
                             f"for {kind}(s) {_fmt(idx[na])}. Fill or remove them; nothing is imputed.")
+        _check_hashable(s, f"column {c!r} of the {what} table", where)
+        if ptypes.is_numeric_dtype(s.dtype) and not ptypes.is_bool_dtype(s.dtype):
+            _check_finite(s.to_numpy(dtype=np.float64), f"column {c!r} of the {what} table", idx, where, kind)
     missing = ids[~ids.isin(idx)]
     dtype_hint = (f" (the table index has dtype {idx.dtype}, the {kind} ids have dtype {ids.dtype})"
                   if not ids.isin(idx).any() else "")
@@ -205,10 +291,7 @@ def _features_from_columns(df: pd.DataFrame, names: tuple, suffixes: tuple[str, 
         if not ptypes.is_numeric_dtype(s.dtype):
             raise DataError(f"{where}: feature column {c!r} is not numeric (dtype {s.dtype}); "
                             "convert it with astype(float) or one-hot encode it (pd.get_dummies).")
-        na = s.isna().to_numpy()
-        if na.any():
-            raise DataError(f"{where}: feature column {c!r} has missing values (NaN) in "
-                            f"{_rows(df.index, na)}. Fill or remove them; nothing is imputed.")
+        _check_finite(s.to_numpy(dtype=np.float64, na_value=np.nan), f"feature column {c!r}", df.index, where)
     return tuple(df[c].to_numpy(dtype=np.float64).reshape(len(df), len(names)) for c in cols)
 
 
@@ -226,6 +309,9 @@ def _covariate_columns(df: pd.DataFrame, cols: tuple, user_codes: np.ndarray, us
         if na.any():
             raise DataError(f"{where}: covariate column {c!r} has missing values (NaN) in "
                             f"{_rows(df.index, na)}. Fill or remove them; nothing is imputed.")
+        _check_hashable(df[c], f"covariate column {c!r}", where)
+        if ptypes.is_numeric_dtype(df[c].dtype) and not ptypes.is_bool_dtype(df[c].dtype):
+            _check_finite(df[c].to_numpy(dtype=np.float64), f"covariate column {c!r}", df.index, where)
     grouped = df[list(cols)].groupby(user_codes, sort=True)
     nunique = grouped.nunique()
     for c in cols:

@@ -3,8 +3,11 @@ r"""One-call convergence report for a fit: NUTS diagnostics or the SVI loss trac
 NUTS (ArviZ computes every number):
 
 * split R-hat (rank-normalised) per parameter, flagged above ``rhat_max`` (1.01);
-* bulk and tail effective sample sizes, flagged below ``ess_per_chain`` (100) x chains;
-* divergent transitions (any is a problem: the posterior geometry was not explored);
+* bulk and tail effective sample sizes, flagged below ``ess_per_chain`` (100) x chains
+  (:func:`bayespref.config.min_ess`: 400 for the default 4 chains);
+* divergent transitions (any is a problem: the posterior geometry was not explored), with the
+  parameters whose divergent draws lie furthest from the others (where to look: often a
+  hierarchical SD near zero);
 * tree-depth saturation: the share of iterations that hit ``max_tree_depth`` (flagged above 1%);
 * E-BFMI per chain, :math:`\sum_t (E_t - E_{t-1})^2 / \sum_t (E_t - \bar E)^2`, flagged below 0.3.
 
@@ -12,22 +15,30 @@ SVI: the loss trace is split into windows; the fit is judged converged when the 
 last window is within ``tol`` (relative) or within two standard errors of the window before it (the
 same rule as the stopping rule of :func:`bayespref.fit`), and the report says how much the loss still
 fell over the last 10% of the steps.
+
+Every NUTS verdict names the parameters concerned (:func:`flag_rows` is the one rule behind the
+``flag`` column of :meth:`Fit.summary() <bayespref.Fit.summary>`, of this report's table and of the
+warning after a fit) and the remedy the package can apply itself (:func:`remedy`: a refit with more
+warm-up and draws, a higher ``target_accept``, a deeper tree, or chains started from an SVI fit).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import math
 
 import arviz as az
 import numpy as np
 import pandas as pd
 
-from bayespref.config import ESS_PER_CHAIN, RHAT_MAX
+from bayespref import config
 from bayespref.errors import FitError
 
 BFMI_MIN = 0.3
 TREE_DEPTH_SHARE = 0.01
+#: parameters named in a message before "and N more"
+SHOW = 10
 
 
 @dataclasses.dataclass
@@ -41,13 +52,18 @@ class ConvergenceReport:
     ok : bool
         True when no problem was found.
     problems : list of str
-        What is wrong, each with what to do.
+        What is wrong, each naming the parameters concerned (what to do: ``remedy`` and ``advice``).
     table : pandas.DataFrame
         NUTS: one row per scalar parameter (``r_hat``, ``ess_bulk``, ``ess_tail``, ``flag``).
         SVI: the loss per window.
     stats : dict
         Headline numbers (max R-hat, min ESS, divergences, tree-depth share, E-BFMI per chain;
         or the SVI verdict numbers).
+    remedy : dict
+        NUTS: the settings of a refit that addresses the problems found (:func:`remedy`), e.g.
+        ``{"warmup": 2000, "draws": 2000, "target_accept": 0.95}``: ``bp.fit(model, data, **report.remedy)``.
+    advice : str
+        NUTS: the remedy in words (:func:`remedy_text`), "" when there is nothing to do.
     """
 
     method: str
@@ -55,6 +71,15 @@ class ConvergenceReport:
     problems: list
     table: pd.DataFrame
     stats: dict
+    remedy: dict = dataclasses.field(default_factory=dict)
+    advice: str = ""
+
+    @property
+    def flagged(self) -> pd.DataFrame:
+        """NUTS: the rows of :attr:`table` with a flag (empty otherwise)."""
+        if "flag" not in self.table:
+            return self.table.iloc[:0]
+        return self.table[self.table["flag"] != ""]
 
     def __str__(self):
         lines = [f"Convergence report ({self.method.upper()}): " + ("OK" if self.ok else
@@ -63,10 +88,17 @@ class ConvergenceReport:
             lines.append(f"  {k:<34} {_fmt(v)}")
         for p in self.problems:
             lines.append(f"  ! {p}")
+        if self.advice:
+            lines.append(f"  remedy: {self.advice}")
         if self.method == "nuts":
-            worst = self.table.sort_values("r_hat", ascending=False).head(5)
-            lines.append("  worst parameters by R-hat:")
-            lines += ["    " + ln for ln in worst.round(3).to_string().splitlines()]
+            flagged = self.flagged
+            if len(flagged):
+                lines.append(f"  flagged parameters ({len(flagged)}; first {min(len(flagged), SHOW)} by R-hat):")
+                shown = flagged.sort_values("r_hat", ascending=False).head(SHOW)
+            else:
+                lines.append("  worst parameters by R-hat:")
+                shown = self.table.sort_values("r_hat", ascending=False).head(5)
+            lines += ["    " + ln for ln in shown.round(3).to_string().splitlines()]
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -78,9 +110,11 @@ class ConvergenceReport:
         stats = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(_fmt(v))}</td></tr>"
                         for k, v in self.stats.items())
         probs = "".join(f"<li>{html.escape(p)}</li>" for p in self.problems)
+        if self.advice:
+            probs += f"<li>remedy: {html.escape(self.advice)}</li>"
         table = self.table
         if self.method == "nuts":
-            table = table.sort_values("r_hat", ascending=False).head(10)
+            table = (self.flagged if len(self.flagged) else table).sort_values("r_hat", ascending=False).head(SHOW)
         return (head + f"<table>{stats}</table>" + (f"<ul style='color:{colour}'>{probs}</ul>" if probs else "")
                 + table.round(3).to_html())
 
@@ -93,7 +127,7 @@ def _fmt(v):
     return str(v)
 
 
-def convergence(fit, var_names=None, rhat_max: float = RHAT_MAX, ess_per_chain: int = ESS_PER_CHAIN,
+def convergence(fit, var_names=None, rhat_max: float | None = None, ess_per_chain: float | None = None,
                 bfmi_min: float = BFMI_MIN, tree_depth_share: float = TREE_DEPTH_SHARE,
                 tol: float = 1e-4) -> ConvergenceReport:
     """Convergence report of a fit (NUTS or SVI); see the module docstring for the rules.
@@ -104,7 +138,8 @@ def convergence(fit, var_names=None, rhat_max: float = RHAT_MAX, ess_per_chain: 
     var_names : list of str, optional
         Parameters checked (NUTS). Default: the model's main parameters plus user-level effects.
     rhat_max, ess_per_chain, bfmi_min, tree_depth_share : float
-        Thresholds (NUTS).
+        Thresholds (NUTS); ``rhat_max`` and ``ess_per_chain`` default to ``bayespref.config.RHAT_MAX``
+        and ``ESS_PER_CHAIN``.
     tol : float
         Relative loss tolerance of the SVI verdict.
 
@@ -123,6 +158,7 @@ def convergence(fit, var_names=None, rhat_max: float = RHAT_MAX, ess_per_chain: 
 
 
 def _nuts(fit, var_names, rhat_max, ess_per_chain, bfmi_min, tree_share):
+    rhat_max = config.RHAT_MAX if rhat_max is None else rhat_max
     post = fit.idata.posterior.dataset
     if var_names is None:
         var_names = [v for v in fit.model.summary_vars(fit.sizes) if v in post]
@@ -135,37 +171,41 @@ def _nuts(fit, var_names, rhat_max, ess_per_chain, bfmi_min, tree_share):
     ds = post[var_names]
     diag = xr_table(az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail"))
     chains = int(post.sizes["chain"])
+    need = config.min_ess(chains, ess_per_chain)
     ss = fit.idata.sample_stats.dataset if "sample_stats" in fit.idata.children else None
     stats = {"chains x draws": f"{chains} x {int(post.sizes['draw'])}",
              "max R-hat": float(diag["r_hat"].max()),
              "min bulk ESS": float(diag["ess_bulk"].min()),
              "min tail ESS": float(diag["ess_tail"].min())}
     problems = []
-    diag["flag"] = ""
+    diag["flag"] = flag_rows(diag, chains, rhat_max=rhat_max, ess_per_chain=ess_per_chain)
     bad_r = diag["r_hat"] > rhat_max
-    low_e = (diag["ess_bulk"] < ess_per_chain * chains) | (diag["ess_tail"] < ess_per_chain * chains)
-    diag.loc[bad_r, "flag"] = "R-hat"
-    diag.loc[low_e, "flag"] = diag.loc[low_e, "flag"].where(diag.loc[low_e, "flag"] == "", "R-hat, ") + "ESS"
+    low_e = (diag["ess_bulk"] < need) | (diag["ess_tail"] < need)
     if bad_r.any():
         problems.append(f"{int(bad_r.sum())} parameter(s) with R-hat > {rhat_max} (max {stats['max R-hat']:.3f}): "
-                        "chains disagree; run longer (warmup=2000, draws=2000) or reparameterise.")
+                        f"{name_list(_worst(diag, bad_r, 'r_hat'))}; the chains disagree.")
     if low_e.any():
-        problems.append(f"{int(low_e.sum())} parameter(s) with bulk or tail ESS < {ess_per_chain * chains}: "
-                        "increase draws.")
+        problems.append(f"{int(low_e.sum())} parameter(s) with bulk or tail ESS < {need} "
+                        f"({need // chains} per chain x {chains} chains): {name_list(_worst(diag, low_e, 'ess'))}.")
+    n_div = 0
+    tree_hit = False
     if ss is not None:
         if "diverging" in ss:
             n_div = int(ss["diverging"].sum())
             stats["divergences"] = n_div
             if n_div:
-                problems.append(f"{n_div} divergent transition(s): raise target_accept (0.95) or use stronger "
-                                "priors; the posterior is not explored where they occur.")
+                where = divergent_parameters(ds, ss["diverging"])
+                problems.append(f"{n_div} divergent transition(s): the posterior is not explored where they occur"
+                                + (f"; the divergent draws lie furthest from the others in {_where_text(where)}"
+                                   if where else "") + ".")
         if "reached_max_tree_depth" in ss:
             share = float(ss["reached_max_tree_depth"].mean())
             stats["tree depth saturated"] = share
             stats["max tree depth seen"] = int(ss["tree_depth"].max()) if "tree_depth" in ss else None
             if share > tree_share:
-                problems.append(f"{share:.1%} of iterations hit the maximum tree depth: raise max_tree_depth or "
-                                "reparameterise (the sampler takes very long trajectories).")
+                tree_hit = True
+                problems.append(f"{share:.1%} of iterations hit the maximum tree depth: the sampler takes very "
+                                "long trajectories.")
         if "energy" in ss:
             bfmi = np.atleast_1d(np.asarray(az.bfmi(fit.idata).dataset["energy"].values, float))
             stats["E-BFMI per chain"] = bfmi.round(3).tolist()
@@ -173,23 +213,179 @@ def _nuts(fit, var_names, rhat_max, ess_per_chain, bfmi_min, tree_share):
                 problems.append(f"E-BFMI below {bfmi_min} in chain(s) {list(np.where(bfmi < bfmi_min)[0])}: the "
                                 "momentum resampling explores the energy poorly (heavy tails or funnels); "
                                 "reparameterise or use stronger priors.")
-    return ConvergenceReport("nuts", not problems, problems, diag, stats)
+    fix = remedy(fit.info, chains=chains, rhat_bad=bool(bad_r.any()), ess_bad=bool(low_e.any()),
+                 min_ess_seen=stats["min bulk ESS"] if low_e.any() else None, need=need,
+                 divergences=n_div, tree_depth=tree_hit)
+    advice = remedy_text(fix, rhat_bad=bool(bad_r.any()), divergences=n_div) if problems else ""
+    return ConvergenceReport("nuts", not problems, problems, diag, stats, fix, advice)
 
 
-def quick_problems(d: dict, chains: int, rhat_max: float = RHAT_MAX, ess_per_chain: int = ESS_PER_CHAIN) -> list:
-    """The rules of the automatic check after a NUTS fit, on :meth:`Fit.diagnostics`' numbers.
+# -- the one rule of the flags, names and remedies ---------------------------------------------------------
+def flag_rows(table: pd.DataFrame, chains: int, rhat_max: float | None = None,
+              ess_per_chain: float | None = None) -> pd.Series:
+    """Per row of ``table`` (columns ``r_hat``, ``ess_bulk``, ``ess_tail``, as in ``az.summary``): which
+    rules it breaks, e.g. ``"R-hat, bulk ESS"`` (R-hat above ``rhat_max``, bulk or tail ESS below
+    :func:`bayespref.config.min_ess`), or ``""``. NaN (a constant parameter) breaks none."""
+    rhat_max = config.RHAT_MAX if rhat_max is None else rhat_max
+    need = config.min_ess(chains, ess_per_chain)
+    parts = [(table["r_hat"] > rhat_max, "R-hat"), (table["ess_bulk"] < need, "bulk ESS")]
+    if "ess_tail" in table:
+        parts.append((table["ess_tail"] < need, "tail ESS"))
+    flags = pd.Series("", index=table.index, dtype=object)
+    for mask, label in parts:
+        mask = mask.fillna(False).astype(bool)
+        flags[mask] = flags[mask].where(flags[mask] == "", flags[mask] + ", ") + label
+    return flags
 
-    The same R-hat, bulk ESS and divergence thresholds as :func:`convergence` (which adds tail ESS,
-    tree depth and E-BFMI and names the parameters).
-    """
+
+def _worst(table: pd.DataFrame, mask, by: str) -> pd.Index:
+    """The parameters of ``table`` at ``mask``, worst first: by R-hat (largest first), or by ESS
+    (``"ess"``: the smaller of bulk and tail; ``"ess_bulk"``), smallest first."""
+    rows = table[np.asarray(mask, dtype=bool)]
+    if by == "r_hat":
+        return rows.sort_values("r_hat", ascending=False, kind="stable").index
+    key = rows[["ess_bulk", "ess_tail"]].min(axis=1) if by == "ess" else rows[by]
+    return rows.index[np.argsort(key.to_numpy(), kind="stable")]
+
+
+def name_list(names, k: int = SHOW) -> str:
+    """``a, b, c and 4 more``: the first ``k`` parameter names."""
+    names = [str(n) for n in names]
+    more = f" and {len(names) - k} more" if len(names) > k else ""
+    return ", ".join(names[:k]) + more
+
+
+def divergent_parameters(ds, diverging, k: int = 3, min_shift: float = 0.5) -> list[tuple[str, float]]:
+    """The ``k`` scalar parameters of ``ds`` (chain, draw, ...) whose divergent draws lie furthest
+    from all draws: ``(name, shift)`` with the shift of their mean in posterior SDs (at least
+    ``min_shift``), largest first. A pointer to where the sampler struggles (a funnel shows as a
+    hierarchical SD whose divergent draws are near zero), not a proof."""
+    div = np.asarray(diverging, dtype=bool).reshape(-1)
+    if not div.any() or div.all():
+        return []
+    found = []
+    for name, da in ds.data_vars.items():
+        if "chain" not in da.dims or "draw" not in da.dims:
+            continue
+        da = da.transpose("chain", "draw", ...)
+        x = np.asarray(da.values, dtype=float).reshape(div.size, -1)
+        sd = x.std(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shift = (x[div].mean(axis=0) - x.mean(axis=0)) / sd
+        shift[~np.isfinite(shift)] = 0.0
+        labels = _labels(name, da.isel(chain=0, draw=0, drop=True))
+        found += [(labels[i], float(shift[i])) for i in np.flatnonzero(np.abs(shift) >= min_shift)]
+    found.sort(key=lambda t: -abs(t[1]))
+    return found[:k]
+
+
+def _where_text(where) -> str:
+    return ", ".join(f"{n} ({'+' if s > 0 else ''}{s:.1f} SD)" for n, s in where)
+
+
+def _round_up(x: float, step: int = 500) -> int:
+    return int(math.ceil(x / step) * step)
+
+
+def remedy(info: dict, *, chains: int, rhat_bad: bool = False, ess_bad: bool = False, min_ess_seen=None,
+           need: int | None = None, divergences: int = 0, tree_depth: bool = False) -> dict:
+    """The NUTS settings of a refit that addresses the problems found, from the run's settings
+    (``fit.info``): more warm-up and draws for R-hat or ESS (draws scaled up to reach the ESS needed,
+    at most 20-fold, in steps of 500), ``target_accept`` 0.95 (then 0.99) for divergences,
+    ``max_tree_depth`` + 2 for a saturated tree. Empty when there is nothing the package can change
+    (e.g. divergences at ``target_accept=0.99``: reparameterise or use stronger priors)."""
+    out = {}
+    if rhat_bad or ess_bad:
+        warmup, draws = int(info.get("warmup", 1000)), int(info.get("draws", 1000))
+        scale = 2.0
+        if ess_bad and min_ess_seen is not None and need:
+            seen = min_ess_seen if np.isfinite(min_ess_seen) and min_ess_seen > 0 else 1.0
+            scale = min(max(2.0, need / seen), 20.0)
+        out["warmup"] = _round_up(max(2 * warmup, 1000))
+        out["draws"] = _round_up(max(scale * draws, 1000))
+    if divergences:
+        accept = float(info.get("target_accept", 0.8))
+        if accept < 0.95:
+            out["target_accept"] = 0.95
+        elif accept < 0.99:
+            out["target_accept"] = 0.99
+    if tree_depth:
+        out["max_tree_depth"] = int(info.get("max_tree_depth", 10)) + 2
+    return out
+
+
+def _settings_text(settings: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in settings.items())
+
+
+def remedy_text(settings: dict, *, rhat_bad: bool = False, divergences: int = 0) -> str:
+    """The sentence of the warning and the reports that names the remedy."""
+    parts = []
+    if settings:
+        parts.append(f"refit with {_settings_text(settings)} (bp.fit(model, data, ..., {_settings_text(settings)}), "
+                     "or those keys in a run spec's [inference] table)")
+    if rhat_bad:
+        parts.append("if R-hat stays high, start the chains from a quick SVI fit: "
+                     "bp.fit(model, data, init=bp.fit(model, data, method='svi'))")
+    if divergences and "target_accept" not in settings:
+        parts.append("the divergences persist at target_accept=0.99: reparameterise or use stronger priors")
+    return "; ".join(parts)
+
+
+def quick_check(fit, max_users: int | None = None) -> dict:
+    """The automatic check after a NUTS fit: R-hat, bulk ESS and divergences (as :func:`convergence`,
+    which adds tail ESS, tree depth and E-BFMI) over the model's main parameters and the effects of at
+    most ``max_users`` users (evenly spaced). Returns the numbers (``max_rhat``, ``min_ess_bulk``,
+    ``min_ess_tail``, ``divergences``), ``problems`` (each naming its parameters), ``flagged`` (the
+    parameters over a threshold), ``remedy`` (:func:`remedy`) and ``message`` (the warning's text, ""
+    when there is no problem)."""
+    model, post = fit.model, fit.idata.posterior.dataset
+    sizes = fit.sizes
+    names = [v for v in model.summary_vars(sizes) if v in post]
+    names += [v for v in model.user_effect_sites(sizes).values() if v in post]
+    out = {"max_rhat": float("nan"), "min_ess_bulk": float("nan"), "min_ess_tail": float("nan"),
+           "divergences": 0, "problems": [], "flagged": [], "remedy": {}, "message": ""}
+    if fit.info.get("method") != "nuts" or not names:
+        return out
+    ds = post[names]
+    n_users = ds.sizes.get("user", 0)
+    if max_users is not None and n_users > max_users:
+        ds = ds.isel(user=np.linspace(0, n_users - 1, max_users).round().astype(int))
+    table = xr_table(az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail"))
+    chains = int(post.sizes["chain"])
+    need = config.min_ess(chains)
+    out.update(max_rhat=float(table["r_hat"].max()), min_ess_bulk=float(table["ess_bulk"].min()),
+               min_ess_tail=float(table["ess_tail"].min()))
+    ss = fit.idata.sample_stats.dataset if "sample_stats" in fit.idata.children else None
+    diverging = ss["diverging"] if ss is not None and "diverging" in ss else None
+    if diverging is not None:
+        out["divergences"] = int(diverging.sum())
+    bad_r = (table["r_hat"] > config.RHAT_MAX).to_numpy()
+    low_e = (table["ess_bulk"] < need).to_numpy()
     problems = []
-    if d["max_rhat"] > rhat_max:
-        problems.append(f"max R-hat {d['max_rhat']:.3f} > {rhat_max}")
-    if d["min_ess_bulk"] < ess_per_chain * chains:
-        problems.append(f"min bulk ESS {d['min_ess_bulk']:.0f} < {ess_per_chain * chains}")
-    if d["divergences"]:
-        problems.append(f"{d['divergences']} divergent transitions")
-    return problems
+    if bad_r.any():
+        problems.append(f"R-hat > {config.RHAT_MAX} (max {out['max_rhat']:.3f}) for {int(bad_r.sum())} parameter(s): "
+                        f"{name_list(_worst(table, bad_r, 'r_hat'))}")
+    if low_e.any():
+        problems.append(f"bulk ESS < {need} ({need // chains} per chain x {chains} chains; min "
+                        f"{out['min_ess_bulk']:.0f}) for {int(low_e.sum())} parameter(s): "
+                        f"{name_list(_worst(table, low_e, 'ess_bulk'))}")
+    if out["divergences"]:
+        where = divergent_parameters(ds, diverging)
+        problems.append(f"{out['divergences']} divergent transition(s)"
+                        + (f" (the divergent draws lie furthest from the others in {_where_text(where)})"
+                           if where else ""))
+    out["problems"] = problems
+    out["flagged"] = [str(n) for n in table.index[bad_r | low_e]]
+    out["remedy"] = remedy(fit.info, chains=chains, rhat_bad=bool(bad_r.any()), ess_bad=bool(low_e.any()),
+                           min_ess_seen=out["min_ess_bulk"], need=need, divergences=out["divergences"])
+    if problems:
+        text = remedy_text(out["remedy"], rhat_bad=bool(bad_r.any()), divergences=out["divergences"])
+        out["message"] = ("Convergence problems: " + "; ".join(problems) + ". "
+                          + (f"Remedy: {text}. " if text else "")
+                          + "fit.summary() flags these parameters (column 'flag'); fit.convergence() gives the "
+                          "full report.")
+    return out
 
 
 def xr_table(rhat, bulk, tail) -> pd.DataFrame:

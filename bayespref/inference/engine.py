@@ -20,6 +20,7 @@ from bayespref import config
 from bayespref.errors import FitError
 from bayespref.inference import nuts as _nuts
 from bayespref.inference.settings import NutsSettings, SviSettings
+from bayespref.validate import seed as check_seed
 
 GUIDES = {
     "normal": autoguide.AutoNormal,
@@ -30,7 +31,9 @@ GUIDES = {
 
 
 def as_key(seed):
-    """A JAX PRNG key from an int seed (keys pass through)."""
+    """A JAX PRNG key from a seed: a whole number in [0, 2**32) or a key (passed through). Anything
+    else (None, a string, a float, a bool, a negative number) raises a ModelError naming ``seed``."""
+    seed = check_seed(seed)
     if isinstance(seed, (int, np.integer)):
         return jax.random.PRNGKey(int(seed))
     return seed

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Mapping
 
 import arviz as az
 import jax
@@ -33,6 +34,8 @@ from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings
 from bayespref.models import FAMILIES, as_spec, sites
+from bayespref.validate import FLAG, OneOf
+from bayespref.validate import seed as check_seed
 
 
 @dataclasses.dataclass
@@ -73,7 +76,7 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
         importance-corrected Laplace approximation, the global parameters Gaussian at the mode of
         that marginal posterior; for large data (1M judgements of 20k users in about a minute on a CPU).
     seed : int or jax PRNG key
-        Same seed, same result.
+        A whole number from 0 to 2**32 - 1, or a key; same seed, same result.
     settings : NutsSettings, SviSettings or LaplaceSettings, optional
         The method's settings as one object (:mod:`bayespref.inference.settings`).
     **options
@@ -114,9 +117,14 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
             f"fit() needs a bayespref.Comparisons as `data`, got {type(data).__name__}. Build one with "
             "bayespref.Comparisons.from_frame(df, a=..., b=..., outcome=...)."
         )
-    if method not in METHODS:
-        raise ModelError(f"method={method!r} is unknown; use one of {tuple(METHODS)}.")
+    OneOf(tuple(METHODS)).check("method", method)
+    check_seed(seed)
+    FLAG.check("posterior_predictive", posterior_predictive)
+    FLAG.check("log_likelihood", log_likelihood)
     if laplace_options is not None:
+        if not isinstance(laplace_options, Mapping):
+            raise ModelError(f"laplace_options={laplace_options!r} must be a dict of Laplace settings (deprecated: "
+                             "pass them as keywords).")
         if method != "laplace":
             raise ModelError(f"laplace_options=... sets method='laplace'; it is not used with method={method!r}.")
         warnings.warn("laplace_options={...} is deprecated: pass the settings as keywords "
@@ -133,6 +141,8 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
                          f"families that offer it: {_offering('methods', method)}.")
     if init is not None and method != "nuts":
         raise ModelError(f"init=... starts NUTS chains; it is not used with method={method!r}.")
+    if init is not None and not isinstance(init, Fit):
+        raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
     spec.check(data)
     prepared = _prepare(spec, data, method, settings)
     dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)

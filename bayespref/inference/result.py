@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
-import os
 import pathlib
-import tempfile
 import warnings
 
 import arviz as az
@@ -16,9 +15,16 @@ import xarray as xr
 from numpyro.infer import Predictive
 
 from bayespref import __version__, config
-from bayespref._io import usual_mode
+from bayespref._io import atomic_file
 from bayespref.data.comparisons import Comparisons
-from bayespref.errors import ConvergenceWarning, DataError, FitError, ModelError, SeparationWarning
+from bayespref.errors import (
+    BayesprefWarning,
+    ConvergenceWarning,
+    DataError,
+    FitError,
+    ModelError,
+    SeparationWarning,
+)
 from bayespref.inference import convergence as _convergence
 from bayespref.inference.engine import as_key, latent_sites
 from bayespref.intervals import interval_table
@@ -27,6 +33,8 @@ from bayespref.models.mixture import separation
 from bayespref.plots import forest
 
 _META_GROUP = "bayespref"
+#: format of the integrity record (attribute ``integrity`` of the ``bayespref`` group)
+_INTEGRITY_FORMAT = "bayespref.integrity/1"
 
 
 class Fit:
@@ -57,13 +65,22 @@ class Fit:
         return self.model.sizes(self.data)
 
     def summary(self, var_names=None, ci_prob: float | None = None) -> pd.DataFrame:
-        """Posterior summary (mean, sd, interval, ESS, R-hat) of the model's main parameters."""
+        """Posterior summary (mean, sd, interval, ESS, R-hat) of the model's main parameters.
+
+        For NUTS fits the column ``flag`` names the convergence rules a parameter breaks ("R-hat",
+        "bulk ESS", "tail ESS": R-hat above ``config.RHAT_MAX``, ESS below ``config.min_ess(chains)``,
+        400 for 4 chains), empty when it breaks none (:func:`bayespref.inference.convergence.flag_rows`).
+        """
         ci_prob = config.ci_prob(ci_prob)
         var_names = var_names or self.model.summary_vars(self.sizes)
         kind = "all" if self.info.get("method") == "nuts" else "stats"
         # one variable at a time: arviz 1.3 mislabels rows of 2-D variables that share a dim with
         # another variable in the same call
-        return pd.concat([az.summary(self.idata, var_names=[v], ci_prob=ci_prob, kind=kind) for v in var_names])
+        table = pd.concat([az.summary(self.idata, var_names=[v], ci_prob=ci_prob, kind=kind) for v in var_names])
+        if kind == "all" and {"r_hat", "ess_bulk"} <= set(table.columns):
+            table["flag"] = _convergence.flag_rows(table.astype({"r_hat": float, "ess_bulk": float}),
+                                                   int(self.idata.posterior.sizes["chain"]))
+        return table
 
     def diagnostics(self, max_users: int | None = None) -> dict:
         """Max R-hat, min bulk/tail ESS over the main parameters, and the number of divergences.
@@ -91,18 +108,19 @@ class Fit:
         return out
 
     def _warn_convergence(self):
+        """Warn when R-hat, bulk ESS or divergences break the rules, naming the parameters and the
+        remedy (:func:`bayespref.inference.convergence.quick_check`); the numbers, the flagged
+        parameters and the remedy's settings go to ``info["convergence_check"]``."""
         users = config.AUTO_CHECK_USERS
-        d = self.diagnostics(max_users=users)
-        self.info["convergence_check"] = {**d, "users_checked": min(users, self.sizes.get("n_users", 0))}
-        problems = _convergence.quick_problems(d, int(self.idata.posterior.sizes["chain"]))
-        if problems:
-            warnings.warn(
-                "Convergence problems: " + "; ".join(problems) + ". Try more warmup/draws "
-                "(warmup=2000, draws=2000), target_accept=0.95 for divergences, stronger priors, or "
-                "check fit.summary() for the parameters concerned"
-                + (f" (checked on {users} of {self.sizes.get('n_users')} users; fit.diagnostics() checks "
-                   "all)" if self.sizes.get("n_users", 0) > users else "") + ".",
-                ConvergenceWarning, stacklevel=3)
+        check = _convergence.quick_check(self, max_users=users)
+        keep = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "remedy")
+        self.info["convergence_check"] = {**{k: check[k] for k in keep}, "n_flagged": len(check["flagged"]),
+                                          "flagged": check["flagged"][:50],
+                                          "users_checked": min(users, self.sizes.get("n_users", 0))}
+        if check["message"]:
+            partial = (f" (checked on {users} of {self.sizes.get('n_users')} users; fit.convergence() checks all)"
+                       if self.sizes.get("n_users", 0) > users else "")
+            warnings.warn(check["message"].removesuffix(".") + partial + ".", ConvergenceWarning, stacklevel=3)
 
     def _warn_separation(self, min_share: float = 0.05):
         sep = separation(self.membership(), self.idata, min_share=min_share)
@@ -361,7 +379,13 @@ class Fit:
 
     # -- persistence -------------------------------------------------------------------------------
     def save(self, path) -> pathlib.Path:
-        """Write the fit to a NetCDF file (atomically: a failure leaves no partial file)."""
+        """Write the fit to a NetCDF file (atomically: a failure or an interrupt leaves no partial file).
+
+        Besides the DataTree, the file's ``bayespref`` group holds the model description, the data
+        and the inference settings (attribute ``meta``) and SHA-256 hashes of them and of every
+        coordinate's labels and every group's arrays (attribute ``integrity``), which
+        :func:`load_fit` checks: a file edited after it was saved does not load.
+        """
         path = pathlib.Path(path)
         meta = {
             "version": __version__,
@@ -371,18 +395,13 @@ class Fit:
         }
         if isinstance(self.model, CustomModel):
             meta["spec"] = {"family": "custom"}
+        meta_json = json.dumps(meta, default=_json_default)
         dt = self.idata.copy()
-        dt[_META_GROUP] = xr.DataTree(xr.Dataset(attrs={"meta": json.dumps(meta, default=_json_default)}))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        usual_mode(tmp)
-        try:
+        integrity = {"format": _INTEGRITY_FORMAT, "algorithm": "sha256",
+                     "parts": _integrity_parts(dt, json.loads(meta_json))}
+        dt[_META_GROUP] = xr.DataTree(xr.Dataset(attrs={"meta": meta_json, "integrity": json.dumps(integrity)}))
+        with atomic_file(path) as tmp:
             dt.to_netcdf(tmp, engine="h5netcdf")
-            os.replace(tmp, path)
-        except BaseException:
-            pathlib.Path(tmp).unlink(missing_ok=True)
-            raise
         return path
 
     def __repr__(self):
@@ -396,11 +415,18 @@ class Fit:
         return _convergence.convergence(self, **kwargs)
 
 
-def load_fit(path, model=None) -> Fit:
+def load_fit(path, model=None, *, verify: bool = True) -> Fit:
     """Read a fit written by :meth:`Fit.save`.
 
     ``model`` is needed only for fits of a :class:`~bayespref.models.CustomModel` (functions are not
-    saved). Raises :class:`~bayespref.FitError` for missing, truncated or foreign files.
+    saved). Raises :class:`~bayespref.FitError` for missing, truncated or foreign files, for a model
+    description whose fields are not valid model arguments, and for a file changed since it was
+    saved: the hashes stored at save (of the data, the labels of every coordinate, the model
+    description, the inference settings and every group's arrays) are recomputed and compared, and
+    the error names the parts that differ. ``verify=False`` turns that last error into a warning,
+    for a file changed on purpose (save the loaded fit again to store new hashes). Files saved
+    without hashes (by bayespref before they were added) load with a warning. The hashes reveal edits
+    and damage, not a deliberate forgery: whoever can rewrite the file can rewrite them too.
     """
     path = pathlib.Path(path)
     if not path.exists():
@@ -414,21 +440,164 @@ def load_fit(path, model=None) -> Fit:
     if _META_GROUP not in dt.children or "meta" not in dt[_META_GROUP].attrs:
         raise FitError(f"{path} is a NetCDF file but not a bayespref fit (no '{_META_GROUP}' group). "
                        "Save fits with Fit.save().")
+    attrs = dict(dt[_META_GROUP].attrs)
+    del dt[_META_GROUP]
     try:
-        meta = json.loads(dt[_META_GROUP].attrs["meta"])
-        data = Comparisons.from_json(meta["data"])
-        if meta["spec"].get("family") == "custom":
-            if model is None:
-                raise FitError("This fit used a custom NumPyro model; pass it again: load_fit(path, model=...).")
-            spec = as_spec(model)
-        else:
-            spec = spec_from_dict(meta["spec"])
-    except FitError:
-        raise
+        meta = json.loads(attrs["meta"])
+        if not isinstance(meta, dict) or not isinstance(meta.get("spec"), dict) or not isinstance(meta.get("data"), str):
+            raise ValueError("'spec' or 'data' is missing")
     except Exception as exc:
         raise FitError(f"{path}: the saved model description is damaged ({exc}). Re-run the fit.") from exc
-    del dt[_META_GROUP]
+    _verify(path, dt, meta, attrs.get("integrity"), verify)
+    try:
+        data = Comparisons.from_json(meta["data"])
+    except Exception as exc:
+        raise FitError(f"{path}: the saved data are damaged ({exc}). Re-run the fit.") from exc
+    if meta["spec"].get("family") == "custom":
+        if model is None:
+            raise FitError("This fit used a custom NumPyro model; pass it again: load_fit(path, model=...).")
+        spec = as_spec(model)
+    else:
+        spec = _saved_spec(path, meta["spec"])
     return Fit(dt, spec, data, meta.get("info"))
+
+
+# -- integrity of saved fits ---------------------------------------------------------------------------
+def _sha256(*chunks) -> str:
+    h = hashlib.sha256()
+    for c in chunks:
+        h.update(c)
+    return h.hexdigest()
+
+
+def _canonical(obj) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=_json_default).encode()
+
+
+def _plain(v):
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else v
+
+
+def _array_bytes(values) -> list:
+    """The chunks hashed for one array: its dtype, shape and contents in a form that survives the
+    round trip through NetCDF (little-endian numbers, one NaN, text as JSON)."""
+    a = np.asarray(values)
+    head = _canonical([a.dtype.kind, a.dtype.itemsize if a.dtype.kind not in "OSU" else 0, list(a.shape)])
+    if a.dtype.kind in "OSU":
+        return [head, _canonical([_plain(v) for v in a.ravel().tolist()])]
+    if a.dtype.kind in "fc" and np.isnan(a).any():
+        a = np.where(np.isnan(a), np.nan, a).astype(a.dtype)
+    if a.dtype.kind in "mM":
+        a = a.view(np.int64)
+    a = np.ascontiguousarray(a.astype(a.dtype.newbyteorder("<"), copy=False))
+    return [head, a.view(np.uint8).reshape(-1)]
+
+
+def _nodes(dt):
+    """(path, Dataset of the node's own variables) for every group of a DataTree but the meta group,
+    in the order of their paths (NetCDF need not keep the order in which groups were written)."""
+    nodes = {node.path.strip("/") or "/": node for node in dt.subtree}
+    for path in sorted(nodes):
+        if path.split("/")[0] != _META_GROUP:
+            yield path, nodes[path].to_dataset(inherit=False)
+
+
+def _integrity_parts(dt, meta: dict) -> dict:
+    """SHA-256 hashes of a fit's parts: ``model`` (the model description), ``settings`` (the
+    inference settings), ``data`` (per field of the serialised Comparisons), ``labels`` (per
+    coordinate name, over every group) and ``arrays`` (per group: every data variable)."""
+    data = {}
+    for key, value in json.loads(meta["data"]).items():
+        if isinstance(value, dict) and value:
+            data.update({f"{key}.{k}": _sha256(_canonical(v)) for k, v in value.items()})
+        else:
+            data[key] = _sha256(_canonical(value))
+    labels: dict[str, list] = {}
+    arrays = {}
+    for group, ds in _nodes(dt):
+        for name in sorted(ds.coords, key=str):
+            labels.setdefault(str(name), []).extend([group.encode(), *_array_bytes(ds.coords[name].values)])
+        chunks = []
+        for name in sorted(ds.data_vars, key=str):
+            var = ds[name]
+            chunks += [_canonical([str(name), [str(d) for d in var.dims]]), *_array_bytes(var.values)]
+        arrays[group] = _sha256(*chunks)
+    return {"model": _sha256(_canonical(meta["spec"])), "settings": _sha256(_canonical(meta.get("info"))),
+            "data": data, "labels": {k: _sha256(*v) for k, v in labels.items()}, "arrays": arrays}
+
+
+def _changed_parts(stored: dict, now: dict) -> list[str]:
+    """What differs between two sets of hashes, in words."""
+    changed = []
+    for part, what in (("model", "the model description"), ("settings", "the inference settings")):
+        if stored.get(part) != now[part]:
+            changed.append(f"{what} (sha256 {str(stored.get(part))[:12]} at save, {now[part][:12]} now)")
+    words = {"labels": lambda k: f"the {k} labels (coordinate {k!r})", "data": lambda k: f"the data's field {k!r}",
+             "arrays": lambda k: f"the arrays of group {k!r}"}
+    for part in ("labels", "data", "arrays"):
+        old, new = stored.get(part) or {}, now[part]
+        for key in sorted(set(old) | set(new)):
+            if key not in new:
+                changed.append(f"{words[part](key)} (removed)")
+            elif key not in old:
+                changed.append(f"{words[part](key)} (added)")
+            elif old[key] != new[key]:
+                changed.append(f"{words[part](key)} (sha256 {old[key][:12]} at save, {new[key][:12]} now)")
+    return changed
+
+
+def _verify(path, dt, meta: dict, integrity, verify: bool) -> None:
+    """Compare the hashes stored at save with the file's content (see :func:`load_fit`)."""
+    if integrity is None:
+        warnings.warn(f"{path} was saved without integrity hashes (by an older bayespref): it loads, but "
+                      "changes made to it since it was saved cannot be detected. Save it again to add them.",
+                      BayesprefWarning, stacklevel=3)
+        return
+    try:
+        record = json.loads(integrity)
+        if record.get("format") != _INTEGRITY_FORMAT:
+            raise ValueError(f"unknown format {record.get('format')!r}")
+        stored = record["parts"]
+    except Exception as exc:
+        raise FitError(f"{path}: the saved fit's integrity record is damaged ({exc}). Re-run the fit.") from exc
+    try:
+        now = _integrity_parts(dt, meta)
+    except Exception as exc:  # e.g. the data are no longer JSON
+        raise FitError(f"{path}: the saved fit is damaged ({type(exc).__name__}: {exc}). Re-run the fit.") from exc
+    changed = _changed_parts(stored, now)
+    if not changed:
+        return
+    text = (f"{path}: the saved fit changed since it was saved; these parts no longer match the hashes stored "
+            f"at save: {'; '.join(changed)}")
+    if not verify:
+        warnings.warn(text + ". Loaded anyway (verify=False).", BayesprefWarning, stacklevel=3)
+        return
+    problem = _spec_problem(meta["spec"])
+    raise FitError(text + (f". The model description is also invalid: {problem}" if problem else "")
+                   + ". Re-fit, or, if the change was intended, load it with load_fit(path, verify=False) and "
+                   "save it again.")
+
+
+def _spec_problem(d: dict) -> str | None:
+    """Why a saved model description is not valid model arguments (naming the field), or None."""
+    if d.get("family") == "custom":
+        return None
+    try:
+        spec_from_dict(d)
+    except (ModelError, TypeError, ValueError) as exc:
+        return str(exc).rstrip(".")
+    return None
+
+
+def _saved_spec(path, d: dict) -> ModelSpec:
+    """The spec of a saved model description (:func:`~bayespref.models.spec_from_dict`, whose spec
+    constructor checks every field like a new model's arguments); a :class:`FitError` naming the
+    field when one is not valid."""
+    try:
+        return spec_from_dict(d)
+    except (ModelError, TypeError, ValueError) as exc:
+        raise FitError(f"{path}: the saved model description is invalid: {str(exc).rstrip('.')}. The file was "
+                       "edited or damaged; re-run the fit.") from exc
 
 
 def _membership_array(draws: np.ndarray, labels) -> xr.DataArray:

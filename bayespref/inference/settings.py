@@ -11,35 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from typing import ClassVar
 
 from bayespref.errors import ModelError
-
-
-def _whole(name, value, low, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ModelError(f"{name}={value!r} must be a whole number >= {low}"
-                         + (" (or None)" if allow_none else "") + ".")
-
-
-def _real(name, value, low, high, open_low=True, open_high=False):
-    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and value == value
-    if ok:
-        ok = (value > low if open_low else value >= low) and (value < high if open_high else value <= high)
-    if not ok:
-        lo, hi = ("(" if open_low else "["), (")" if open_high else "]")
-        raise ModelError(f"{name}={value!r} must be a number in {lo}{low}, {high}{hi}.")
-
-
-def _choice(name, value, options):
-    if value not in options:
-        raise ModelError(f"{name}={value!r} is unknown; use one of {tuple(options)}.")
-
-
-def _flag(name, value):
-    if not isinstance(value, bool):
-        raise ModelError(f"{name}={value!r} must be True or False.")
+from bayespref.validate import FLAG, NON_NEGATIVE, POSITIVE, OneOf, Real, Whole, check_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,21 +33,21 @@ class NutsSettings:
     draws: int = 1000
     target_accept: float = 0.8
     max_tree_depth: int = 10
-    dense_mass: bool | list = False
+    dense_mass: bool | list | tuple = False
     chain_method: str | None = None
     progress: bool = True
 
+    #: field -> what it may be (bayespref.validate); the other fields are checked by their annotation
+    rules: ClassVar[dict] = {
+        "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1),
+        "target_accept": Real(0, 1, open_low=True, open_high=True), "max_tree_depth": Whole(1),
+        "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "progress": FLAG,
+    }
+
     def __post_init__(self):
-        _whole("chains", self.chains, 1)
-        _whole("warmup", self.warmup, 0)
-        _whole("draws", self.draws, 1)
-        _real("target_accept", self.target_accept, 0, 1, open_high=True)
-        _whole("max_tree_depth", self.max_tree_depth, 1)
         if not isinstance(self.dense_mass, (bool, list, tuple)):
             raise ModelError(f"dense_mass={self.dense_mass!r}: use True, False or a list of tuples of site names.")
-        if self.chain_method is not None:
-            _choice("chain_method", self.chain_method, ("parallel", "vectorized", "sequential"))
-        _flag("progress", self.progress)
+        check_fields(self, self.rules)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,17 +74,18 @@ class SviSettings:
     num_samples: int = 1000
     progress: bool = True
 
+    #: field -> what it may be (bayespref.validate); ``guide`` may also be a guide object
+    rules: ClassVar[dict] = {
+        "steps": Whole(1), "lr": POSITIVE, "batch_size": Whole(1, none=True),
+        "user_batch_size": Whole(1, none=True), "tol": NON_NEGATIVE, "check_every": Whole(1),
+        "num_samples": Whole(1), "progress": FLAG,
+    }
+    guides: ClassVar[tuple] = ("normal", "mvn", "lowrank", "laplace", "hierarchical")
+
     def __post_init__(self):
-        _whole("steps", self.steps, 1)
-        _real("lr", self.lr, 0, float("inf"), open_high=True)
-        if isinstance(self.guide, str):
-            _choice("guide", self.guide, ("normal", "mvn", "lowrank", "laplace", "hierarchical"))
-        _whole("batch_size", self.batch_size, 1, allow_none=True)
-        _whole("user_batch_size", self.user_batch_size, 1, allow_none=True)
-        _real("tol", self.tol, 0, float("inf"), open_low=False, open_high=True)
-        _whole("check_every", self.check_every, 1)
-        _whole("num_samples", self.num_samples, 1)
-        _flag("progress", self.progress)
+        if isinstance(self.guide, str) or not callable(self.guide):
+            OneOf(self.guides).check("guide", self.guide)
+        check_fields(self, self.rules)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,19 +112,16 @@ class LaplaceSettings:
     user_block: int = 5000
     progress: bool = True
 
+    #: field -> what it may be (bayespref.validate)
+    rules: ClassVar[dict] = {
+        "importance": Whole(0), "widen": POSITIVE, "max_newton": Whole(1), "newton_tol": POSITIVE,
+        "covariance": OneOf(("auto", "hessian", "opg")), "max_iter": Whole(1), "gtol": POSITIVE,
+        "ftol": POSITIVE, "num_samples": Whole(1), "opg_from_users": Whole(1), "user_block": Whole(1),
+        "progress": FLAG,
+    }
+
     def __post_init__(self):
-        _whole("importance", self.importance, 0)
-        _real("widen", self.widen, 0, float("inf"), open_high=True)
-        _whole("max_newton", self.max_newton, 1)
-        _real("newton_tol", self.newton_tol, 0, float("inf"), open_high=True)
-        _choice("covariance", self.covariance, ("auto", "hessian", "opg"))
-        _whole("max_iter", self.max_iter, 1)
-        _real("gtol", self.gtol, 0, float("inf"), open_high=True)
-        _real("ftol", self.ftol, 0, float("inf"), open_high=True)
-        _whole("num_samples", self.num_samples, 1)
-        _whole("opg_from_users", self.opg_from_users, 1)
-        _whole("user_block", self.user_block, 1)
-        _flag("progress", self.progress)
+        check_fields(self, self.rules)
 
 
 #: method name -> its settings class

@@ -44,8 +44,12 @@ import numpyro
 from bayespref.errors import ModelError
 from bayespref.models import sites
 from bayespref.models.likelihood import COMPARISON_PLATE
+from bayespref.validate import FINITE, FLAG, INF, OneOf, Real, check_fields
 
 LINKS = ("logit", "probit")
+TIES = (False, True, "davidson", "half")
+#: prior scales: finite and strictly positive
+SCALE = Real(0, INF, open_low=True, note="a prior scale")
 
 
 def comparison_plate(n: int, batch):
@@ -130,6 +134,28 @@ class ModelSpec:
     #: ``population``, ``random_effects`` and ``correlated``)
     methods: ClassVar[tuple[str, ...]] = ("nuts", "svi")
     structured_guides: ClassVar[tuple[str, ...]] = ()
+
+    # -- options ---------------------------------------------------------------------------------------
+    #: field -> what its value may be (:mod:`bayespref.validate` rules), for the options several
+    #: families share; a family adds its own (``rules = {**ModelSpec.rules, "n_types": Whole(1, 7)}``).
+    #: A field without a rule is checked against its annotation (a ``bool`` must be True or False, a
+    #: ``float`` a number, ...). :meth:`validate_options` applies them when a spec is made and again
+    #: before it is fitted.
+    rules: ClassVar[dict] = {
+        "position": FLAG,
+        "ties": OneOf(TIES, note="True/'davidson': Davidson's model; 'half': a tie counts half a win"),
+        "link": OneOf(LINKS),
+        "worth_scale": SCALE, "sd_worth_scale": SCALE, "weight_scale": SCALE, "position_scale": SCALE,
+        "sd_scale": SCALE, "tie_scale": SCALE, "tie_loc": FINITE,
+    }
+
+    def __post_init__(self):
+        self.validate_options()
+
+    def validate_options(self) -> None:
+        """Check every option's type and range (:attr:`rules`, else its annotation); raises a
+        :class:`ModelError` naming the option, its value and what is allowed."""
+        check_fields(self, self.rules, where=f"{type(self).__name__}: ")
 
     def __init_subclass__(cls, **kwargs):
         """Register every named family, so that saved fits of it can be read back (``FAMILIES``)."""
@@ -217,9 +243,8 @@ class ModelSpec:
 
     def check(self, data) -> None:
         """Raise :class:`ModelError` when the data cannot be fitted by this spec."""
+        self.validate_options()
         link = getattr(self, "link", "logit")
-        if link not in LINKS:
-            raise ModelError(f"link={link!r} is not supported; use one of {LINKS}.")
         ties = getattr(self, "ties", False)
         if data.has_ties and not ties:
             n = int(np.sum(data.y == 2))
@@ -227,9 +252,6 @@ class ModelSpec:
                 f"The data hold {n} tied comparisons (outcome 0.5) but {type(self).__name__} was "
                 "built with ties=False. Use ties=True (Davidson ties) or remove the ties explicitly."
             )
-        if ties not in (False, True, "davidson", "half"):
-            raise ModelError(f"ties={ties!r}: use False, True/'davidson' (Davidson's model) or 'half' "
-                             "(a tie counts as half a win for each option).")
         if ties in (True, "davidson") and link != "logit":
             raise ModelError("Davidson ties need link='logit'; use ties='half' or ties=False with link='probit'.")
         if getattr(self, "position", False):
@@ -404,6 +426,7 @@ class CustomModel(ModelSpec):
         object.__setattr__(self, "link", link)
         object.__setattr__(self, "features", features)
         object.__setattr__(self, "covariates", covariates)
+        self.validate_options()
 
     def model(self, data, **kwargs):
         return self.fn(data, **kwargs)

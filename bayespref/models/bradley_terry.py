@@ -14,6 +14,7 @@ from bayespref.errors import ModelError
 from bayespref.models import sites
 from bayespref.models.base import ModelSpec, comparison_plate, take
 from bayespref.models.likelihood import observe
+from bayespref.validate import OneOf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,12 +85,11 @@ class BradleyTerry(ModelSpec):
 
     family: ClassVar[str] = "BradleyTerry"
     sensitivity: ClassVar[bool] = True
+    rules: ClassVar[dict] = {**ModelSpec.rules, "worths": OneOf(("fixed", "random", True, False), none=True)}
 
     def __post_init__(self):
-        worths = "fixed" if self.worths is True else self.worths
-        if worths not in ("fixed", "random", False, None):
-            raise ModelError(f"worths={self.worths!r}: use 'fixed', 'random' or False.")
-        object.__setattr__(self, "worths", worths)
+        super().__post_init__()
+        object.__setattr__(self, "worths", "fixed" if self.worths is True else self.worths)
         if isinstance(self.features, list):
             object.__setattr__(self, "features", tuple(self.features))
 

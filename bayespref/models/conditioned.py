@@ -15,8 +15,9 @@ import numpyro.distributions as dist
 from bayespref.errors import ModelError
 from bayespref.models import sites
 from bayespref.models.balance import balance_weights, erase
-from bayespref.models.base import ModelSpec, comparison_plate, take
+from bayespref.models.base import SCALE, ModelSpec, comparison_plate, take
 from bayespref.models.likelihood import observe
+from bayespref.validate import NON_NEGATIVE, OneOf, Real
 
 POOLING = ("partial", "none")
 HEAD_PRIORS = ("feature", "sparse")
@@ -153,23 +154,19 @@ class Conditioned(ModelSpec):
     propensity_ridge: float = 1.0
 
     family: ClassVar[str] = "Conditioned"
+    rules: ClassVar[dict] = {
+        **ModelSpec.rules, "pooling": OneOf(POOLING), "head_prior": OneOf(HEAD_PRIORS),
+        "balance": OneOf(BALANCE, note="True/'erase': linear erasure of C from the features; 'weights': "
+                         "propensity weights of the training comparisons"),
+        "head_scale": SCALE, "weight_trim": Real(0, 1, open_low=True, none=True, note="a quantile"),
+        "propensity_ridge": NON_NEGATIVE,
+    }
 
     def __post_init__(self):
         if not isinstance(self.condition, str):
             raise ModelError("Conditioned needs condition=<name of the user covariate holding C>, "
                              f"got {self.condition!r}.")
-        if self.pooling not in POOLING:
-            raise ModelError(f"pooling={self.pooling!r}: use one of {POOLING}.")
-        if self.head_prior not in HEAD_PRIORS:
-            raise ModelError(f"head_prior={self.head_prior!r}: use one of {HEAD_PRIORS}.")
-        if not any(self.balance is b or (isinstance(b, str) and self.balance == b) for b in BALANCE):
-            raise ModelError(f"balance={self.balance!r}: use False (None), True or 'erase' (linear erasure of C from the "
-                             "features) or 'weights' (propensity weights of the training comparisons).")
-        if self.weight_trim is not None and not (isinstance(self.weight_trim, (int, float))
-                                                 and 0 < self.weight_trim <= 1):
-            raise ModelError(f"weight_trim={self.weight_trim!r}: use a quantile in (0, 1] or None.")
-        if not (isinstance(self.propensity_ridge, (int, float)) and self.propensity_ridge >= 0):
-            raise ModelError(f"propensity_ridge={self.propensity_ridge!r}: use a non-negative number.")
+        super().__post_init__()
         if isinstance(self.features, (list, str)):
             object.__setattr__(self, "features", tuple([self.features] if isinstance(self.features, str)
                                                         else self.features))

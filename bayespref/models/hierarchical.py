@@ -13,8 +13,9 @@ import numpyro.distributions as dist
 
 from bayespref.errors import ModelError
 from bayespref.models import sites
-from bayespref.models.base import ModelSpec, comparison_plate, group_by_user, take, user_plate
+from bayespref.models.base import SCALE, ModelSpec, comparison_plate, group_by_user, take, user_plate
 from bayespref.models.likelihood import observe
+from bayespref.validate import FLAG, POSITIVE, Real
 
 VARYING = ("worths", "features")
 
@@ -159,10 +160,20 @@ class Hierarchical(ModelSpec):
     group_effect_methods: ClassVar[tuple[str, ...]] = ("design", "users")
     covariate_effects: ClassVar[bool] = True
     sensitivity: ClassVar[bool] = True
+    rules: ClassVar[dict] = {**ModelSpec.rules, "group_scale": SCALE, "lkj_concentration": POSITIVE,
+                             "centring": Real(0, 1, note="0: non-centred, 1: centred"),
+                             "correlated": FLAG, "random_effects": FLAG}
 
     def __post_init__(self):
+        super().__post_init__()
         if self.interactions is not None:
-            object.__setattr__(self, "interactions", {k: tuple(v) for k, v in dict(self.interactions).items()})
+            bad = {k: v for k, v in self.interactions.items() if not isinstance(v, (str, list, tuple))}
+            if bad:
+                raise ModelError(f"{type(self).__name__}: interactions={self.interactions!r}: each covariate must map "
+                                 "to a list of option or feature names (e.g. {'french': ['Paris', 'London']}); "
+                                 f"got {bad!r}.")
+            object.__setattr__(self, "interactions", {k: (v,) if isinstance(v, str) else tuple(v)
+                                                      for k, v in self.interactions.items()})
         for name in ("varying", "features", "covariates"):
             v = getattr(self, name)
             if isinstance(v, str):
@@ -175,9 +186,6 @@ class Hierarchical(ModelSpec):
                 raise ModelError(f"varying={self.varying!r}: choose from {VARYING}.")
         if self.worths is False and self.varying is not None and "worths" in self.varying:
             raise ModelError("varying includes 'worths' but worths=False; drop one of them.")
-        c = self.centring
-        if not (isinstance(c, (int, float)) and not isinstance(c, bool) and 0.0 <= c <= 1.0):
-            raise ModelError(f"centring={c!r}: use a number in [0, 1] (0: non-centred, 1: centred).")
 
     def resolved_worths(self, n_features: int) -> bool:
         if self.worths is None:

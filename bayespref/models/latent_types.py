@@ -14,9 +14,10 @@ from jax.scipy.special import logsumexp
 
 from bayespref.errors import ModelError
 from bayespref.models import sites
-from bayespref.models.base import ModelSpec
+from bayespref.models.base import SCALE, ModelSpec
 from bayespref.models.likelihood import half_tie_values, outcome_distribution, prob_a
 from bayespref.models.mixture import relabel
+from bayespref.validate import FLAG, POSITIVE, Whole
 
 TYPE_PLATE = "type"
 
@@ -105,19 +106,18 @@ class LatentTypes(ModelSpec):
     group_effect_methods: ClassVar[tuple[str, ...]] = ("users",)
     covariate_effects: ClassVar[bool] = True
     sensitivity: ClassVar[bool] = True
+    rules: ClassVar[dict] = {**ModelSpec.rules,
+                             "n_types": Whole(1, 7, note="labels are matched over all permutations of the types"),
+                             "concentration": POSITIVE, "membership_scale": SCALE, "user_deviations": FLAG}
 
     def __post_init__(self):
+        super().__post_init__()
         for name in ("features", "covariates"):
             v = getattr(self, name)
             if isinstance(v, str):
                 object.__setattr__(self, name, (v,))
             elif isinstance(v, list):
                 object.__setattr__(self, name, tuple(v))
-        if not isinstance(self.n_types, int) or not 1 <= self.n_types <= 7:
-            raise ModelError(f"n_types={self.n_types!r}: use an integer from 1 to 7 (labels are matched over "
-                             "all permutations of the types).")
-        if self.concentration <= 0:
-            raise ModelError("concentration must be positive.")
 
     def resolved_worths(self, n_features: int) -> bool:
         return (not n_features) if self.worths is None else bool(self.worths)

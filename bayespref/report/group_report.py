@@ -408,16 +408,28 @@ def _variance(fit, ci_prob) -> dict:
     return {"text": text, "tables": {"variance_shares": share, "between_groups_by_effect": per}}
 
 
+#: rows of the convergence section's table of flagged parameters
+FLAGGED_ROWS = 50
+
+
 def _convergence(fit) -> dict:
     rep = fit.convergence()
     stats = pd.DataFrame({"value": [_cell(v) for v in rep.stats.values()]},
                          index=pd.Index([str(k) for k in rep.stats], name="statistic"))
     verdict = "no problems found" if rep.ok else f"{len(rep.problems)} problem(s): " + " ".join(rep.problems)
-    text = f"{rep.method.upper()}: {verdict}."
+    text = f"{rep.method.upper()}: {verdict}"
+    if rep.advice:
+        text += f" Remedy: {rep.advice}."
+    flagged = rep.flagged
+    if len(flagged):
+        shown = f"the {FLAGGED_ROWS} with the largest R-hat of the " if len(flagged) > FLAGGED_ROWS else ""
+        text += f" The table `flagged` lists {shown}{len(flagged)} parameter(s) over a threshold (column `flag`)."
     tables = {"convergence": stats}
     if rep.method == "nuts" and len(rep.table):
+        if len(flagged):
+            tables["flagged"] = flagged.sort_values("r_hat", ascending=False).head(FLAGGED_ROWS)
         tables["worst"] = rep.table.sort_values("r_hat", ascending=False).head(10)
-    return {"text": text, "tables": tables}
+    return {"text": text if text.endswith(".") else text + ".", "tables": tables}
 
 
 def _cell(v):

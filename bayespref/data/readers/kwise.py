@@ -37,9 +37,11 @@ from pandas.api import types as ptypes
 from bayespref.data.readers.source import as_frame
 from bayespref.data.validation import (
     SHOW,
+    _check_finite,
     _check_frame,
     _check_ids,
     _free_name,
+    _has_column,
     _py,
     _require_columns,
     _rows,
@@ -56,17 +58,18 @@ def kwise_long(df, *, prompt, response, score, user, pairs="all", ties="tie", si
     where = "Comparisons.from_kwise"
     for name, value, allowed in (("pairs", pairs, PAIRS), ("ties", ties, TIES),
                                  ("singletons", singletons, SINGLETONS)):
-        if value not in allowed:
+        if not isinstance(value, str) or value not in allowed:
             raise DataError(f"{where}: {name} must be one of {list(allowed)}, got {value!r}.")
     df = as_frame(df, where)
     _check_frame(df, where)
     features = (features,) if isinstance(features, str) else tuple(features or ())
-    scored = require_outcome or score in df.columns
+    scored = require_outcome or _has_column(df, score)
     if not scored and pairs != "all":
         raise DataError(f"{where}: pairs={pairs!r} ranks the responses by {score!r}, which is not in the "
                         "frame; pass the scores, or read unscored data with pairs='all'.")
     _require_columns(df, {"prompt": prompt, "response": response, "score": score if scored else None,
-                          "user": user, **{f"features[{i}]": f for i, f in enumerate(features)}}, where)
+                          "user": user, **{f"features[{i}]": f for i, f in enumerate(features)}}, where,
+                     required=("prompt", "response") + (("score",) if scored else ()))
     keys = [prompt] if user is None else [user, prompt]
     for role, col in (("prompt", prompt), ("response", response), ("user", user)):
         if col is not None:
@@ -100,8 +103,9 @@ def kwise_long(df, *, prompt, response, score, user, pairs="all", ties="tie", si
         raise DataError(f"{where}: no comparisons: every group has a single rating"
                         f"{' or only tied scores (ties=drop)' if ties == 'drop' else ''}.")
 
-    rest = [c for c in df.columns if c not in (response, score, *features)]
-    long = df[rest].iloc[ia].reset_index(drop=True)
+    keep_at = [i for i, c in enumerate(df.columns) if c not in (response, score, *features)]  # by position:
+    rest = [df.columns[i] for i in keep_at]  # a column named None cannot be selected by its name
+    long = df.iloc[ia, keep_at].reset_index(drop=True)
     taken = pd.Index(rest)
     labels = df[response].to_numpy(dtype=object)
     a_col = _free_name(taken, "a")
@@ -135,7 +139,7 @@ def _scores(df, col, where) -> np.ndarray:
         raise DataError(f"{where}: score column {col!r} has missing values (NaN) in {_rows(df.index, na)}. "
                         "Fill or remove those rows; an unscored response cannot be ranked and nothing is "
                         "imputed.")
-    return v
+    return _check_finite(v, f"score column {col!r}", df.index, where)
 
 
 def _pairs(g: np.ndarray, sizes: np.ndarray, s: np.ndarray | None, how: str) -> tuple[np.ndarray, np.ndarray]:

@@ -38,7 +38,15 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from bayespref.data.readers.source import as_frame
-from bayespref.data.validation import SHOW, _check_frame, _free_name, _require_columns, _rows
+from bayespref.data.validation import (
+    SHOW,
+    _check_finite,
+    _check_frame,
+    _free_name,
+    _has_column,
+    _require_columns,
+    _rows,
+)
 from bayespref.errors import DataError
 
 HUMAN = "\n\nHuman:"
@@ -65,8 +73,9 @@ def trl_long(df, *, prompt, chosen, rejected, user, implicit=False, scores=(), h
     scores = tuple(scores or ())
     roles = {"prompt": None if implicit else prompt, "chosen": chosen, "rejected": rejected, "user": user}
     if not require_outcome:
-        scores = tuple(c for c in scores if c in df.columns)
-    _require_columns(df, {**roles, **{f"scores[{i}]": c for i, c in enumerate(scores)}}, where)
+        scores = tuple(c for c in scores if _has_column(df, c))
+    _require_columns(df, {**roles, **{f"scores[{i}]": c for i, c in enumerate(scores)}}, where,
+                     required=("chosen", "rejected"))
     _check_scores(df, scores, where)
 
     kind_c, vals_c = _texts(df, chosen, "chosen", where)
@@ -123,6 +132,7 @@ def _check_scores(df, scores, where):
         if na.any():
             raise DataError(f"{where}: score column {c!r} has missing values (NaN) in {_rows(df.index, na)}. "
                             "Fill or remove those rows, or leave the column out of scores=; nothing is imputed.")
+        _check_finite(s.to_numpy(dtype=np.float64), f"score column {c!r}", df.index, where)
 
 
 def _is_message_list(v) -> bool:
