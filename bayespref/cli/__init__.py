@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 def _report(result, spec, out):
     import pandas as pd
 
-    from bayespref.models import sites
+    from bayespref.models import sites  # deferred like runspec: models import JAX and NumPyro (1-2 s)
 
     with pd.option_context("display.width", 120, "display.max_columns", 20, "display.precision", 3):
         print(f"\n{spec.get('description', '')}\n")

@@ -82,6 +82,7 @@ def test_pooled_model_averages_and_serves_the_minority_badly(hidden):
     assert accuracy(types) >= accuracy(pooled) + 0.10
 
 
+@pytest.mark.slow  # statistical check (about 30 s); keeps the default suite within 10 min
 def test_membership_depends_on_covariate():
     sim = bp.simulate.latent_types(n_users=300, comparisons_per_user=20, n_options=12, covariate_shift=(0.2, 0.8),
                                    worth_sd=1.5, seed=4)
