@@ -19,10 +19,15 @@ SAMPLE = ("chain", "draw")
 COLUMNS = ("mean", "sd", "lower", "upper")
 
 
+def interval_levels(ci_prob: float | None = None) -> tuple[float, float]:
+    """The quantile levels ``((1 - p) / 2, (1 + p) / 2)`` of the equal-tailed ``ci_prob`` interval."""
+    p = config.ci_prob(ci_prob)
+    return (1 - p) / 2, (1 + p) / 2
+
+
 def interval_bounds(draws, ci_prob: float | None = None, axis=-1):
     """The equal-tailed ``ci_prob`` interval of numpy draws along ``axis``: ``(lower, upper)``."""
-    p = config.ci_prob(ci_prob)
-    lo, hi = np.quantile(np.asarray(draws, dtype=float), [(1 - p) / 2, (1 + p) / 2], axis=axis)
+    lo, hi = np.quantile(np.asarray(draws, dtype=float), interval_levels(ci_prob), axis=axis)
     return lo, hi
 
 

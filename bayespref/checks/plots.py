@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bayespref import config
+from bayespref.intervals import interval_levels
 
 
 def _axes(ax, figsize):
@@ -62,7 +63,7 @@ def reliability(check, ax=None, ci_prob: float | None = None):
     rel = check.extra["reliability"]
     groups = list(rel["group"].values)
     fig, ax = _axes(ax, (4.5, 4.2))
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    lo, hi = interval_levels(ci_prob)
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--")
     for k, g in enumerate(groups):
         r = rel.sel(group=g)

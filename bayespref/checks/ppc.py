@@ -39,6 +39,7 @@ from bayespref import config
 from bayespref.checks import plots
 from bayespref.checks._draws import _require_fit, comparison_groups, predictive_draws, score, segment_mean
 from bayespref.errors import DataError
+from bayespref.intervals import interval_levels
 
 TAILS = ("two-sided", "upper", "lower")
 
@@ -106,7 +107,7 @@ class PPCheck:
         """One row per entry: ``observed``, ``predicted`` (mean), ``sd``, ``lower``/``upper``
         (equal-tailed ``ci_prob`` interval of the predictive distribution), ``p_value``, ``count``."""
         ci_prob = config.ci_prob(ci_prob)
-        lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+        lo, hi = interval_levels(ci_prob)
         obs = self.observed.mean("sample") if "sample" in self.observed.dims else self.observed
         cols = {
             "observed": obs,

@@ -65,6 +65,7 @@ from bayespref.checks.crossval import kfold_elpd, log_mean_exp
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
 from bayespref.inference import METHODS, Fit, fit
+from bayespref.intervals import interval_bounds
 from bayespref.models import LatentTypes, sites
 
 BY = ("loo", "users")
@@ -485,14 +486,14 @@ def sparse_k(data, k_max: int = 5, concentration: float = 0.05, threshold: float
     f, _ = _fit_quiet(spec, data, method, seed, fk)
     share = f.idata.posterior[sites.TYPE_SHARE].transpose("chain", "draw", "type")
     vals = share.values.reshape(-1, k_max)
-    lo, hi = (1 - ci_prob) / 2, 1 - (1 - ci_prob) / 2
+    lower, upper = interval_bounds(vals, ci_prob, axis=0)
     assigned = np.asarray(f.membership().transpose("user", "type").values).argmax(1)
     present = _present_users(data)
     table = pd.DataFrame({
         "share": vals.mean(0),
         "sd": vals.std(0, ddof=1),
-        "lower": np.quantile(vals, lo, axis=0),
-        "upper": np.quantile(vals, hi, axis=0),
+        "lower": lower,
+        "upper": upper,
         "p_occupied": (vals > threshold).mean(0),
         "n_users": np.bincount(assigned[present], minlength=k_max),
     }, index=pd.Index(share["type"].values, name="type"))

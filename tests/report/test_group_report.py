@@ -70,7 +70,7 @@ def test_sections_tables_and_figures(report):
 
 
 def test_known_region_shifts(report):
-    """asia: qwen-u up by 0.9; europe: mistral-w up by 0.7 (conftest.SHIFT)."""
+    """asia: qwen-u up by 0.9; europe: mistral-w up by 0.7 (bayespref.simulate.arena.SHIFTS)."""
     c = report.tables["contrasts"]
     assert c.loc[("americas - asia", "qwen-u"), "upper"] < 0
     assert c.loc[("americas - europe", "mistral-w"), "upper"] < 0

@@ -1,7 +1,7 @@
 """The README's alignment snippet, run as it is shown: raw Arena frames to the per-group report and labels.
 
 The snippet is read from README.md between its marker comments (so the README cannot drift from
-what is tested) and executed on a small simulated Arena (``conftest.simulate_arena``: 60 judges in
+what is tested) and executed on a small simulated Arena (``bayespref.simulate.arena``: 60 judges in
 three regions with known shifts of the models' worths). It sets no sampler settings, so the fit uses
 the library defaults; the data are small enough for that.
 """
