@@ -34,6 +34,7 @@ from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings
 from bayespref.models import FAMILIES, as_spec, sites
+from bayespref.models.plackett_luce import ranking_data
 from bayespref.validate import FLAG, OneOf
 from bayespref.validate import seed as check_seed
 
@@ -112,10 +113,11 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     """
     config.ensure_jax()
     spec = as_spec(model)
-    if not isinstance(data, Comparisons):
+    if not (isinstance(data, Comparisons) or ranking_data(data)):
         raise DataError(
-            f"fit() needs a bayespref.Comparisons as `data`, got {type(data).__name__}. Build one with "
-            "bayespref.Comparisons.from_frame(df, a=..., b=..., outcome=...)."
+            f"fit() needs a bayespref.Comparisons or bayespref.Rankings as `data`, got {type(data).__name__}. "
+            "Build one with bayespref.Comparisons.from_frame(df, a=..., b=..., outcome=...) or "
+            "bayespref.Rankings.from_long(df, ranking=..., option=..., rank=...)."
         )
     OneOf(tuple(METHODS)).check("method", method)
     check_seed(seed)
@@ -136,6 +138,8 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
         if laplace_options is None:
             raise
         raise ModelError(f"laplace_options: {err}") from None
+    if method == "laplace" and ranking_data(data):
+        raise ModelError("method='laplace' covers pairwise comparisons; fit rankings with method='nuts' or 'svi'.")
     if method not in spec.methods:
         raise ModelError(f"method={method!r} is not offered by {spec.family} (its methods: {spec.methods}); "
                          f"families that offer it: {_offering('methods', method)}.")
@@ -167,8 +171,10 @@ def _prepare(spec, data, method, settings) -> Prepared:
     arrays = spec.arrays(data)
     sizes = spec.sizes(data)
     dims = dict(spec.dims(sizes))
-    dims["y"] = ["comparison"]
+    dims[sites.OBS] = spec.obs_dims(data)
     coords = spec.coords(data)
+    if "tie_order" in coords:  # rankings with ties of three or more items: one prevalence per tie size
+        dims[sites.LOG_TIE] = ["tie_order"]
     effects = _effect_names(spec, data, sizes)
     if effects is not None and len(effects):
         coords["effect"] = effects
@@ -220,7 +226,7 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     if init is not None:
         if not isinstance(init, Fit):
             raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
-        if init.model != spec or init.data.n_comparisons != p.data.n_comparisons:
+        if init.model != spec or init.data.n_obs != p.data.n_obs:
             raise ModelError("init: the given fit is of another model or data; start from a fit of the same "
                              "model on the same comparisons.")
         post = init.idata.posterior

@@ -30,6 +30,7 @@ from bayespref.inference.engine import as_key, latent_sites
 from bayespref.intervals import interval_table
 from bayespref.models import CustomModel, ModelSpec, as_spec, sites, spec_from_dict
 from bayespref.models.mixture import separation
+from bayespref.models.plackett_luce import ranking_data
 from bayespref.plots import forest
 
 _META_GROUP = "bayespref"
@@ -211,6 +212,9 @@ class Fit:
         """
         ci_prob = config.ci_prob(ci_prob)
         data, out, _ = self._predict_sites(new, seed, user_covariates)
+        if ranking_data(data):
+            p = xr.DataArray(np.asarray(out[sites.P_FIRST]), dims=("chain", "draw", "ranking", "slot"))
+            return p if return_draws else self._first_choice_table(data, p, ci_prob)
         p_a = xr.DataArray(np.asarray(out[sites.P_A]), dims=("chain", "draw", "comparison"))
         if return_draws:
             return p_a
@@ -223,11 +227,15 @@ class Fit:
         many posterior draws (every chain thinned evenly to ``ceil(max_draws / chains)`` draws).
         Returns an ``xarray.Dataset`` with ``p_a`` (chain, draw, comparison), P(a preferred), and,
         when the model has ties, ``p_tie``, P(no preference); P(b preferred) is ``1 - p_a - p_tie``.
+        For rankings: ``p_first`` (chain, draw, ranking, slot), P(the item in the slot is chosen first).
         """
-        _, out, keep = self._predict_sites(new, seed, user_covariates, max_draws)
-        dims = ("chain", "draw", "comparison")
+        data, out, keep = self._predict_sites(new, seed, user_covariates, max_draws)
         post = self.idata.posterior
         coords = {"chain": post["chain"].values, "draw": post["draw"].values[keep]}
+        if ranking_data(data):
+            return xr.Dataset({sites.P_FIRST: (("chain", "draw", "ranking", "slot"), np.asarray(out[sites.P_FIRST]))},
+                              coords=coords)
+        dims = ("chain", "draw", "comparison")
         return xr.Dataset({name: (dims, np.asarray(out[name])) for name in (sites.P_A, sites.P_TIE) if name in out},
                           coords=coords)
 
@@ -236,11 +244,20 @@ class Fit:
         positions of the posterior draws used (along ``draw``)."""
         if new is None:
             data = self.data
+        elif ranking_data(self.data):
+            if not (ranking_data(new) and new.options.equals(self.data.options)
+                    and new.users.equals(self.data.users)):
+                raise DataError("A rankings fit predicts rankings over the training options and users: pass a "
+                                "subset of the training data (fit.data.subset(rows)) or none for the training "
+                                "rankings.")
+            data = new
         elif isinstance(new, Comparisons):
             data = new
         else:
             data = self.data.encode(new, user_covariates=user_covariates)
-        if self.model.uses_worths(self.data) and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
+        if ranking_data(data):
+            pass
+        elif self.model.uses_worths(self.data) and np.any((np.asarray(data.a) < 0) | (np.asarray(data.b) < 0)):
             raise DataError(
                 "The new comparisons involve options the model never saw, and it estimates a worth per "
                 "option, so they cannot be predicted. Fit a features-only model (worths=False) to "
@@ -252,8 +269,22 @@ class Fit:
             keep = np.unique(np.linspace(0, n_draws - 1, -(-max_draws // n_chains)).round().astype(int))
             samples = {k: v[:, keep] for k, v in samples.items()}
         arrays = self.model.predict_arrays(self.data, data)
-        pred = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=[sites.P_A, sites.P_TIE])
+        pred = Predictive(fn, posterior_samples=samples, batch_ndims=2,
+                          return_sites=[sites.P_A, sites.P_TIE, sites.P_FIRST])
         return data, pred(as_key(seed), arrays, predict=True), keep
+
+    @staticmethod
+    def _first_choice_table(data, p, ci_prob):
+        """One row per shown item of each ranking: its option and P(chosen first) with an interval."""
+        t = interval_table(p.stack(item=("ranking", "slot")), "item", ci_prob)
+        items = np.asarray(data.items).ravel()
+        shown = items >= 0
+        table = pd.DataFrame({"ranking": np.repeat(np.asarray(data.ranking_ids), data.max_items),
+                              "slot": np.tile(np.arange(data.max_items), data.n_rankings),
+                              "option": np.asarray(data.options)[np.maximum(items, 0)]})
+        for col in ("mean", "sd", "lower", "upper"):
+            table[sites.P_FIRST if col == "mean" else f"{sites.P_FIRST}_{col}"] = t[col].to_numpy()
+        return table[shown].reset_index(drop=True)
 
     @staticmethod
     def _prediction_table(data, out, ci_prob):
@@ -276,9 +307,10 @@ class Fit:
         out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=[sites.OBS])(
             as_key(seed), arrays, predict=True)
         post = self.idata.posterior
-        ds = xr.Dataset({sites.OBS: (("chain", "draw", "comparison"), np.asarray(out[sites.OBS]))},
+        dims = ("chain", "draw", *self.model.obs_dims(self.data))
+        ds = xr.Dataset({sites.OBS: (dims, np.asarray(out[sites.OBS]))},
                         coords={"chain": post["chain"].values, "draw": post["draw"].values,
-                                "comparison": np.arange(self.data.n_comparisons)})
+                                self.data.obs_dim: np.arange(self.data.n_obs)})
         self.idata["posterior_predictive"] = xr.DataTree(ds)
         return self
 
@@ -317,7 +349,8 @@ class Fit:
     def _history_sites(self, new, user_covariates, site):
         hist, labels = self._history(new, user_covariates)
         fn, samples = self._latent_samples()
-        query = {**self.model.arrays(self.data.subset([0]), with_outcome=False), "history": hist}
+        first = self.data.subset([0])
+        query = {**self.model.arrays(first, with_outcome=False), "history": hist}
         out = Predictive(fn, posterior_samples=samples, batch_ndims=2, return_sites=[site])(
             jax.random.PRNGKey(0), query, predict=True)
         return np.asarray(out[site]), labels
@@ -354,6 +387,9 @@ class Fit:
             raise ModelError(f"{spec.family} has no user types; membership needs a LatentTypes fit.")
         if new is None:
             return spec.history_arrays(self.data), np.asarray(self.data.users)
+        if ranking_data(self.data):
+            raise DataError("Membership of new users from rankings is not offered yet: fit.membership() gives the "
+                            "training users' membership.")
         data = new if isinstance(new, Comparisons) else self.data.encode(new, user_covariates=user_covariates)
         if np.any(np.asarray(data.y) < 0):
             raise DataError("Membership needs the outcomes of the judgements (an outcome column).")
@@ -407,7 +443,7 @@ class Fit:
     def __repr__(self):
         s = self.sizes
         return (f"<bayespref.Fit {self.model.family} by {self.info.get('method', '?')}: "
-                f"{self.data.n_comparisons} comparisons, {s['n_options']} options, {s['n_users']} users>")
+                f"{self.data.n_obs} {self.data.obs_dim}s, {s['n_options']} options, {s['n_users']} users>")
 
     # -- checks ------------------------------------------------------------------------------------
     def convergence(self, **kwargs) -> "_convergence.ConvergenceReport":
@@ -450,7 +486,7 @@ def load_fit(path, model=None, *, verify: bool = True) -> Fit:
         raise FitError(f"{path}: the saved model description is damaged ({exc}). Re-run the fit.") from exc
     _verify(path, dt, meta, attrs.get("integrity"), verify)
     try:
-        data = Comparisons.from_json(meta["data"])
+        data = _data_from_json(meta["data"])
     except Exception as exc:
         raise FitError(f"{path}: the saved data are damaged ({exc}). Re-run the fit.") from exc
     if meta["spec"].get("family") == "custom":
@@ -604,6 +640,15 @@ def _membership_array(draws: np.ndarray, labels) -> xr.DataArray:
     """Membership draws (chain, draw, user, type) labelled with the users' labels."""
     return xr.DataArray(draws, dims=("chain", "draw", "user", "type"),
                         coords={"user": labels, "type": np.arange(draws.shape[-1])})
+
+
+def _data_from_json(text: str):
+    """The saved data: a ``Comparisons``, or a ``Rankings`` (whose JSON names its ``obs_dim``)."""
+    if json.loads(text).get("obs_dim") == "ranking":
+        from bayespref.data.rankings import Rankings  # only for fits of rankings
+
+        return Rankings.from_json(text)
+    return Comparisons.from_json(text)
 
 
 def _json_default(o):

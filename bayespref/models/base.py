@@ -44,6 +44,7 @@ import numpyro
 from bayespref.errors import ModelError
 from bayespref.models import sites
 from bayespref.models.likelihood import COMPARISON_PLATE
+from bayespref.models.plackett_luce import RANKING_PLATE, UNRANKED, is_rankings, ranking_data, sample_log_delta
 from bayespref.validate import FINITE, FLAG, INF, OneOf, Real, check_fields
 
 LINKS = ("logit", "probit")
@@ -52,12 +53,20 @@ TIES = (False, True, "davidson", "half")
 SCALE = Real(0, INF, open_low=True, note="a prior scale")
 
 
-def comparison_plate(n: int, batch):
+def comparison_plate(n: int, batch, name: str = COMPARISON_PLATE):
     """The comparison plate, subsampled to ``batch`` indices when given (N/B likelihood scaling)."""
     if batch is None:
-        return numpyro.plate(COMPARISON_PLATE, n)
-    with numpyro.handlers.substitute(data={COMPARISON_PLATE: batch}):
-        return numpyro.plate(COMPARISON_PLATE, n, subsample_size=batch.shape[0])
+        return numpyro.plate(name, n)
+    with numpyro.handlers.substitute(data={name: batch}):
+        return numpyro.plate(name, n, subsample_size=batch.shape[0])
+
+
+def observation_plate(data: dict, batch=None):
+    """The plate of the observations of the model arrays ``data``: ``comparison`` for pairwise
+    comparisons, ``ranking`` for rankings (:mod:`bayespref.models.plackett_luce`)."""
+    if is_rankings(data):
+        return comparison_plate(data["items"].shape[0], batch, RANKING_PLATE)
+    return comparison_plate(data["a"].shape[0], batch)
 
 
 def user_plate(n_users: int, user_batch=None, dim: int = -2):
@@ -72,7 +81,8 @@ def take(data: dict, batch) -> dict:
     """The per-comparison arrays of ``data`` restricted to ``batch`` (all of them when None)."""
     if batch is None:
         return data
-    per_comparison = ("a", "b", "user", "y", "xa", "xb", "ucov", "prompt")
+    per_comparison = ("a", "b", "user", "y", "xa", "xb", "ucov", "prompt", "items", "level", "shown", "n_ranked",
+                      "xi")
     return {k: (v[batch] if k in per_comparison and v is not None else v) for k, v in data.items()}
 
 
@@ -196,10 +206,14 @@ class ModelSpec:
         that declares ``sensitivity``, or None (default) when it can."""
         return None
 
-    def sample_log_tie(self):
-        """Davidson's log tie parameter (site ``log_tie``), or None without Davidson ties."""
+    def sample_log_tie(self, data: dict | None = None):
+        """Davidson's log tie parameter (site ``log_tie``), or None without Davidson ties; for rankings
+        (model arrays ``data`` holding them) the tie prevalences of
+        :func:`~bayespref.models.plackett_luce.sample_log_delta`."""
         import numpyro.distributions as dist
 
+        if data is not None and is_rankings(data):
+            return sample_log_delta(self, data)
         if getattr(self, "ties", False) in (True, "davidson"):
             return numpyro.sample(sites.LOG_TIE, dist.Normal(self.tie_loc, self.tie_scale))
         return None
@@ -246,6 +260,8 @@ class ModelSpec:
         self.validate_options()
         link = getattr(self, "link", "logit")
         ties = getattr(self, "ties", False)
+        if ranking_data(data):
+            return self._check_rankings(data, link, ties)
         if data.has_ties and not ties:
             n = int(np.sum(data.y == 2))
             raise ModelError(
@@ -263,6 +279,22 @@ class ModelSpec:
                     "identified. Use position=False, or give the options in the order shown."
                 )
 
+    def _check_rankings(self, data, link, ties) -> None:
+        name = type(self).__name__
+        if data.has_ties and not ties:
+            raise ModelError(f"The rankings hold tied items (largest tie: {data.max_tie}) but {name} was built "
+                             "with ties=False. Use ties=True (Plackett-Luce with Turner et al.'s ties).")
+        if ties == "half":
+            raise ModelError("ties='half' is defined for pairs; rankings use ties=True (Turner et al.'s tie "
+                             "prevalences, Davidson's model for pairs).")
+        if link != "logit":
+            raise ModelError(f"link={link!r}: rankings follow the Plackett-Luce model, whose pairwise case is "
+                             "the logit link; use link='logit'.")
+        if getattr(self, "position", False):
+            raise ModelError("position=True is an order effect of pairs shown as (a, b); rankings have no "
+                             "first-shown option. Use position=False, or give an item feature for the slot "
+                             "it was shown in.")
+
     def sizes(self, data) -> dict[str, int]:
         return {
             "n_options": int(data.n_options),
@@ -277,7 +309,9 @@ class ModelSpec:
         cidx = [list(data.covariate_names).index(c) for c in self.covariate_names(data)]
         cov = np.asarray(data.covariates, dtype=float)[:, cidx] if data.covariates.size else np.zeros((data.n_users, 0))
         cov = cov.reshape(data.n_users, len(cidx))
-        ucov = _comparison_covariates(data)[:, cidx].reshape(data.n_comparisons, len(cidx))
+        ucov = comparison_covariates(data)[:, cidx].reshape(data.n_obs, len(cidx))
+        if ranking_data(data):
+            return self._ranking_arrays(data, fidx, cov, ucov, with_outcome)
         y = np.asarray(data.y) if with_outcome else None
         if y is not None and np.any(y < 0):
             y = None
@@ -292,6 +326,26 @@ class ModelSpec:
             "ucov": jnp.asarray(ucov),
         }
         return out
+
+    def _ranking_arrays(self, data, fidx, cov, ucov, with_outcome) -> dict[str, Any]:
+        """Model arrays of rankings (:mod:`bayespref.models.plackett_luce`, "The arrays")."""
+        items = np.asarray(data.items)
+        shown = items >= 0
+        level = np.asarray(data.level)
+        x = np.asarray(data.x, dtype=float)[:, :, fidx].reshape(items.shape + (len(fidx),))
+        ties = getattr(self, "ties", False) in (True, "davidson")
+        max_tie = int(data.max_tie) if ties else 1
+        return {
+            "items": jnp.asarray(np.where(shown, items, 0), dtype=jnp.int32),
+            "shown": jnp.asarray(shown),
+            "level": jnp.asarray(level, dtype=jnp.int32) if with_outcome and np.all(level[shown] >= 0) else None,
+            "n_ranked": jnp.asarray(np.sum(shown & (level != UNRANKED), axis=1), dtype=jnp.int32),
+            "tie_order": jnp.arange(2, max_tie + 1, dtype=jnp.int32),
+            "user": jnp.asarray(data.user, dtype=jnp.int32),
+            "xi": jnp.asarray(x),
+            "covariates": jnp.asarray(cov),
+            "ucov": jnp.asarray(ucov),
+        }
 
     def by_user_arrays(self, data) -> dict[str, Any] | None:
         """The training comparisons grouped by user for a faster log density, or None (default)."""
@@ -318,13 +372,22 @@ class ModelSpec:
         return functools.partial(self.model, **self.sizes(data))
 
     def coords(self, data) -> dict[str, np.ndarray]:
-        return {
+        out = {
             "option": _labels(data.options),
             "user": _labels(data.users),
             "feature": np.asarray(self.feature_names(data), dtype=str),
             "covariate": np.asarray(self.covariate_names(data), dtype=str),
-            "comparison": np.arange(data.n_comparisons),
+            data.obs_dim: np.arange(data.n_obs),
         }
+        if ranking_data(data):
+            out["slot"] = np.arange(data.max_items)
+            if data.max_tie > 2 and getattr(self, "ties", False) in (True, "davidson"):
+                out["tie_order"] = np.arange(2, data.max_tie + 1)
+        return out
+
+    def obs_dims(self, data) -> list[str]:
+        """ArviZ dims of the observed outcome: ``comparison``, or ``ranking`` x ``slot`` (each item's level)."""
+        return [data.obs_dim, "slot"] if ranking_data(data) else [data.obs_dim]
 
     # -- serialisation ----------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -362,11 +425,12 @@ def group_by_user(user: np.ndarray, n_users: int, max_padding: float = 1.5) -> d
     return {"index": index, "mask": mask}
 
 
-def _comparison_covariates(data) -> np.ndarray:
-    """The covariate row of each comparison's user (new users included, when the data carry them)."""
-    per_comparison = getattr(data, "comparison_covariates", None)
+def comparison_covariates(data) -> np.ndarray:
+    """The covariate row of each observation's user (new users included, when the data carry them)."""
+    per_comparison = getattr(data, "ranking_covariates" if ranking_data(data) else "comparison_covariates",
+                             None)
     if per_comparison is not None:
-        return np.asarray(per_comparison, dtype=float).reshape(data.n_comparisons, -1)
+        return np.asarray(per_comparison, dtype=float).reshape(data.n_obs, -1)
     cov = np.asarray(data.covariates, dtype=float).reshape(data.n_users, -1)
     return cov[np.maximum(np.asarray(data.user), 0)]
 

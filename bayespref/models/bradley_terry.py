@@ -12,8 +12,9 @@ import numpyro.distributions as dist
 
 from bayespref.errors import ModelError
 from bayespref.models import sites
-from bayespref.models.base import ModelSpec, comparison_plate, take
+from bayespref.models.base import ModelSpec, observation_plate, take
 from bayespref.models.likelihood import observe
+from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
 from bayespref.validate import OneOf
 
 
@@ -125,10 +126,13 @@ class BradleyTerry(ModelSpec):
             with numpyro.plate("feature", n_features):
                 weight = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
         pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = self.sample_log_tie()
+        log_tie = self.sample_log_tie(data)
 
-        with comparison_plate(data["a"].shape[0], batch):
+        with observation_plate(data, batch):
             d_ = take(data, batch)
+            if is_rankings(d_):
+                observe_rankings(item_rewards(reward, weight, d_), d_, log_delta=log_tie, predict=predict)
+                return
             d = reward[d_["a"]] - reward[d_["b"]] + pos
             if weight is not None:
                 d = d + (d_["xa"] - d_["xb"]) @ weight

@@ -15,8 +15,9 @@ import numpyro.distributions as dist
 from bayespref.errors import ModelError
 from bayespref.models import sites
 from bayespref.models.balance import balance_weights, erase
-from bayespref.models.base import SCALE, ModelSpec, comparison_plate, take
+from bayespref.models.base import SCALE, ModelSpec, comparison_covariates, observation_plate, take
 from bayespref.models.likelihood import observe
+from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
 from bayespref.validate import NON_NEGATIVE, OneOf, Real
 
 POOLING = ("partial", "none")
@@ -219,7 +220,7 @@ class Conditioned(ModelSpec):
         rows = np.asarray(train.covariates, float)[:, cols]
         # the design row of each level (as coded by Comparisons), from the users who have it
         codes = np.stack([rows[np.flatnonzero(lev_user == lv)[0]] for lv in levels])
-        ccov = np.asarray(data.comparison_covariates, float).reshape(data.n_comparisons, -1)[:, cols]
+        ccov = comparison_covariates(data)[:, cols]
         match = np.all(np.isclose(ccov[:, None, :], codes[None, :, :]), -1)
         return np.where(match.any(1), match.argmax(1), -1).astype(np.int32)
 
@@ -227,6 +228,9 @@ class Conditioned(ModelSpec):
     def check(self, data) -> None:
         super().check(data)
         self._check_condition(data)
+        if self.balance_mode is not None and data.obs_dim != "comparison":
+            raise ModelError(f"balance={self.balance!r} balances pairwise comparisons; with rankings use "
+                             "balance=False, or explode them into pairs (Rankings.explode()).")
         if not self.feature_names(data):
             raise ModelError("Conditioned needs option features (the shared representation); the data have "
                              "none. Pass Comparisons.from_frame(features=[...]).")
@@ -285,9 +289,9 @@ class Conditioned(ModelSpec):
                 W = numpyro.sample("head_weight", dist.Normal(0.0, self.weight_scale))
             mu = numpyro.deterministic(sites.WEIGHT, W.mean(0))
         pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = self.sample_log_tie()
+        log_tie = self.sample_log_tie(data)
 
-        with comparison_plate(data["a"].shape[0], batch):
+        with observation_plate(data, batch):
             d_ = take(data, batch)
             head = data["head"] if batch is None else data["head"][batch]
             wn = W[jnp.maximum(head, 0)]
@@ -297,6 +301,9 @@ class Conditioned(ModelSpec):
                 else:
                     w_new = numpyro.sample("w_new", dist.Normal(0.0, self.weight_scale).expand([n_features]).to_event(1))
                 wn = jnp.where((head >= 0)[:, None], wn, w_new)
+            if is_rankings(d_):
+                observe_rankings(item_rewards(jnp.zeros(n_options), wn, d_), d_, log_delta=log_tie, predict=predict)
+                return
             d = jnp.sum((d_["xa"] - d_["xb"]) * wn, -1) + pos
             bw = data.get("balance_weight")
             # balance="weights": a weighted (power) likelihood in fitting; predictions unweighted

@@ -13,8 +13,9 @@ import numpyro.distributions as dist
 
 from bayespref.errors import ModelError
 from bayespref.models import sites
-from bayespref.models.base import SCALE, ModelSpec, comparison_plate, group_by_user, take, user_plate
+from bayespref.models.base import SCALE, ModelSpec, group_by_user, observation_plate, take, user_plate
 from bayespref.models.likelihood import observe
+from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
 from bayespref.validate import FLAG, POSITIVE, Real
 
 VARYING = ("worths", "features")
@@ -235,7 +236,7 @@ class Hierarchical(ModelSpec):
         import numpy as np
 
         nf = len(self.feature_names(data))
-        if self.resolved_varying(nf) != ("features",) or self.uses_worths(data):
+        if data.obs_dim != "comparison" or self.resolved_varying(nf) != ("features",) or self.uses_worths(data):
             return None
         if data.y is None or np.any(np.asarray(data.y) < 0):
             return None
@@ -306,7 +307,7 @@ class Hierarchical(ModelSpec):
             with numpyro.plate("feature", n_features):
                 weight = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
         pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = self.sample_log_tie()
+        log_tie = self.sample_log_tie(data)
 
         # group effects, user SDs and correlation, for each varying block
         group, sds = [], []
@@ -378,7 +379,7 @@ class Hierarchical(ModelSpec):
                 observe(d + pos, y, link=self.link, log_tie=log_tie, half_ties=self.half_ties)
             return
 
-        with comparison_plate(data["a"].shape[0], batch):
+        with observation_plate(data, batch):
             d_ = take(data, batch)
             u = d_["user"]
             vn = v[jnp.maximum(u, 0)]
@@ -390,6 +391,10 @@ class Hierarchical(ModelSpec):
                 v_new = self._centre(v_new, blocks)
                 vn = jnp.where((u >= 0)[:, None], vn, v_new)
             worth_n, weight_n = self._split(vn, blocks, worth, weight)
+            if is_rankings(d_):
+                observe_rankings(item_rewards(worth_n, weight_n if n_features else None, d_), d_, log_delta=log_tie,
+                                 predict=predict)
+                return
             rows = jnp.arange(u.shape[0])
             if worth_n.ndim == 2:
                 d = worth_n[rows, d_["a"]] - worth_n[rows, d_["b"]]

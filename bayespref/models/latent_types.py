@@ -17,6 +17,7 @@ from bayespref.models import sites
 from bayespref.models.base import SCALE, ModelSpec
 from bayespref.models.likelihood import half_tie_values, outcome_distribution, prob_a
 from bayespref.models.mixture import relabel
+from bayespref.models.plackett_luce import PlackettLuce, first_choice_probs, is_rankings, ranking_log_prob
 from bayespref.validate import FLAG, POSITIVE, Whole
 
 TYPE_PLATE = "type"
@@ -176,8 +177,28 @@ class LatentTypes(ModelSpec):
         return z * tau
 
     @staticmethod
-    def _differences(arr, worth, weight, pos, eta, n_options):
-        """Reward differences of every comparison under every type: (N, K)."""
+    def _item_rewards(arr, worth, weight, eta):
+        """Rewards of every item slot of every ranking under every type: (R, K types, slots)."""
+        items, xi = arr["items"], arr["xi"]
+        r = jnp.transpose(worth[:, items], (1, 0, 2))  # (R, K, slots)
+        if weight.shape[1]:
+            r = r + jnp.einsum("rjf,kf->rkj", xi, weight)
+        if eta is not None:
+            known = arr["user"] >= 0
+            e = jnp.where(known[:, None], eta[jnp.maximum(arr["user"], 0)], 0.0)
+            n_w = eta.shape[1] - weight.shape[1]
+            dev = jnp.take_along_axis(e[:, :n_w], items, axis=1) if n_w else jnp.zeros(items.shape)
+            if weight.shape[1]:
+                dev = dev + jnp.einsum("rjf,rf->rj", xi, e[:, n_w:])
+            r = r + dev[:, None, :]
+        return r
+
+    @classmethod
+    def _differences(cls, arr, worth, weight, pos, eta, n_options):
+        """Reward differences of every comparison under every type: (N, K); for rankings the rewards
+        of every item slot under every type, (R, K, slots)."""
+        if is_rankings(arr):
+            return cls._item_rewards(arr, worth, weight, eta)
         d = (worth[:, arr["a"]] - worth[:, arr["b"]]).T  # (N, K)
         if weight.shape[1]:
             d = d + (arr["xa"] - arr["xb"]) @ weight.T
@@ -195,7 +216,10 @@ class LatentTypes(ModelSpec):
         return d + pos
 
     def _user_loglik(self, arr, d, log_tie, n_users):
-        """Per-user, per-type log-likelihood (U, K) by a segment sum over comparisons."""
+        """Per-user, per-type log-likelihood (U, K) by a segment sum over comparisons (or rankings)."""
+        if is_rankings(arr):
+            ll = ranking_log_prob(d, arr["level"][:, None, :], arr["shown"][:, None, :], log_tie)
+            return jax.ops.segment_sum(ll, arr["user"], num_segments=n_users)
         y = half_tie_values(arr["y"]) if self.half_ties else arr["y"]
         ll = outcome_distribution(d, link=self.link, log_tie=log_tie, half_ties=self.half_ties).log_prob(y[:, None])
         return jax.ops.segment_sum(ll, arr["user"], num_segments=n_users)
@@ -229,7 +253,7 @@ class LatentTypes(ModelSpec):
         worth, weight = self._type_effects(n_options, n_features)
         log_prior = self._log_prior(data["covariates"], sizes["n_covariates"])
         pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = self.sample_log_tie()
+        log_tie = self.sample_log_tie(data)
         d = self._differences(data, worth, weight, pos, None, n_options)
         return {"d": d, "log_prior": log_prior(data["covariates"]), "log_tie": log_tie}
 
@@ -243,7 +267,7 @@ class LatentTypes(ModelSpec):
         worth, weight = self._type_effects(n_options, n_features)
         log_prior = self._log_prior(data["covariates"], n_covariates)
         pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
-        log_tie = self.sample_log_tie()
+        log_tie = self.sample_log_tie(data)
         eta = self._deviations(n_users, n_options, n_features)
 
         if not predict:
@@ -267,6 +291,14 @@ class LatentTypes(ModelSpec):
         d = self._differences(data, worth, weight, pos, h_eta, n_options)
         u = data["user"]
         w = jnp.where((u >= 0)[:, None], post[jnp.maximum(u, 0)], jnp.exp(log_prior(data["ucov"])))
+        if is_rankings(data):
+            shown = data["shown"][:, None, :]
+            numpyro.deterministic(sites.P_FIRST, jnp.einsum("rk,rkj->rj", w, first_choice_probs(d, shown)))
+            with numpyro.plate("ranking", d.shape[0]):
+                k = numpyro.sample(sites.TYPE_DRAW, dist.Categorical(probs=w))
+                r_k = jnp.take_along_axis(d, k[:, None, None], axis=1)[:, 0]
+                numpyro.sample(sites.OBS, PlackettLuce(r_k, data["shown"], data["n_ranked"], log_tie))
+            return
         p_a_k, p_tie_k = prob_a(d, link=self.link, log_tie=log_tie)
         numpyro.deterministic(sites.P_A, jnp.sum(w * p_a_k, -1))
         if p_tie_k is not None:
@@ -282,10 +314,13 @@ class LatentTypes(ModelSpec):
         import numpy as np
 
         arr = self.arrays(data)
-        if arr["y"] is None:
+        if arr["level" if is_rankings(arr) else "y"] is None:
             raise ModelError("Membership needs judgements with outcomes.")
         n_users = int(data.n_users)
         tu = np.arange(n_users) if train_users is None else np.asarray(train_users)
+        if is_rankings(arr):
+            keys = ("items", "level", "shown", "n_ranked", "xi", "tie_order", "user", "covariates")
+            return {k: arr[k] for k in keys} | {"train_user": jnp.asarray(tu, dtype=jnp.int32)}
         return {k: arr[k] for k in ("a", "b", "user", "y", "xa", "xb", "covariates")} | {
             "train_user": jnp.asarray(tu, dtype=jnp.int32)}
 

@@ -29,6 +29,8 @@ USER_LL = "user_ll"
 #: predictions (``model(..., predict=True)``): P(a preferred) and P(tie)
 P_A = "p_a"
 P_TIE = "p_tie"
+#: predictions for rankings: P(each shown item is chosen first), (ranking, slot)
+P_FIRST = "p_first"
 
 #: effect blocks
 WORTH = "worth"
