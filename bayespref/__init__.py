@@ -31,6 +31,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "Comparisons": "bayespref.data",
+    "Rankings": "bayespref.data",
     "TextFeatures": "bayespref.data",
     "load_dataset": "bayespref.data",
     "list_datasets": "bayespref.data",

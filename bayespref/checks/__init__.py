@@ -1,7 +1,8 @@
 """Model checking and comparison made for paired comparisons.
 
 * posterior predictive checks (:mod:`~bayespref.checks.ppc`): win rates, calibration, per-user
-  agreement, position-flip rate, intransitivity;
+  agreement, position-flip rate, intransitivity; for rankings (:mod:`~bayespref.checks.ranking_ppc`):
+  first-choice rates, item positions, per-user agreement;
 * cross-validation (:mod:`~bayespref.checks.crossval`): PSIS-LOO per judgement or per user with
   exact refits for bad Pareto k, leave-users-out and leave-prompts-out K-fold;
 * model comparison (:func:`compare`);
@@ -24,11 +25,12 @@ from bayespref.checks.ppc import (
     user_agreement,
     win_rates,
 )
+from bayespref.checks.ranking_ppc import check_rankings, first_choice, item_positions, ranking_agreement
 from bayespref.checks.sbc import SBCResult, sbc
 from bayespref.inference.convergence import ConvergenceReport, convergence
 
 __all__ = [
-    "Comparison", "ConvergenceReport", "PPCheck", "SBCResult", "calibration", "check_all", "compare",
-    "convergence", "heldout_log_likelihood", "intransitivity", "kfold", "loo", "position_flip", "ppp", "sbc",
-    "summary", "user_agreement", "win_rates",
+    "Comparison", "ConvergenceReport", "PPCheck", "SBCResult", "calibration", "check_all", "check_rankings",
+    "compare", "convergence", "first_choice", "heldout_log_likelihood", "intransitivity", "item_positions", "kfold",
+    "loo", "position_flip", "ppp", "ranking_agreement", "sbc", "summary", "user_agreement", "win_rates",
 ]

@@ -32,6 +32,23 @@ def predictive_draws(fit, seed=0, max_draws: int | None = None):
     ``p = P(a) + P(tie) / 2`` and ``y_rep`` outcome codes drawn from the same parameter draws.
     At most ``max_draws`` draws (evenly thinned) are used.
     """
+    out = replicate(fit, [sites.OBS, sites.P_A, sites.P_TIE], seed, max_draws)
+    p = np.asarray(out[sites.P_A], dtype=float)
+    if sites.P_TIE in out:
+        p = p + 0.5 * np.asarray(out[sites.P_TIE], dtype=float)
+    y_rep = np.asarray(out[sites.OBS])
+    if y_rep.dtype.kind == "f":  # ties="half": win fractions (never ties when replicated)
+        y_rep = np.where(y_rep == 0.5, 2, y_rep).astype(int)
+    return p, y_rep.astype(int)
+
+
+def replicate(fit, return_sites, seed=0, max_draws: int | None = None) -> dict:
+    """The prediction sites ``return_sites`` of the training data, one replicate per posterior draw:
+    arrays (S, ...) over the flattened (chain, draw) sample, at most ``max_draws`` (evenly thinned).
+
+    With latent types, one type per user and draw (the model's own prediction draws a type per
+    judgement, which would break the coherence of a user's replicated judgements).
+    """
     fit = _require_fit(fit)
     fn, samples = fit._latent_samples()
     arrays = fit.model.predict_arrays(fit.data, fit.data)
@@ -42,19 +59,10 @@ def predictive_draws(fit, seed=0, max_draws: int | None = None):
     flat = {k: np.asarray(v).reshape((-1,) + np.asarray(v).shape[2:])[keep] for k, v in samples.items()}
     key = as_key(seed)
     if fit.model.has_types:
-        # latent types: one type per user and draw (the model's own prediction draws a type per
-        # comparison, which would break the coherence of a user's replicated judgements)
         key, sub = jax.random.split(key)
         flat[sites.TYPE_DRAW] = _user_types(fit, keep, sub)
-    out = Predictive(fn, posterior_samples=flat, batch_ndims=1, return_sites=[sites.OBS, sites.P_A, sites.P_TIE])(
+    return Predictive(fn, posterior_samples=flat, batch_ndims=1, return_sites=list(return_sites))(
         key, arrays, predict=True)
-    p = np.asarray(out[sites.P_A], dtype=float)
-    if sites.P_TIE in out:
-        p = p + 0.5 * np.asarray(out[sites.P_TIE], dtype=float)
-    y_rep = np.asarray(out[sites.OBS])
-    if y_rep.dtype.kind == "f":  # ties="half": win fractions (never ties when replicated)
-        y_rep = np.where(y_rep == 0.5, 2, y_rep).astype(int)
-    return p, y_rep.astype(int)
 
 
 def _user_types(fit, keep, key):

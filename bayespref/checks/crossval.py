@@ -66,8 +66,9 @@ def kfold_elpd(e_u, labels, n_samples, folds, dim="user"):
                             elpd_i=xr.DataArray(e_u, dims=dim, coords={dim: labels}), n_folds=int(folds))
 
 
-UNITS = ("comparison", "user", "prompt")
-BY = {"users": "user", "prompts": "prompt", "comparisons": "comparison"}
+OBS_UNITS = ("comparison", "ranking")
+UNITS = (*OBS_UNITS, "user", "prompt")
+BY = {"users": "user", "prompts": "prompt", "comparisons": "comparison", "rankings": "ranking"}
 OBS_SITES = (sites.OBS, sites.USER_LL)
 
 
@@ -138,9 +139,15 @@ class _Refitter:
 # ---------------------------------------------------------------------------------------------
 # held-out log-likelihood
 # ---------------------------------------------------------------------------------------------
+def _obs_ids(data) -> np.ndarray:
+    return np.asarray(data.comparison_ids if data.obs_dim == "comparison" else data.ranking_ids)
+
+
 def _unit_codes(data, unit):
-    if unit == "comparison":
-        return np.arange(data.n_comparisons), data.n_comparisons, np.asarray(data.comparison_ids)
+    if unit == data.obs_dim:
+        return np.arange(data.n_obs), data.n_obs, _obs_ids(data)
+    if unit in OBS_UNITS:
+        raise DataError(f"unit={unit!r}: the data hold {data.obs_dim}s; use unit={data.obs_dim!r}.")
     if unit == "user":
         if "user" not in data.frame:
             raise DataError("unit 'user' needs a user column (Comparisons.from_frame(..., user=...)).")
@@ -160,7 +167,7 @@ def _pointwise_loglik(fit, samples, unit):
     if sites.OBS in ll:
         v = np.asarray(ll[sites.OBS], dtype=float)
         codes, n, _ = _unit_codes(fit.data, unit)
-        if unit == "comparison":
+        if unit == fit.data.obs_dim:
             return v
         out = np.zeros(v.shape[:2] + (n,))
         np.add.at(out, (slice(None), slice(None), codes), v)  # segment sum over the last axis
@@ -193,13 +200,13 @@ def heldout_log_likelihood(fit, test, unit: str = "user") -> xr.DataArray:
         v = np.asarray(ll[sites.OBS], dtype=float)
         out = np.zeros(v.shape[:2] + (n,))
         np.add.at(out, (slice(None), slice(None), codes), v)
-        out = out[..., present] if unit != "comparison" else v
+        out = out[..., present] if unit != test.obs_dim else v
     else:
         if unit != "user":
             raise ModelError(f"{fit.model.family} has a likelihood per user; use unit='user'.")
         out = np.asarray(ll[sites.USER_LL], dtype=float)[..., present]
     dim = unit
-    lab = labels[present] if unit != "comparison" else labels
+    lab = labels[present] if unit != test.obs_dim else labels
     return xr.DataArray(out, dims=("chain", "draw", dim), coords={dim: lab})
 
 
@@ -218,7 +225,7 @@ def _unit_tree(fit, unit):
     codes, n, labels = _unit_codes(fit.data, unit)
     if sites.OBS in ll:
         v = ll[sites.OBS].transpose("chain", "draw", ...).values.astype(float)
-        if unit == "comparison":
+        if unit == fit.data.obs_dim:
             out, present = v, np.arange(n)
         else:
             out = np.zeros(v.shape[:2] + (n,))
@@ -259,7 +266,7 @@ class _Wrapper(SamplingWrapper):
         return fitted_model
 
     def log_likelihood__i(self, excluded_obs, idata__i):
-        v = _pointwise_loglik(self.fit, idata__i, "comparison" if sites.OBS in _obs_names(self.fit) else "user")
+        v = _pointwise_loglik(self.fit, idata__i, self.fit.data.obs_dim if sites.OBS in _obs_names(self.fit) else "user")
         if sites.OBS in _obs_names(self.fit):
             v = v[..., np.asarray(excluded_obs)].sum(-1)
         else:
@@ -303,10 +310,11 @@ def loo(fit, unit: str | None = None, refit: bool = True, max_refits: int = 10, 
     if fit.info.get("method") != "nuts":
         raise FitError("loo needs a NUTS fit (PSIS weights from SVI draws are not posterior draws); "
                        "refit with method='nuts' or use kfold.")
+    obs = fit.data.obs_dim
     if unit is None:
-        unit = "comparison" if _has_comparison_ll(fit) else "user"
-    if unit not in ("comparison", "user"):
-        raise DataError(f"unit={unit!r}: LOO is per 'comparison' or per 'user' (prompts: use kfold(by='prompts')).")
+        unit = obs if _has_comparison_ll(fit) else "user"
+    if unit not in (obs, "user"):
+        raise DataError(f"unit={unit!r}: LOO is per {obs!r} or per 'user' (prompts: use kfold(by='prompts')).")
     dt, present = _unit_tree(fit, unit)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*[Pp]areto.*")
@@ -337,8 +345,8 @@ def loo(fit, unit: str | None = None, refit: bool = True, max_refits: int = 10, 
 # ---------------------------------------------------------------------------------------------
 def _held(data, test, unit):
     """Codes (in ``data``) of the units of the subset ``test``, sorted."""
-    if unit == "comparison":
-        return np.sort(pd.Index(data.comparison_ids).get_indexer(test.comparison_ids))
+    if unit == data.obs_dim:
+        return np.sort(pd.Index(_obs_ids(data)).get_indexer(_obs_ids(test)))
     return np.unique(_unit_codes(test, unit)[0])
 
 

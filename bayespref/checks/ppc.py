@@ -40,6 +40,7 @@ from bayespref.checks import plots
 from bayespref.checks._draws import _require_fit, comparison_groups, predictive_draws, score, segment_mean
 from bayespref.errors import DataError
 from bayespref.intervals import interval_levels
+from bayespref.models.plackett_luce import ranking_data
 
 TAILS = ("two-sided", "upper", "lower")
 
@@ -158,6 +159,9 @@ class PPCheck:
 # shared pieces
 # ---------------------------------------------------------------------------------------------
 def _draws(fit, seed, max_draws):
+    if ranking_data(_require_fit(fit).data):
+        raise DataError("This check is made for paired comparisons; for rankings use bayespref.checks.check_all "
+                        "(first_choice, item_positions, ranking_agreement).")
     p, y_rep = predictive_draws(fit, seed=seed, max_draws=max_draws)
     y = np.asarray(fit.data.y)
     if np.any(y < 0):
@@ -459,7 +463,17 @@ def intransitivity(fit, by=None, seed: int = 0, max_draws: int | None = 400) -> 
 
 
 def check_all(fit, by=None, seed: int = 0) -> dict:
-    """All the checks (``by`` passed to those that group); a dict name -> :class:`PPCheck`."""
+    """All the checks (``by`` passed to those that group); a dict name -> :class:`PPCheck`.
+
+    For a fit of rankings, the ranking checks (:func:`bayespref.checks.ranking_ppc.check_rankings`).
+    """
+    if ranking_data(_require_fit(fit).data):
+        # deferred: ranking_ppc builds on this module's PPCheck
+        from bayespref.checks.ranking_ppc import check_rankings
+
+        if by is not None:
+            raise DataError("The ranking checks are not grouped (by=None); group rankings with Rankings.subset.")
+        return check_rankings(fit, seed=seed)
     out = {
         "win_rates": win_rates(fit, by="pair" if by is None else by, seed=seed),
         "calibration": calibration(fit, by=by, seed=seed),

@@ -34,6 +34,7 @@ from bayespref.data.comparisons import Comparisons
 from bayespref.errors import DataError, ModelError
 from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
 from bayespref.models import as_spec as _as_spec
+from bayespref.models.plackett_luce import ranking_data
 
 #: simulations between releases of compiled code (about 650 memory maps per run are kept otherwise)
 RELEASE_EVERY = 40
@@ -128,8 +129,8 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
     SBCResult
     """
 
-    if not isinstance(data, Comparisons):
-        raise DataError(f"sbc needs a bayespref.Comparisons design as `data`, got {type(data).__name__}.")
+    if not (isinstance(data, Comparisons) or ranking_data(data)):
+        raise DataError(f"sbc needs a bayespref.Comparisons or Rankings design as `data`, got {type(data).__name__}.")
     if not isinstance(n_sims, (int, np.integer)) or n_sims < 2:
         raise ModelError(f"n_sims={n_sims!r}: use an integer >= 2 (>= 100 for a real test).")
     total = chains * draws
@@ -144,8 +145,9 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
     sim_fn = sim_spec.bind(data)
     arrays = spec.arrays(data, with_outcome=False)
     sim_arrays = sim_spec.arrays(data, with_outcome=False)
+    outcome = "level" if ranking_data(data) else "y"  # the outcome array of the model's inputs
     names = list(var_names) if var_names is not None else (spec.summary_vars(spec.sizes(data))
-                                                           or latent_sites(fn, {**arrays, "y": data.y}))
+                                                           or latent_sites(fn, spec.arrays(data)))
     key_prior, key_fit = jax.random.split(as_key(seed))
     prior = Predictive(sim_fn, num_samples=int(n_sims))(key_prior, sim_arrays)
     missing = [v for v in names if v not in prior]
@@ -178,7 +180,7 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
         y = y_sim[i]
         if y.dtype.kind == "f":  # ties="half" simulations are 0/1 win fractions
             y = y.astype(np.float32)
-        run = run_nuts(fn, {**arrays, "y": jax.numpy.asarray(y)}, keys[i], settings, log_likelihood=False)
+        run = run_nuts(fn, {**arrays, outcome: jax.numpy.asarray(y)}, keys[i], settings, log_likelihood=False)
         post = {v: run.samples[v].reshape((-1,) + run.samples[v].shape[2:]) for v in names}
         draws_i = np.concatenate([_flatten(v, post[v], 1)[0] for v in names], axis=1)[keep]  # (L, P)
         ranks[i] = (draws_i < truth[i]).sum(0)

@@ -39,9 +39,10 @@ from bayespref.data.validation import (
     _check_table,
     _components,
     _covariate_columns,
-    _design_spec,
     _features_from_columns,
     _fmt,
+    _group_folds,
+    _group_split,
     _has_column,
     _n_test,
     _names_argument,
@@ -53,6 +54,7 @@ from bayespref.data.validation import (
     _sorted_index,
     _suggest,
     _table_lookup,
+    _user_covariates,
     _warn_if_disconnected,
 )
 from bayespref.errors import DataError
@@ -116,6 +118,9 @@ class Comparisons:
     has_ties: bool
     _spec: _Spec = field(repr=False)
 
+    #: ArviZ dim of the observations (``Rankings`` has "ranking")
+    obs_dim = "comparison"
+
     def __post_init__(self):
         for v in vars(self).values():
             if isinstance(v, np.ndarray):
@@ -125,6 +130,11 @@ class Comparisons:
     @property
     def n_comparisons(self) -> int:
         return int(self.a.shape[0])
+
+    @property
+    def n_obs(self) -> int:
+        """Number of observations (comparisons): the length of the ``comparison`` dim."""
+        return self.n_comparisons
 
     @property
     def n_options(self) -> int:
@@ -255,26 +265,9 @@ class Comparisons:
             if spec.get("feature_mode") == "columns":
                 feature_cols = _feature_frame_columns(feature_names, xa, xb)
 
-        if user_covariates is None:
-            user_table, design, covariate_names = None, (), ()
-        else:
-            if isinstance(user_covariates, pd.DataFrame):
-                user_table = _check_table(user_covariates, users, what="user covariate", kind="user",
-                                          where=where, numeric=False, labels=labels.get("user"),
-                                          column=roles["user"])
-                spec.update(covariate_mode="table")
-            elif isinstance(user_covariates, (list, tuple, str)):
-                cols = (user_covariates,) if isinstance(user_covariates, str) else tuple(user_covariates)
-                user_table = _covariate_columns(df, cols, user_idx, users, where)
-                spec.update(covariate_mode="columns")
-            else:
-                raise DataError(f"{where}: user_covariates must be a list of column names or a "
-                                "DataFrame indexed by user id; got "
-                                f"{type(user_covariates).__name__}.")
-            design, covariate_names = _design_spec(user_table, where)
-            spec.update(covariate_columns=tuple(user_table.columns), design=design)
-        covariates = (_apply_design(user_table, design, where) if user_table is not None
-                      else np.zeros((len(users), 0)))
+        user_table, covariates, covariate_names, cov_spec = _user_covariates(
+            user_covariates, df, user_idx, users, where, labels=labels.get("user"), column=roles["user"])
+        spec.update(cov_spec)
 
         frame = _frame(df.index, labels, outcome, feature_cols, _kept(df, keep), where)
         out = cls(frame=frame, a=a_idx.astype(np.int32), b=b_idx.astype(np.int32),
@@ -788,11 +781,7 @@ class Comparisons:
         raise DataError(f"by must be 'user', 'prompt' or 'comparison', got {by!r}.")
 
     def _split_by(self, by: str, test_size, seed) -> tuple[Comparisons, Comparisons]:
-        codes = self._groups(by)
-        groups = np.unique(codes)
-        k = _n_test(test_size, len(groups), by)
-        held = np.random.default_rng(seed).permutation(groups)[:k]
-        return self._split(np.isin(codes, held))
+        return self._split(_group_split(self._groups(by), test_size, seed, by))
 
     def split_by_user(self, test_size: float | int = 0.2, seed: int = 0) -> tuple[Comparisons, Comparisons]:
         """Hold out a random ``test_size`` share (or count) of users: ``(train, test)``.
@@ -832,13 +821,7 @@ class Comparisons:
         >>> [test.n_comparisons for _, test in folds]
         [2, 2]
         """
-        codes = self._groups(by)
-        groups = np.unique(codes)
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= len(groups):
-            raise DataError(f"kfold: k must be an integer between 2 and the number of {by}s "
-                            f"({len(groups)}), got {k!r}.")
-        folds = np.array_split(np.random.default_rng(seed).permutation(groups), k)
-        return [self._split(np.isin(codes, fold)) for fold in folds]
+        return [self._split(test) for test in _group_folds(self._groups(by), by, k, seed)]
 
     # -- display --------------------------------------------------------------------------------
     def describe(self) -> pd.Series:

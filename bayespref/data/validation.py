@@ -88,17 +88,20 @@ def _check_columns_unique(columns: pd.Index, where: str, what: str = "the frame"
                         "name. Rename or drop the duplicates (e.g. df.loc[:, ~df.columns.duplicated()]).")
 
 
-def _check_frame(df: Any, where: str) -> None:
+def _check_frame(df: Any, where: str, obs: str = "comparisons",
+                 index_role: str = "they become the comparison ids") -> None:
+    """A DataFrame with unique column names, at least one row and unique row labels; ``obs`` and
+    ``index_role`` say in messages what the rows hold and what their labels are used for."""
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"{where}: expected a pandas DataFrame, got {type(df).__name__}. "
                         "Wrap your data with pd.DataFrame(...).")
     _check_columns_unique(df.columns, where)
     if len(df) == 0:
-        raise DataError(f"{where}: the frame is empty (0 rows); there are no comparisons to use.")
+        raise DataError(f"{where}: the frame is empty (0 rows); there are no {obs} to use.")
     if not df.index.is_unique:
         dup = df.index[df.index.duplicated()]
         raise DataError(f"{where}: the row labels (index) are not unique, e.g. {_fmt(pd.unique(dup))}; "
-                        "they become the comparison ids. Use df.reset_index(drop=True).")
+                        f"{index_role}. Use df.reset_index(drop=True).")
 
 
 def _has_column(df: pd.DataFrame, col: Any) -> bool:
@@ -226,11 +229,12 @@ def _sorted_index(values: pd.Series) -> pd.Index:
 
 def _check_table(table: pd.DataFrame, ids: pd.Index, *, what: str, kind: str, where: str,
                  numeric: bool, allow_extra: bool = False, labels: pd.Series | None = None,
-                 column: Any = None) -> pd.DataFrame:
+                 column: Any = None, obs: str = "comparisons") -> pd.DataFrame:
     """Validate a per-option / per-user table indexed by id; return it in ``ids`` order.
 
     ``labels`` (the id of each comparison, from data column ``column``) lets a missing-id error name
-    the comparisons (rows) that need the missing ids.
+    the comparisons (rows) that need the missing ids; ``obs`` names the observations in messages
+    (``"comparisons"``, ``"rankings"``).
     """
     idx = table.index
     _check_columns_unique(table.columns, where, f"the {what} table")
@@ -263,12 +267,12 @@ def _check_table(table: pd.DataFrame, ids: pd.Index, *, what: str, kind: str, wh
         rows = (f", in {_rows(labels.index, labels.isin(missing).to_numpy())}"
                 if labels is not None else "")
         raise DataError(f"{where}: the {what} table has no row for {len(missing)} {kind}(s){source} that "
-                        f"appear in the comparisons: {_fmt(missing)}{dtype_hint}{rows}. Add rows for "
-                        f"them to the table, or remove those comparisons.")
+                        f"appear in the {obs}: {_fmt(missing)}{dtype_hint}{rows}. Add rows for "
+                        f"them to the table, or remove those {obs}.")
     extra = idx[~idx.isin(ids)]
     if len(extra) and not allow_extra:
         raise DataError(f"{where}: the {what} table has rows for {len(extra)} unknown {kind} id(s) "
-                        f"with no comparisons: {_fmt(extra)}. Keep only {kind}s that appear in the "
+                        f"with no {obs}: {_fmt(extra)}. Keep only {kind}s that appear in the "
                         "data, e.g. table.loc[table.index.isin(ids)].")
     if allow_extra:
         return table
@@ -277,16 +281,20 @@ def _check_table(table: pd.DataFrame, ids: pd.Index, *, what: str, kind: str, wh
     return out
 
 
-def _features_from_columns(df: pd.DataFrame, names: tuple, suffixes: tuple[str, str],
-                           where: str) -> tuple[np.ndarray, np.ndarray]:
+def _features_from_columns(df: pd.DataFrame, names: tuple, suffixes: tuple[str, ...],
+                           where: str) -> tuple[np.ndarray, ...]:
+    """One float64 (rows, len(names)) array per suffix from the columns ``<name><suffix>``
+    (``("_a", "_b")`` for comparisons, ``("",)`` for the per-item columns of rankings)."""
     cols = [[f"{n}{suf}" for n in names] for suf in suffixes]
-    missing = [c for c in cols[0] + cols[1] if c not in df.columns]
+    flat = [c for side in cols for c in side]
+    missing = [c for c in flat if c not in df.columns]
     if missing:
+        needs = " and ".join(f"'<name>{suf}'" for suf in suffixes)
         raise DataError(f"{where}: features={list(names)!r} needs columns "
-                        f"'<name>{suffixes[0]}' and '<name>{suffixes[1]}' for every feature; missing "
+                        f"{needs} for every feature; missing "
                         f"{_fmt(missing)}.{_suggest(missing[0], df.columns)} For features that belong "
                         "to options, pass a per-option DataFrame as features= instead.")
-    for c in cols[0] + cols[1]:
+    for c in flat:
         s = df[c]
         if not ptypes.is_numeric_dtype(s.dtype):
             raise DataError(f"{where}: feature column {c!r} is not numeric (dtype {s.dtype}); "
@@ -323,6 +331,34 @@ def _covariate_columns(df: pd.DataFrame, cols: tuple, user_codes: np.ndarray, us
     table = grouped.first()
     table.index = users[table.index.to_numpy()]
     return table
+
+
+def _user_covariates(user_covariates: Any, df: pd.DataFrame, user_idx: np.ndarray, users: pd.Index,
+                     where: str, *, labels: pd.Series | None = None, column: Any = None,
+                     obs: str = "comparisons") -> tuple[pd.DataFrame | None, np.ndarray, tuple, dict]:
+    """The user covariates of a reader: ``(user_table, covariates (U, P), covariate_names, spec)``.
+
+    ``user_covariates`` is None, a table indexed by user id (checked by :func:`_check_table`; ``labels``
+    and ``column`` name the rows of users missing from it) or names of columns of ``df`` constant
+    within each user (``user_idx``: the user of each row of ``df``). ``spec`` holds ``covariate_mode``,
+    ``covariate_columns`` and ``design`` (how new data are coded the same way)."""
+    if user_covariates is None:
+        return None, np.zeros((len(users), 0)), (), {}
+    if isinstance(user_covariates, pd.DataFrame):
+        user_table = _check_table(user_covariates, users, what="user covariate", kind="user", where=where,
+                                  numeric=False, labels=labels, column=column, obs=obs)
+        mode = "table"
+    elif isinstance(user_covariates, (list, tuple, str)):
+        cols = (user_covariates,) if isinstance(user_covariates, str) else tuple(user_covariates)
+        user_table = _covariate_columns(df, cols, user_idx, users, where)
+        mode = "columns"
+    else:
+        raise DataError(f"{where}: user_covariates must be a list of column names or a "
+                        "DataFrame indexed by user id; got "
+                        f"{type(user_covariates).__name__}.")
+    design, names = _design_spec(user_table, where)
+    spec = {"covariate_mode": mode, "covariate_columns": tuple(user_table.columns), "design": design}
+    return user_table, _apply_design(user_table, design, where), names, spec
 
 
 def _design_spec(table: pd.DataFrame, where: str) -> tuple[tuple, tuple[str, ...]]:
@@ -400,11 +436,11 @@ def _warn_if_disconnected(a: np.ndarray, b: np.ndarray, options: pd.Index) -> No
                   DataWarning, stacklevel=4)
 
 
-def _positions(rows: Any, n: int) -> np.ndarray:
+def _positions(rows: Any, n: int, what: str = "comparison") -> np.ndarray:
     arr = np.asarray(rows)
     if arr.dtype == bool:
         if arr.shape != (n,):
-            raise DataError(f"subset: a boolean mask needs one value per comparison ({n}), "
+            raise DataError(f"subset: a boolean mask needs one value per {what} ({n}), "
                             f"got shape {arr.shape}.")
         return np.flatnonzero(arr)
     if arr.size == 0:
@@ -431,3 +467,21 @@ def _n_test(test_size: float | int, n: int, what: str) -> int:
         raise DataError(f"test_size={test_size!r} leaves no {what} on one side: there are {n} "
                         f"{what}s; ask for between 1 and {n - 1}.")
     return k
+
+
+def _group_split(codes: np.ndarray, test_size: float | int, seed: int, by: str) -> np.ndarray:
+    """Test mask of a random hold-out of ``test_size`` (share or count) of the groups ``codes``."""
+    groups = np.unique(codes)
+    k = _n_test(test_size, len(groups), by)
+    held = np.random.default_rng(seed).permutation(groups)[:k]
+    return np.isin(codes, held)
+
+
+def _group_folds(codes: np.ndarray, by: str, k: int, seed: int) -> list[np.ndarray]:
+    """Test masks of ``k`` folds that partition the groups ``codes`` at random."""
+    groups = np.unique(codes)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 2 <= k <= len(groups):
+        raise DataError(f"kfold: k must be an integer between 2 and the number of {by}s "
+                        f"({len(groups)}), got {k!r}.")
+    folds = np.array_split(np.random.default_rng(seed).permutation(groups), k)
+    return [np.isin(codes, fold) for fold in folds]

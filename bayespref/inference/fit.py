@@ -34,7 +34,7 @@ from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings
 from bayespref.models import FAMILIES, as_spec, sites
-from bayespref.models.plackett_luce import ranking_data
+from bayespref.models.plackett_luce import is_rankings, ranking_data
 from bayespref.validate import FLAG, OneOf
 from bayespref.validate import seed as check_seed
 
@@ -205,7 +205,8 @@ def _effect_names(spec, data, sizes):
 
 
 def _datatree(p: Prepared, posterior, extra_groups=None, with_log_likelihood=True, pointwise=None):
-    groups = {"posterior": posterior, "observed_data": {"y": np.asarray(p.arrays["y"])}, **(extra_groups or {})}
+    observed = p.arrays["level" if is_rankings(p.arrays) else "y"]
+    groups = {"posterior": posterior, "observed_data": {sites.OBS: np.asarray(observed)}, **(extra_groups or {})}
     if pointwise:
         groups["log_likelihood"] = pointwise
     elif with_log_likelihood and pointwise is None:

@@ -52,11 +52,10 @@ import numpyro
 import numpyro.distributions as dist
 from jax.scipy.special import logsumexp
 
+from bayespref.data.rankings import UNRANKED
 from bayespref.models import sites
 
 RANKING_PLATE = "ranking"
-#: level of an item shown but not ranked (as in :mod:`bayespref.data.rankings`)
-UNRANKED = 2**20
 #: "minus infinity" that keeps gradients finite (exp underflows to exactly 0)
 _NEG = -1e30
 
@@ -101,8 +100,10 @@ def ranking_log_prob(reward, level, shown, log_delta=None):
     lev = level[..., None, :]                                     # (..., 1, K) against stages (S, 1)
     remaining = (lev >= stage[:, None]) & shown[..., None, :]     # (..., S, K)
     chosen = lev == stage[:, None]
+    shape = jnp.broadcast_shapes(remaining.shape, reward[..., None, :].shape)
+    remaining, chosen = jnp.broadcast_to(remaining, shape), jnp.broadcast_to(chosen, shape)
     count = chosen.sum(-1)                                        # (..., S)
-    r = jnp.broadcast_to(reward[..., None, :], remaining.shape)
+    r = jnp.broadcast_to(reward[..., None, :], shape)
     num = jnp.sum(jnp.where(chosen, r, 0.0), -1) / jnp.maximum(count, 1)
     log_z = logsumexp(jnp.where(remaining, r, _NEG), axis=-1)     # the d = 1 term
     if log_delta is not None:

@@ -2,6 +2,8 @@
 
 * :mod:`~bayespref.simulate.families` -- data from each model family (Bradley-Terry, hierarchical,
   latent types, hidden context, position bias, binary factors) and the building blocks they share;
+* :mod:`~bayespref.simulate.rankings` -- rankings (complete, top-k, tied) from pooled, per-user or
+  per-type worths;
 * :mod:`~bayespref.simulate.arena` -- raw Arena-style battles and a judge table with known
   per-region preferences (the alignment notebook and the report's tests);
 * :mod:`~bayespref.simulate.causal` -- the causal failure modes of preference learning (latent
@@ -21,7 +23,8 @@ from bayespref.simulate.families import (
                                          latent_types,
                                          position_bias,
 )
+from bayespref.simulate.rankings import SimulatedRankings, rankings
 
 __all__ = ["Simulated", "SimulatedArena", "arena", "binary_factors", "bradley_terry", "confounded_objective", "confounded_shared",
            "hidden_context", "hierarchical", "latent_positivity", "latent_types", "nonadditive_prompt",
-           "position_bias"]
+           "position_bias", "rankings", "SimulatedRankings"]

@@ -31,6 +31,7 @@ EXPECTED = {
 }
 N_PROMPTS = {"football": 5, "hh_rlhf_harmless": 2310}
 LICENCE = {"hh_rlhf_harmless": "MIT"}  # the others: GPL (R packages)
+RANKING_NAMES = ["beans"]  # ranking data (kind "rankings"): tested below, after the pairwise sets
 
 
 def _raw(name: str, filename: str) -> pd.DataFrame:
@@ -47,8 +48,8 @@ def ds(request) -> Dataset:
 def test_list_datasets():
     table = list_datasets()
     assert list(table.columns) == ["name", "description", "n_comparisons", "n_options", "n_users",
-                                   "n_prompts", "ties", "covariates"]
-    assert sorted(table["name"]) == NAMES
+                                   "n_prompts", "ties", "covariates", "n_rankings"]
+    assert sorted(table["name"]) == sorted(NAMES + RANKING_NAMES)
     t = table.set_index("name")
     for name, (n, k, u, ties, _) in EXPECTED.items():
         assert t.loc[name, "n_comparisons"] == n
@@ -61,12 +62,17 @@ def test_list_datasets():
     assert t.loc["cems", "covariates"].startswith("user(8)")
     assert "option(2)" in t.loc["cems", "covariates"]
     assert t.loc["baseball", "covariates"] == ""
+    assert t["n_rankings"].isna().sum() == len(NAMES)
+    beans = t.loc["beans"]
+    assert (beans["n_rankings"], beans["n_comparisons"], beans["n_options"], beans["n_users"]) == (3368, 5052, 11, 842)
+    assert not beans["ties"] and pd.isna(beans["n_prompts"])
+    assert beans["covariates"] == "user(6): season, year, maxTN, lon, lat, planting_date"
 
 
 def test_unknown_name_lists_available():
     with pytest.raises(DataError) as err:
         load_dataset("no-such-data")
-    for name in NAMES:
+    for name in NAMES + RANKING_NAMES:
         assert name in str(err.value)
     with pytest.raises(DataError):
         load_dataset(None)
@@ -340,3 +346,158 @@ def test_comparisons_features():
 def test_comparisons_kwargs_pass_through():
     data = load_dataset("football").comparisons(prompt=None)
     assert data.prompt is None
+
+
+# ------------------------------------------------------------------------------ beans (rankings)
+BEANS_OPTIONS = {"ALS 0532-6", "BRT 103-182", "INTA Centro Sur", "INTA Ferroso", "INTA Matagalpa", "INTA Precoz",
+                 "INTA Rojo", "INTA Sequia", "Local", "PM2 Don Rey", "SJC 730-79"}
+
+
+@pytest.fixture(scope="module")
+def beans() -> Dataset:
+    return load_dataset("beans")
+
+
+def _pl_loglik_wide(frame: pd.DataFrame, log_worth: dict) -> float:
+    """Plackett-Luce log-likelihood of rank1 > rank2 (> rank3) rows, straight from the wide table."""
+    s = [frame[c].map(log_worth).to_numpy(dtype=float) for c in ("rank1", "rank2", "rank3")]
+    three = ~np.isnan(s[2])
+    s3 = np.where(three, s[2], -np.inf)
+    first = s[0] - np.logaddexp(np.logaddexp(s[0], s[1]), s3)
+    second = np.where(three, s[1] - np.logaddexp(s[1], s3), 0.0)
+    return float(np.sum(first + second))
+
+
+def _pl_loglik_arrays(data, log_worth: dict) -> float:
+    """The same from the encoded Rankings (no ties): sum over stages of s_t - logsumexp(s_t, ..., s_K)."""
+    worth = np.array([log_worth[o] for o in data.options])
+    shown = data.items >= 0
+    s = np.where(shown, worth[np.maximum(data.items, 0)], -np.inf)
+    rest = np.logaddexp.accumulate(s[:, ::-1], axis=1)[:, ::-1]  # logsumexp of slots t..K-1
+    stage = np.arange(data.max_items)[None, :] < (data.n_shown - 1)[:, None]
+    with np.errstate(invalid="ignore"):  # -inf - -inf in the padding, masked out
+        return float(np.sum(np.where(stage, s - rest, 0.0)))
+
+
+def test_beans_frame(beans):
+    f = beans.frame
+    assert beans.kind == "rankings" and list(f.columns) == ["farm", "type", "rank1", "rank2", "rank3"]
+    assert isinstance(f.index, pd.RangeIndex) and len(f) == 3368 == beans.n_rankings
+    assert f["type"].value_counts().to_dict() == {"vs_local": 2526, "order3": 842}
+    assert f.loc[f["type"] == "vs_local", "rank3"].isna().all() and f.loc[f["type"] == "order3"].notna().all().all()
+    assert set(beans.options) == BEANS_OPTIONS and beans.n_options == 11 and beans.n_users == 842
+    assert beans.n_comparisons == 842 * 3 + 2526 and beans.has_ties is False
+    assert repr(beans).startswith("Dataset('beans': 3368 rankings of 11 options, 842 users")
+
+
+def test_beans_frame_agrees_with_the_raw_trials(beans):
+    """beans_rankings_long.csv re-derived from beans.csv (best / worst letters, Better / Worse vs Local)."""
+    raw = _raw("beans", "beans.csv").set_index("farm")
+    f = beans.frame
+    varieties = raw[["variety_a", "variety_b", "variety_c"]].to_numpy()
+    letter = {"A": 0, "B": 1, "C": 2}
+    best = varieties[np.arange(len(raw)), raw["best"].map(letter).to_numpy()]
+    worst = varieties[np.arange(len(raw)), raw["worst"].map(letter).to_numpy()]
+    order3 = f[f["type"] == "order3"].set_index("farm").loc[raw.index]
+    assert (order3["rank1"].to_numpy() == best).all() and (order3["rank3"].to_numpy() == worst).all()
+    vs = f[f["type"] == "vs_local"]
+    for k, col in enumerate(("var_a", "var_b", "var_c")):
+        better = raw[col].to_numpy() == "Better"
+        winner = np.where(better, varieties[:, k], "Local")
+        loser = np.where(better, "Local", varieties[:, k])
+        mine = vs.groupby("farm").nth(k).set_index("farm").loc[raw.index]
+        assert (mine["rank1"].to_numpy() == winner).all() and (mine["rank2"].to_numpy() == loser).all()
+
+
+def test_beans_user_table(beans):
+    t = beans.user_table
+    assert t.index.name == "user" and t.index.is_unique and set(t.index) == set(beans.frame["farm"])
+    assert list(t.columns) == ["season", "year", "maxTN", "lon", "lat", "planting_date"]
+    assert not t.isna().any().any() and len(t) == 842
+    assert sorted(t["season"].unique()) == ["Ap - 15", "Ap - 16", "Po - 15", "Po - 16", "Pr - 16"]
+
+
+def test_beans_metadata(beans):
+    assert "GPL-3" in beans.licence and "PlackettLuce" in beans.licence
+    assert beans.readme.startswith("> **Bundled with bayespref**")
+    first = beans.readme.splitlines()[0]
+    assert "`beans.csv`" in first and "`beans_rankings_long.csv`" in first
+
+
+def test_beans_rankings(beans):
+    data = beans.rankings()
+    assert (data.n_rankings, data.n_options, data.n_users, data.max_items) == (3368, 11, 842, 3)
+    assert set(data.options) == BEANS_OPTIONS and not data.has_ties and data.n_covariates == 0
+    assert np.bincount(data.n_shown).tolist() == [0, 0, 2526, 842]
+    assert (data.level[data.items >= 0] < data.UNRANKED).all()  # complete rankings
+    first = data.items[0]  # farm 1: PM2 Don Rey > SJC 730-79 > BRT 103-182
+    assert list(data.options[first]) == ["PM2 Don Rey", "SJC 730-79", "BRT 103-182"]
+    assert data.frame["type"].tolist() == beans.frame["type"].tolist()
+    assert data.users[data.user].tolist() == beans.frame["farm"].tolist()
+    cov = beans.rankings(user_covariates=["season", "maxTN"])
+    assert cov.covariate_names == ("season[Ap - 16]", "season[Po - 15]", "season[Po - 16]", "season[Pr - 16]",
+                                   "maxTN")
+    np.testing.assert_array_equal(cov.covariates[:, -1], beans.user_table.loc[cov.users, "maxTN"].to_numpy())
+    with pytest.raises(DataError, match="unknown user covariate"):
+        beans.rankings(user_covariates=["shoe_size"])
+    with pytest.raises(DataError, match="unknown feature"):
+        beans.rankings(features=["colour"])
+
+
+def test_beans_comparisons_are_the_implied_pairs(beans):
+    data = beans.comparisons()
+    assert data.n_comparisons == 5052 and (data.outcome == 1.0).all()
+    assert set(data.options) == BEANS_OPTIONS and data.n_users == 842
+    # the vs-Local rankings are one pair each: winner as a
+    vs = beans.frame.index[beans.frame["type"] == "vs_local"]
+    pairs = data.frame[data.frame["ranking"].isin(vs)]
+    assert len(pairs) == 2526
+    assert (pairs["a"].to_numpy() == beans.frame.loc[pairs["ranking"], "rank1"].to_numpy()).all()
+
+
+def test_beans_reference_reproduces_the_published_loglik(beans):
+    ref = beans.reference
+    assert ref["reference_option"] == "ALS 0532-6" and ref["log_worth"]["ALS 0532-6"] == 0.0
+    assert set(ref["log_worth"]) == BEANS_OPTIONS
+    assert ref["log_worth"]["Local"] == pytest.approx(0.4935)
+    lw = dict(ref["log_worth"])
+    ll = _pl_loglik_wide(beans.frame, lw)
+    assert ll == pytest.approx(ref["log_likelihood"], abs=0.01)
+    assert _pl_loglik_arrays(beans.rankings(), lw) == pytest.approx(ll, abs=1e-9)
+    # the log worths are maximum-likelihood: moving one lowers the likelihood
+    moved = {**lw, "Local": lw["Local"] + 0.05}
+    assert _pl_loglik_wide(beans.frame, moved) < ll
+
+
+def test_beans_tree_reference(beans):
+    ref = beans.reference
+    users = beans.user_table.loc[beans.frame["farm"]]
+    low = users["maxTN"].to_numpy() <= 18.7175
+    pr16 = users["season"].to_numpy() == "Pr - 16"
+    nodes = list(ref["tree_log_worth"])
+    total = 0.0
+    for node, mask, n in zip(nodes, (low & pr16, low & ~pr16, ~low), (47, 489, 306)):
+        assert beans.frame.loc[mask, "farm"].nunique() == n
+        lw = dict(ref["tree_log_worth"][node])
+        total += _pl_loglik_wide(beans.frame[mask], lw)
+        worth = np.exp(np.array(list(lw.values())))
+        expected = dict(zip(lw, worth / worth.sum()))
+        for option, w in ref["tree_worths"][node].items():
+            assert w == pytest.approx(expected[option], abs=1e-4), (node, option)
+    assert -total == pytest.approx(ref["tree_negloglik"], abs=0.01)
+
+
+def test_pairwise_dataset_as_rankings_of_two():
+    ds = load_dataset("pudding")
+    data = ds.rankings()
+    assert data.n_rankings == 745 and data.max_items == 2 and data.has_ties
+    assert _pair_count(data.explode()) == _pair_count(ds.comparisons())
+
+
+def _pair_count(c) -> dict:
+    """(winner, loser, outcome) counts, a tie listed with its options sorted."""
+    out: dict = {}
+    for a, b, y in zip(c.frame["a"], c.frame["b"], c.outcome):
+        key = (b, a, 1.0) if y == 0.0 else (tuple(sorted((a, b))) + (0.5,) if y == 0.5 else (a, b, 1.0))
+        out[key] = out.get(key, 0) + 1
+    return out

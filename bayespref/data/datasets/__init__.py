@@ -1,4 +1,4 @@
-"""Real paired-comparison datasets bundled with bayespref, with their published reference fits.
+"""Real paired-comparison and ranking datasets bundled with bayespref, with their published reference fits.
 
 >>> from bayespref.datasets import list_datasets, load_dataset
 >>> list_datasets()                                   # one row per dataset
@@ -15,6 +15,10 @@ judgement and the canonical columns
 * ``outcome`` -- float: 1.0 = ``a`` preferred, 0.0 = ``b`` preferred, 0.5 = tie / no preference,
 * ``user`` -- annotator id (only where the data have one: ``cems``, ``topmodel2007``),
 * ``prompt`` -- context id (``football``: the season; ``hh_rlhf_harmless``: the prompt text).
+
+Ranking datasets (``beans``) have ``kind == "rankings"``: their ``frame`` is a WIDE table, one row
+per ranking, read by ``rankings()`` (a :class:`bayespref.Rankings`); ``comparisons()`` gives the pairs
+those rankings imply (:meth:`Rankings.explode`).
 
 Per-option covariates are in ``option_table`` (indexed by option id) and per-user covariates in
 ``user_table`` (indexed by user id); either is ``None`` when the data have none. Counts data
@@ -59,6 +63,18 @@ Mappings (source file -> frame)
     a = the chosen response, b = the rejected one (the rest of each dialogue, verbatim), outcome 1
     (2312 pairs). ``comparisons()`` re-reads the file's rows with ``from_trl`` (kept as ``source``),
     so saved data and :meth:`Comparisons.encode` use the TRL reader.
+``beans``
+    PlackettLuce ``beans`` (tricot trials of bean varieties, Nicaragua), ``beans_rankings_long.csv``
+    (a wide table despite its name; derived as in the PlackettLuce vignette): one row per ranking,
+    ``farm`` (the user, ints 1..842), ``type`` (``"order3"``: the farmer's ranking of the three trial
+    varieties, ``rank1`` best; ``"vs_local"``: one trial variety against the farmer's ``Local``
+    variety, ``rank1`` the better one, ``rank3`` empty), ``rank1``..``rank3`` (option ids; 11
+    options: 10 varieties and ``Local``); 842 + 2526 = 3368 rankings, no ties. ``user_table``
+    (index ``user`` = farm): ``season, year, maxTN, lon, lat, planting_date`` from ``beans.csv``.
+    ``rankings()`` is ``Rankings.from_wide(frame, positions=["rank1", "rank2", "rank3"],
+    user="farm", keep=["type"])``, without user covariates by default (pass names of
+    ``user_table`` columns, e.g. ``user_covariates=["season", "maxTN"]``: ``planting_date`` is a
+    string and would be one-hot coded). ``comparisons()`` is ``rankings().explode()`` (5052 pairs).
 
 See :attr:`Dataset.reference` for the scale of the published estimates.
 """
@@ -77,6 +93,7 @@ import numpy as np
 import pandas as pd
 
 from bayespref.data.comparisons import Comparisons
+from bayespref.data.rankings import Rankings
 from bayespref.data.readers import expand_counts
 from bayespref.errors import DataError, DataWarning
 
@@ -90,7 +107,8 @@ _DEFAULT: Any = object()  # sentinel: "use the dataset's default"
 # --------------------------------------------------------------------------------------------
 @dataclass(frozen=True, eq=False, repr=False)
 class Dataset:
-    """A bundled dataset: a long comparison frame, covariate tables and published references.
+    """A bundled dataset: a long comparison frame (or a wide ranking table), covariate tables and
+    published references.
 
     Attributes
     ----------
@@ -99,6 +117,8 @@ class Dataset:
     frame
         LONG DataFrame, one row per judgement: ``a``, ``b``, ``outcome`` (1.0 = ``a`` preferred,
         0.0 = ``b`` preferred, 0.5 = tie) and, where the data have them, ``user`` / ``prompt``.
+        For ranking data (``kind == "rankings"``) a WIDE table, one row per ranking, read by
+        :meth:`rankings` with ``ranking_args``.
     option_table
         Per-option covariates indexed by option id (index name ``"option"``), or ``None``.
     user_table
@@ -114,6 +134,10 @@ class Dataset:
     source, reader
         For data read by a format reader (``hh_rlhf_harmless``: ``"trl"``), the rows as stored and
         the reader's name; ``comparisons()`` calls that reader on ``source``. ``None`` otherwise.
+    kind
+        ``"comparisons"`` (pairwise data) or ``"rankings"`` (``beans``).
+    ranking_args
+        For ranking data, the arguments of :meth:`Rankings.from_wide` that read ``frame``.
 
     The ``reference`` mapping
     -------------------------
@@ -157,6 +181,14 @@ class Dataset:
     * ``flatlizards`` -- BTm PQL fit ``~ SVL[..] + (1|..)``: ``features = {"SVL": 0.2051}``,
       ``random_effect_sd`` = 1.126 (ability = 0.2051 SVL_i + u_i, u_i ~ N(0, 1.126^2)).
     * ``football``, ``hh_rlhf_harmless`` -- no published estimates: ``{}``.
+    * ``beans`` -- PlackettLuce ``PlackettLuce(R, npseudo = 0)`` pooled ML fit (ref ALS 0532-6):
+      ``log_worth`` are the log worths of the Plackett-Luce model (``P(i first among S) = pi_i /
+      sum_S pi_j``; for two items the Bradley-Terry log pi), ``log_likelihood`` -3192.583 (df 10).
+      ``log_worth_npseudo`` / ``se_npseudo``: R's default fit (``npseudo = 0.5``, a pseudo-ranking
+      against a hypothetical item per option). ``tree_log_worth`` / ``tree_worths`` (normalised,
+      summing to 1): the ``pltree`` terminal nodes of the vignette (splits in ``tree``),
+      ``tree_negloglik`` 3152.027. Both log-likelihoods are reproduced from ``frame`` and
+      ``user_table`` in the tests.
     """
 
     name: str
@@ -171,15 +203,28 @@ class Dataset:
     default_features: tuple[str, ...] | None = field(default=None)
     source: pd.DataFrame | None = field(default=None)
     reader: str | None = field(default=None)
+    kind: str = field(default="comparisons")
+    ranking_args: Mapping[str, Any] | None = field(default=None)
 
     # ------------------------------------------------------------------ summaries
     @property
     def n_comparisons(self) -> int:
+        """Rows of the long frame; for ranking data, the pairs the rankings imply (``comparisons()``)."""
+        if self.kind == "rankings":
+            return int(self.rankings(user_covariates=None).describe()["n_pairs"])
         return len(self.frame)
+
+    @property
+    def n_rankings(self) -> int | None:
+        """Rows of the ranking table, or ``None`` for pairwise data."""
+        return len(self.frame) if self.kind == "rankings" else None
 
     @property
     def options(self) -> pd.Index:
         """Sorted ids of every option that appears in the frame."""
+        if self.kind == "rankings":
+            cells = self.frame[list(self.ranking_args["positions"])].to_numpy(dtype=object).ravel()
+            return pd.Index(pd.unique(cells[~pd.isna(cells)])).sort_values()
         return pd.Index(pd.unique(np.concatenate([self.frame["a"].to_numpy(), self.frame["b"].to_numpy()]))).sort_values()
 
     @property
@@ -189,13 +234,23 @@ class Dataset:
     @property
     def n_users(self) -> int | None:
         """Number of distinct users, or ``None`` when the data have no user ids."""
-        return int(self.frame["user"].nunique()) if "user" in self.frame else None
+        user = self.ranking_args.get("user") if self.kind == "rankings" else "user"
+        return int(self.frame[user].nunique()) if user is not None and user in self.frame else None
 
     @property
     def has_ties(self) -> bool:
+        if self.kind == "rankings":
+            return self.rankings(user_covariates=None).has_ties
         return bool((self.frame["outcome"] == 0.5).any())
 
     def __repr__(self) -> str:
+        if self.kind == "rankings":
+            extra = [f"{self.n_users} users"] if self.n_users is not None else []
+            if self.user_table is not None:
+                extra.append(f"user covariates {list(self.user_table.columns)}")
+            tail = (", " + ", ".join(extra)) if extra else ""
+            return (f"Dataset({self.name!r}: {self.n_rankings} rankings of {self.n_options} options"
+                    f"{', ties' if self.has_ties else ''}{tail})")
         extra = []
         if self.n_users is not None:
             extra.append(f"{self.n_users} users")
@@ -236,6 +291,8 @@ class Dataset:
             ``hh_rlhf_harmless`` responses).
         """
 
+        if self.kind == "rankings":
+            return self.rankings(features=features, user_covariates=user_covariates, **kw).explode()
         if self.reader == "trl":
             args = {"features": None if features is _DEFAULT else features,
                     "user_covariates": None if user_covariates is _DEFAULT else user_covariates}
@@ -249,6 +306,31 @@ class Dataset:
         args["user_covariates"] = self._resolve_user_covariates(user_covariates)
         args.update(kw)
         return Comparisons.from_frame(self.frame, **args)
+
+    def rankings(self, *, features: Any = _DEFAULT, user_covariates: Any = _DEFAULT, **kw) -> Rankings:
+        """Build the validated :class:`bayespref.Rankings` for this dataset.
+
+        For ranking data (``beans``) it calls ``Rankings.from_wide(self.frame, **self.ranking_args,
+        features=..., user_covariates=..., **kw)``; user covariates default to none there (name
+        ``user_table`` columns, e.g. ``user_covariates=["season", "maxTN"]``, or pass a table).
+        For pairwise data each comparison is a ranking of two:
+        ``Rankings.from_comparisons(self.comparisons(features=..., user_covariates=..., **kw))``.
+
+        Examples
+        --------
+        >>> data = load_dataset("beans").rankings(user_covariates=["maxTN"])
+        >>> data.n_rankings, data.n_options, data.covariate_names
+        (3368, 11, ('maxTN',))
+        """
+        if self.kind != "rankings":
+            return Rankings.from_comparisons(self.comparisons(features=features, user_covariates=user_covariates,
+                                                              **kw))
+        args = dict(self.ranking_args)
+        args["features"] = self._resolve_features(features)
+        args["user_covariates"] = (None if user_covariates is _DEFAULT
+                                   else self._resolve_user_covariates(user_covariates))
+        args.update(kw)
+        return Rankings.from_wide(self.frame, **args)
 
     def _resolve_features(self, features: Any) -> Any:
         if features is _DEFAULT:
@@ -424,6 +506,14 @@ def _build_hh_rlhf_harmless():
     return frame, None, None, None, raw, "trl"
 
 
+def _build_beans():
+    frame = _read_csv("beans", "beans_rankings_long.csv")
+    raw = _read_csv("beans", "beans.csv").set_index("farm")
+    users = raw[["season", "year", "maxTN", "lon", "lat", "planting_date"]]
+    users.index = users.index.astype("int64").rename("user")
+    return frame, None, users, None
+
+
 def _build_football():
     df = _read_csv("football", "football.csv")
     frame = pd.DataFrame({
@@ -542,6 +632,65 @@ _REFERENCES: dict[str, dict[str, Any]] = {
     },
     "football": {},
     "hh_rlhf_harmless": {},
+    "beans": {
+        "source": "PlackettLuce vignette sec. 3 and ?beans (Turner, van Etten, Firth, Kosmidis), reproduced with "
+                  "PlackettLuce 0.4.5: PlackettLuce(R, npseudo = 0), ML; pltree(G ~ ., data = beans[c('season', "
+                  "'year', 'maxTN')], minsize = 0.05 n, maxdepth = 3)",
+        "scale": "log worth of the Plackett-Luce model P(i first among S) = pi_i / sum_{j in S} pi_j (for two "
+                 "items the Bradley-Terry log pi), relative to reference_option",
+        "reference_option": "ALS 0532-6",
+        "log_worth": {"ALS 0532-6": 0.0, "BRT 103-182": 0.1733, "INTA Centro Sur": 0.2473, "INTA Ferroso": -0.0084,
+                      "INTA Matagalpa": 0.1113, "INTA Precoz": -0.0661, "INTA Rojo": 0.1346, "INTA Sequia": 0.4914,
+                      "Local": 0.4935, "PM2 Don Rey": -0.0120, "SJC 730-79": -0.0056},
+        "log_likelihood": -3192.583,
+        "df": 10,
+        "log_worth_npseudo": {"ALS 0532-6": 0.0, "BRT 103-182": 0.173022, "INTA Centro Sur": 0.246936,
+                              "INTA Ferroso": -0.008311, "INTA Matagalpa": 0.111173, "INTA Precoz": -0.065939,
+                              "INTA Rojo": 0.134390, "INTA Sequia": 0.490687, "Local": 0.493152,
+                              "PM2 Don Rey": -0.011959, "SJC 730-79": -0.005562},
+        "se_npseudo": {"BRT 103-182": 0.108577, "INTA Centro Sur": 0.107175, "INTA Ferroso": 0.110709,
+                       "INTA Matagalpa": 0.108054, "INTA Precoz": 0.109348, "INTA Rojo": 0.108166,
+                       "INTA Sequia": 0.107178, "Local": 0.082719, "PM2 Don Rey": 0.108919, "SJC 730-79": 0.106868},
+        "tree": "node 2: maxTN <= 18.7175 (node 3: season Pr - 16, n = 47; node 4: the other seasons, n = 489); "
+                "node 5: maxTN > 18.7175 (n = 306)",
+        "tree_log_worth": {
+            "node3 (maxTN<=18.7175, season Pr - 16, n=47)": {
+                "ALS 0532-6": 0.0, "BRT 103-182": -1.1402562056, "INTA Centro Sur": -0.7356643306,
+                "INTA Ferroso": -1.1986768665, "INTA Matagalpa": -0.8016667298, "INTA Precoz": 0.1226994334,
+                "INTA Rojo": 0.6378654995, "INTA Sequia": 0.0003316762, "Local": 0.4788504910,
+                "PM2 Don Rey": -1.0636844356, "SJC 730-79": -1.2405493189},
+            "node4 (maxTN<=18.7175, other seasons, n=489)": {
+                "ALS 0532-6": 0.0, "BRT 103-182": 0.12989016, "INTA Centro Sur": 0.21133555,
+                "INTA Ferroso": 0.08487525, "INTA Matagalpa": 0.14435409, "INTA Precoz": -0.16024617,
+                "INTA Rojo": 0.11497038, "INTA Sequia": 0.50611822, "Local": 0.63702034,
+                "PM2 Don Rey": -0.11244954, "SJC 730-79": 0.15430957},
+            "node5 (maxTN>18.7175, n=306)": {
+                "ALS 0532-6": 0.0, "BRT 103-182": 0.38374777, "INTA Centro Sur": 0.43829266,
+                "INTA Ferroso": 0.01041950, "INTA Matagalpa": 0.16107300, "INTA Precoz": 0.02310481,
+                "INTA Rojo": 0.10892957, "INTA Sequia": 0.49692201, "Local": 0.26238130,
+                "PM2 Don Rey": 0.26594548, "SJC 730-79": -0.07345855},
+        },
+        "tree_worths": {
+            "node3 (maxTN<=18.7175, season Pr - 16, n=47)": {
+                "ALS 0532-6": 0.1134, "BRT 103-182": 0.0362, "INTA Centro Sur": 0.0543, "INTA Ferroso": 0.0342,
+                "INTA Matagalpa": 0.0509, "INTA Precoz": 0.1282, "INTA Rojo": 0.2145, "INTA Sequia": 0.1134,
+                "Local": 0.1830, "PM2 Don Rey": 0.0391, "SJC 730-79": 0.0328},
+            "node4 (maxTN<=18.7175, other seasons, n=489)": {
+                "ALS 0532-6": 0.0757, "BRT 103-182": 0.0863, "INTA Centro Sur": 0.0936, "INTA Ferroso": 0.0825,
+                "INTA Matagalpa": 0.0875, "INTA Precoz": 0.0645, "INTA Rojo": 0.0850, "INTA Sequia": 0.1257,
+                "Local": 0.1432, "PM2 Don Rey": 0.0677, "SJC 730-79": 0.0884},
+            "node5 (maxTN>18.7175, n=306)": {
+                "ALS 0532-6": 0.0740, "BRT 103-182": 0.1086, "INTA Centro Sur": 0.1147, "INTA Ferroso": 0.0747,
+                "INTA Matagalpa": 0.0869, "INTA Precoz": 0.0757, "INTA Rojo": 0.0825, "INTA Sequia": 0.1216,
+                "Local": 0.0962, "PM2 Don Rey": 0.0965, "SJC 730-79": 0.0687},
+        },
+        "tree_negloglik": 3152.027,
+    },
+}
+
+#: ranking datasets: the arguments of Rankings.from_wide that read their frame
+_RANKING_ARGS: dict[str, dict[str, Any]] = {
+    "beans": {"positions": ("rank1", "rank2", "rank3"), "user": "farm", "keep": ("type",)},
 }
 
 
@@ -563,6 +712,8 @@ _REGISTRY: dict[str, tuple[str, Any]] = {
     "football": ("English Premier League 2008-9 to 2012-13 (home/away, draws, 5 seasons)", _build_football),
     "hh_rlhf_harmless": ("Anthropic HH-RLHF harmless-base test split: 2312 human choices between two "
                          "assistant responses (TRL, implicit prompt)", _build_hh_rlhf_harmless),
+    "beans": ("842 Nicaraguan farmers' rankings of 3 of 10 bean varieties plus 3 comparisons each with their "
+              "local variety (3368 rankings), with farm covariates", _build_beans),
 }
 
 
@@ -591,6 +742,8 @@ def load_dataset(name: str) -> Dataset:
         default_features=default_features,
         source=source,
         reader=reader,
+        kind="rankings" if name in _RANKING_ARGS else "comparisons",
+        ranking_args=_freeze(_RANKING_ARGS[name]) if name in _RANKING_ARGS else None,
     )
 
 
@@ -606,10 +759,12 @@ def _covariate_summary(ds: Dataset) -> str:
 def list_datasets() -> pd.DataFrame:
     """One row per bundled dataset.
 
-    Columns: ``name``, ``description``, ``n_comparisons`` (rows of the long frame), ``n_options``,
-    ``n_users`` (distinct annotators; ``<NA>`` when the data have no user ids), ``n_prompts``
-    (``<NA>`` without a prompt column), ``ties`` (any outcome 0.5) and ``covariates`` (e.g.
-    ``"user(5): gender, age, q1, q2, q3"``; empty when none).
+    Columns: ``name``, ``description``, ``n_comparisons`` (rows of the long frame; for ranking
+    data the pairs the rankings imply), ``n_options``, ``n_users`` (distinct annotators; ``<NA>``
+    when the data have no user ids), ``n_prompts`` (``<NA>`` without a prompt column), ``ties``
+    (any outcome 0.5, any tied items), ``covariates`` (e.g. ``"user(5): gender, age, q1, q2,
+    q3"``; empty when none) and ``n_rankings`` (rankings of ranking data; ``<NA>`` for pairwise
+    data).
     """
     rows = []
     for name in sorted(_REGISTRY):
@@ -623,8 +778,9 @@ def list_datasets() -> pd.DataFrame:
             "n_prompts": int(ds.frame["prompt"].nunique()) if "prompt" in ds.frame else pd.NA,
             "ties": ds.has_ties,
             "covariates": _covariate_summary(ds),
+            "n_rankings": ds.n_rankings if ds.n_rankings is not None else pd.NA,
         })
     out = pd.DataFrame(rows)
-    out["n_users"] = out["n_users"].astype("Int64")
-    out["n_prompts"] = out["n_prompts"].astype("Int64")
+    for col in ("n_users", "n_prompts", "n_rankings"):
+        out[col] = out[col].astype("Int64")
     return out
