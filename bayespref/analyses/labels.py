@@ -292,6 +292,14 @@ def _text(values: pd.Series) -> np.ndarray:
 def _aligned(fit, data) -> Comparisons:
     """``data`` indexed like the fit's training data (options, users, covariates)."""
     train = fit.data
+    if train.obs_dim != "comparison":
+        if not isinstance(data, Comparisons):
+            raise DataError("Reward labels are per pairwise judgement; for a fit of rankings pass the pairs to label, "
+                            "e.g. data=fit.data.explode() (the implied pairs of the training rankings).")
+        if not (data.options.equals(train.options) and data.users.equals(train.users)):
+            raise DataError("The pairs must share the rankings' options and users: build them with "
+                            "fit.data.explode() or fit.data.subset(rows).explode().")
+        return data
     if data is None:
         return train
     if isinstance(data, pd.DataFrame):

@@ -8,9 +8,9 @@ p-values are the mid-p values of :func:`bayespref.checks.ppc.ppp`.
                             tie for first counts 1/c for each of the c tied items)
 :func:`item_positions`      per option: the mean share of the other shown items ranked above it
                             (items shown but not ranked sit below every ranked item, tied)
-:func:`ranking_agreement`   per user: how often their rankings order item pairs as the model's rewards
-                            do (Kendall concordance), against replicates; the spread over users flags
-                            missing heterogeneity
+:func:`ranking_agreement`   whether users depart from the model consistently (the score statistic
+                            of user-level deviations; flags missing heterogeneity), and per user how
+                            often their rankings order item pairs as the model's rewards do
 :func:`check_rankings`      all of them (``check_all`` calls it for a rankings fit)
 """
 
@@ -92,25 +92,67 @@ def _concordance(level, reward, shown):
     return agree.sum((-1, -2)), ordered.sum((-1, -2))
 
 
-def ranking_agreement(fit, seed: int = 0, max_draws: int | None = 400, min_rankings: int = 1) -> PPCheck:
-    r"""How consistently each user's rankings follow the model's rewards, against replicates.
+def _scores(level, reward, shown):
+    r"""Plackett-Luce score of each item slot: :math:`\sum_s (c_{sj} / |C_s| - \pi_{sj})`, the chosen
+    share minus the choice probability over the remaining items at each stage s (..., R, K)."""
+    K = level.shape[-1]
+    stage = np.arange(K)[:, None]
+    lev = level[..., None, :]
+    remaining = (lev >= stage) & shown[..., None, :]                       # (..., S, K)
+    chosen = (lev == stage) & shown[..., None, :]
+    r = np.where(remaining, reward[..., None, :], -np.inf)
+    r = r - np.max(np.where(remaining, r, -np.inf), axis=-1, keepdims=True, initial=-1e300)
+    p = np.where(remaining, np.exp(r), 0.0)
+    p = p / np.maximum(p.sum(-1, keepdims=True), 1e-300)
+    c = chosen / np.maximum(chosen.sum(-1, keepdims=True), 1)
+    active = chosen.any(-1, keepdims=True)
+    return np.where(active, c - p, 0.0).sum(-2)
 
-    For user u and posterior draw s, :math:`A_u` is the share of the item pairs ordered by the user's
-    rankings (both shown, at least one ranked, not tied) that the draw's rewards order the same way.
-    ``extra["per_user"]`` compares :math:`A_u` with the replicates (lower-tail p-values: the user
-    agrees less than the model expects). The headline statistic is the spread (SD) over users of
-    :math:`A_u - \bar A_u^{rep}`: users the model does not describe depart from it consistently,
-    which widens the spread beyond the replicates' (upper tail; a realised discrepancy per draw).
+
+def ranking_agreement(fit, seed: int = 0, max_draws: int | None = 400, min_rankings: int = 2) -> PPCheck:
+    r"""Whether users depart from the model consistently: missing heterogeneity (types, user effects).
+
+    **Consistency (the headline statistic).** With the Plackett-Luce score of ranking n,
+    :math:`s_n = \sum_{\text{stages}} (\text{chosen} - \text{choice probabilities})` over its items
+    (per posterior draw, scattered to the options), user u's departures add up to
+    :math:`S_u = \sum_{n \in u} s_n` and
+
+    .. math:: Q_u = \lVert S_u \rVert^2 / n_u, \qquad T = \frac{1}{U} \sum_u Q_u,
+
+    the score statistic for user-level deviations (as :func:`bayespref.checks.user_agreement` for
+    pairs). A user the model describes departs by noise; a user it does not describe departs in the
+    direction of their own preferences, which raises :math:`T` above its replicates (upper tail; a
+    realised discrepancy per draw).
+
+    **Agreement.** ``extra["per_user"]``: the share of the item pairs ordered by each user's rankings
+    (both shown, at least one ranked, not tied) that the draw's rewards order the same way, against
+    replicates (lower tail: the user agrees less than the model expects).
     """
     level, rep, log_first, shown = _ranking_draws(fit, seed, max_draws)
     data = fit.data
     u = np.asarray(data.user)
-    U = data.n_users
+    U, O = data.n_users, data.n_options
     n_u = np.bincount(u, minlength=U)
     keep = n_u >= max(1, min_rankings)
     if data.n_users < 2 or keep.sum() < 2:
-        raise DataError("ranking_agreement needs at least two users (Rankings.from_long(..., user=...)).")
+        raise DataError(f"ranking_agreement needs at least two users with >= {min_rankings} rankings "
+                        "(Rankings.from_long(..., user=...)).")
     reward = np.where(shown, log_first, -np.inf)            # reward differences within a ranking
+    labels = np.asarray(data.users).astype(str)
+    items = np.asarray(data.items)
+    codes = np.where(shown, u[:, None] * O + np.maximum(items, 0), U * O).ravel()
+
+    def consistency(lev):
+        sc = _scores(lev, reward, shown)                     # (S, R, K)
+        sums, cnt = segment_mean(sc.reshape(sc.shape[0], -1), codes, U * O + 1)
+        S_u = np.nan_to_num(sums[:, :U * O] * cnt[:U * O]).reshape(-1, U, O)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (S_u ** 2).sum(-1) / n_u
+
+    q_obs, q_rep = consistency(np.broadcast_to(level, rep.shape)), consistency(rep)
+    per_q = _check("ranking_consistency_per_user", "consistency of each user's departures from the model",
+                   q_obs[:, keep], q_rep[:, keep], "upper", {"user": labels[keep]}, n_u[keep], realised=True)
+
     c_obs, n_obs = _concordance(level[None], reward, shown)  # (S, R)
     c_rep, n_rep = _concordance(rep, reward, shown)
 
@@ -120,15 +162,12 @@ def ranking_agreement(fit, seed: int = 0, max_draws: int | None = 400, min_ranki
         with np.errstate(invalid="ignore", divide="ignore"):
             return sc / sn
 
-    a_obs, a_rep = per_user(c_obs, n_obs), per_user(c_rep, n_rep)  # (S, U)
-    labels = np.asarray(data.users).astype(str)
     per = _check("ranking_agreement_per_user", "share of each user's ordered pairs that agree with the model",
-                 a_obs[:, keep], a_rep[:, keep], "lower", {"user": labels[keep]}, n_u[keep], realised=True)
-    centre = np.nanmean(a_rep[:, keep], axis=0)
-    spread_obs = np.nanstd(a_obs[:, keep] - centre, axis=1)
-    spread_rep = np.nanstd(a_rep[:, keep] - centre, axis=1)
-    return _check("ranking_agreement", "SD over users of their agreement with the model, around its expectation",
-                  spread_obs, spread_rep, "upper", None, None, {"per_user": per}, realised=True)
+                 per_user(c_obs, n_obs)[:, keep], per_user(c_rep, n_rep)[:, keep], "lower", {"user": labels[keep]},
+                 n_u[keep], realised=True)
+    return _check("ranking_agreement", "mean over users of the consistency of their departures from the model",
+                  q_obs[:, keep].mean(1), q_rep[:, keep].mean(1), "upper", None, None,
+                  {"per_user": per, "per_user_consistency": per_q}, realised=True)
 
 
 def check_rankings(fit, seed: int = 0) -> dict:

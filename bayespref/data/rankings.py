@@ -634,7 +634,7 @@ class Rankings:
                                                     "shape": list(v.shape)}
         s = self._spec
         payload = {
-            "format": _FORMAT, "arrays": arrays,
+            "format": _FORMAT, "obs_dim": self.obs_dim, "arrays": arrays,
             "frame": _table_to_json(self.frame.reset_index(drop=True)),
             "ranking_ids": _ids_to_json(self.ranking_ids),
             "options": _index_to_json(self.options), "users": _index_to_json(self.users),

@@ -17,6 +17,7 @@ from numpyro.infer import Predictive
 from bayespref import __version__, config
 from bayespref._io import atomic_file
 from bayespref.data.comparisons import Comparisons
+from bayespref.data.rankings import Rankings
 from bayespref.errors import (
     BayesprefWarning,
     ConvergenceWarning,
@@ -245,11 +246,11 @@ class Fit:
         if new is None:
             data = self.data
         elif ranking_data(self.data):
-            if not (ranking_data(new) and new.options.equals(self.data.options)
+            if not (hasattr(new, "obs_dim") and new.options.equals(self.data.options)
                     and new.users.equals(self.data.users)):
-                raise DataError("A rankings fit predicts rankings over the training options and users: pass a "
-                                "subset of the training data (fit.data.subset(rows)) or none for the training "
-                                "rankings.")
+                raise DataError("A fit of rankings predicts rankings or pairs over the training options and users: "
+                                "pass a subset of the training data (fit.data.subset(rows)), its implied pairs "
+                                "(fit.data.explode()), or none for the training rankings.")
             data = new
         elif isinstance(new, Comparisons):
             data = new
@@ -645,8 +646,6 @@ def _membership_array(draws: np.ndarray, labels) -> xr.DataArray:
 def _data_from_json(text: str):
     """The saved data: a ``Comparisons``, or a ``Rankings`` (whose JSON names its ``obs_dim``)."""
     if json.loads(text).get("obs_dim") == "ranking":
-        from bayespref.data.rankings import Rankings  # only for fits of rankings
-
         return Rankings.from_json(text)
     return Comparisons.from_json(text)
 

@@ -30,6 +30,10 @@ class _Problem:
         if getattr(self.spec, "link", "logit") != "logit":
             raise ModelError("Sensitivity analysis needs link='logit' (gamma is a log odds ratio of the "
                              "preference); refit with the logit link.")
+        if self.data.obs_dim != "comparison":
+            raise ModelError("Sensitivity analysis covers pairwise comparisons; for rankings, fit the implied pairs "
+                             "(bp.fit(model, rankings.explode())) and analyse that fit, knowing that exploded "
+                             "pairs count each ranking several times (intervals too narrow).")
         if self.data.n_users < 2:
             raise DataError("The confounder is per user, but the data have a single user; give "
                             "Comparisons.from_frame(user=...) the annotator column.")
