@@ -41,6 +41,11 @@ class BradleyTerry(ModelSpec):
         beta_pos ~ N(0, position_scale)           [1.0]
         log_tie ~ N(tie_loc, tie_scale)           [-1.0, 1.5]  Davidson nu = exp(log_tie)
 
+    **Rankings.** Given a :class:`~bayespref.Rankings`, the rewards :math:`r_i` rank the shown items
+    by the Plackett-Luce model (ties as in Turner et al. 2020; :mod:`bayespref.models.plackett_luce`):
+    a pair is a ranking of two, with the same posterior. ``position`` and ``link="probit"`` are
+    defined for pairs only; ``ties=True`` estimates one tie prevalence per tie size in the data.
+
     **Gauge.** Only differences of rewards are identified. With ``worths="fixed"`` the worths sum to
     zero (NumPyro's ``ZeroSumNormal``), so each worth is relative to the average option; use
     :meth:`Fit.worths(reference=...) <bayespref.Fit.worths>` for worths relative to a reference option.

@@ -88,6 +88,10 @@ class Hierarchical(ModelSpec):
         L ~ LKJCholesky(lkj_concentration)          [2.0]   when correlated and > 1 effect varies
         beta_pos ~ N(0, position_scale), log_tie ~ N(tie_loc, tie_scale)   as in BradleyTerry
 
+    **Rankings.** Given a :class:`~bayespref.Rankings`, each user's rewards rank the shown items by
+    the Plackett-Luce model (:mod:`bayespref.models.plackett_luce`), with the same user effects,
+    group effects and priors; ``method="laplace"`` covers pairs only.
+
     **Gauge.** Population worths sum to zero; each user's worth deviations are centred over options
     (only differences within a user are identified), so ``sd_worth`` is the SD of an option's
     deviation from the population around the user's own mean.

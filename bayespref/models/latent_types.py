@@ -45,7 +45,9 @@ class LatentTypes(ModelSpec):
 
     computed for all users at once (a segment sum of per-comparison log-likelihoods, then
     log-sum-exp over k), so NUTS sees only continuous parameters. The factor is recorded per user
-    (site ``user_ll``), which makes ArviZ's LOO work per user, the exchangeable unit.
+    (site ``user_ll``), which makes ArviZ's LOO work per user, the exchangeable unit. Given a
+    :class:`~bayespref.Rankings`, the per-ranking Plackett-Luce log-likelihoods
+    (:mod:`bayespref.models.plackett_luce`) take the place of the per-comparison ones.
 
     With ``user_deviations=True`` each user also has a deviation :math:`\eta_u \sim N(0,
     \operatorname{diag}(\tau^2))` (non-centred) added to the worths/weights of every type.

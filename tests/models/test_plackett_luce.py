@@ -89,7 +89,9 @@ def _pairs():
     b = (a + rng.integers(1, 5, n)) % 5
     df = pd.DataFrame({"a": a, "b": b, "outcome": rng.choice([1.0, 0.0, 0.5], n), "user": rng.integers(0, 6, n),
                        "len_a": rng.normal(size=n), "len_b": rng.normal(size=n)})
-    return bp.Comparisons.from_frame(df, user="user", features=["len"], check_connected=False)
+    df["group"] = np.where(df["user"] % 2 == 0, "x", "y")
+    return bp.Comparisons.from_frame(df, user="user", features=["len"], user_covariates=["group"],
+                                     check_connected=False)
 
 
 @pytest.mark.parametrize("spec", [
@@ -97,7 +99,8 @@ def _pairs():
     bp.BradleyTerry(ties=True, worths="random"),
     bp.Hierarchical(ties=True, varying=["worths", "features"], worths=True),
     bp.LatentTypes(n_types=2, ties=True, worths=True),
-], ids=["bt", "bt-random-features", "hierarchical", "latent-types"])
+    bp.Conditioned(condition="group", ties=True),
+], ids=["bt", "bt-random-features", "hierarchical", "latent-types", "conditioned"])
 def test_pairs_as_rankings_of_two_have_the_bradley_terry_density(spec):
     """The same joint log density at random parameters, so the same posterior."""
     pairs = _pairs()
@@ -106,8 +109,8 @@ def test_pairs_as_rankings_of_two_have_the_bradley_terry_density(spec):
     arr_p, arr_r = spec.arrays(pairs), spec.arrays(ranks)
     trace = handlers.trace(handlers.seed(fn_p, 7)).get_trace(arr_p)
     params = {k: v["value"] for k, v in trace.items() if v["type"] == "sample" and not v["is_observed"]}
-    lp_p, _ = log_density(fn_p, (arr_p,), {}, params)
-    lp_r, _ = log_density(fn_r, (arr_r,), {}, params)
+    lp_p = jax.jit(lambda p: log_density(fn_p, (arr_p,), {}, p)[0])(params)
+    lp_r = jax.jit(lambda p: log_density(fn_r, (arr_r,), {}, p)[0])(params)
     assert float(lp_r) == pytest.approx(float(lp_p), rel=1e-5, abs=1e-3)
 
 
@@ -186,3 +189,12 @@ def test_rankings_fit_labels_its_implied_pairs_and_refuses_sensitivity(small_fit
         bp.reward_labels(fit)
     with pytest.raises(ModelError, match="pairwise"):
         bp.sensitivity.grid(fit, bp.sensitivity.preference("o000", "o001"))
+
+
+def test_sbc_runs_on_a_rankings_design():
+    """SBC simulates rankings from the prior (Gumbel-max replicates) and refits them; a smoke test of
+    the plumbing (the calibration itself is a slow, many-simulation study)."""
+    design = bp.simulate.rankings(n_rankings=40, n_options=4, n_shown=3, seed=0).rankings()
+    res = bp.checks.sbc(bp.BradleyTerry(), design, n_sims=3, chains=1, warmup=100, draws=100, n_ranks=50, bins=5)
+    assert res.ranks.shape == (3, 4)
+    assert np.all((res.ranks.values >= 0) & (res.ranks.values <= 50))
