@@ -174,12 +174,13 @@ def check_report_keys(output: dict, where: str = "the spec") -> None:
 
 
 def build_data(spec: dict):
-    """The :class:`Comparisons` a spec describes."""
+    """The :class:`Comparisons` (or, for a bundled rankings dataset, the :class:`Rankings`) a spec describes."""
 
     d = dict(spec["data"])
     if "dataset" in d:
         ds = load_dataset(d.pop("dataset"))
-        return ds.comparisons(**{k: v for k, v in d.items() if k in ("features", "user_covariates")})
+        kw = {k: v for k, v in d.items() if k in ("features", "user_covariates")}
+        return ds.rankings(**kw) if ds.kind == "rankings" else ds.comparisons(**kw)
     if "path" not in d:
         raise DataError("[data] needs either `dataset = <bundled name>` or `path = <csv file>`.")
     base = pathlib.Path(spec.get("_path", ".")).parent
@@ -227,7 +228,7 @@ def run(spec: dict, out_dir, quick: bool = False, progress: bool = True):
         inf.update({k: min(v, inf.get(k, v)) for k, v in QUICK.items() if k in fields})
     seed = inf.pop("seed", 0)
     if progress:  # before the compilation, which shows no progress bar
-        print(f"Fitting {model.family} to {data.n_comparisons} comparisons ({method}) ...", file=sys.stderr, flush=True)
+        print(f"Fitting {model.family} to {data.n_obs} {data.obs_dim}s ({method}) ...", file=sys.stderr, flush=True)
     result = fit(model, data, method=method, seed=seed, progress=progress, **inf)
     write_outputs(result, spec, out_dir)
     return result

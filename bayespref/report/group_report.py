@@ -308,7 +308,7 @@ def _overview(fit, by, table) -> Section:
                            "judgements": per_judgement.value_counts(sort=False)}).fillna(0).astype(int)
     groups.index.name = str(by)
     sizes = fit.sizes
-    text = (f"{fit.model.family} model fitted by {fit.info.get('method', '?')} to {data.n_comparisons} judgements "
+    text = (f"{fit.model.family} model fitted by {fit.info.get('method', '?')} to {data.n_obs} judgements "
             f"of {sizes.get('n_options', data.n_options)} options by {data.n_users} users; groups: the levels of "
             f"`{by}`. Intervals are equal-tailed posterior intervals.")
     return Section("overview", "Data and model", text, {"groups": groups})

@@ -105,6 +105,12 @@ def test_spec_parses_and_builds(path):
         assert ref in list(data.options), f"reference {ref!r} is not an option of {path.name}"
 
 
+def test_a_bundled_rankings_dataset_is_fitted_as_rankings():
+    """beans holds rankings: a spec naming it fits the rankings, not the pairs they imply."""
+    data = runspec.build_data(runspec.load_spec(ROOT / "models" / "beans_rankings.toml"))
+    assert isinstance(data, bp.Rankings) and data.n_rankings == 3368
+
+
 # -- fit: outputs, reload, atomicity ----------------------------------------------------------------
 @pytest.fixture(scope="module")
 def baseball_run(tmp_path_factory):

@@ -769,6 +769,8 @@ def variance_shares(fit) -> xr.Dataset:
     family = _require(fit, _has_design, "variance_shares")
     post = fit.idata.posterior
     data, spec = fit.data, fit.model
+    if data.obs_dim != "comparison":  # rankings: the moments of the pairs they imply
+        data = data.explode()
     sizes = fit.sizes
     blocks = spec.effect_blocks(sizes["n_options"], sizes["n_features"])
     dims = sites.BLOCK_DIMS
