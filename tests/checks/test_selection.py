@@ -78,6 +78,7 @@ def _check_table(sel: KSelection, k_max: int):
     assert f"K = {sel.k} chosen" in sel.message and "Bayesian-bootstrap" in sel.message
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_compare_k_loo_picks_two_types():
     sel = compare_k(_data(2, seed=1), k_max=3, by="loo", seed=0, **NUTS)
     _check_table(sel, 3)

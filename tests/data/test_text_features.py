@@ -385,7 +385,8 @@ def test_text_features_feed_every_family(family):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", bp.ConvergenceWarning)  # a short run: only the wiring is tested
         warnings.simplefilter("ignore", bp.SeparationWarning)
-        fit = bp.fit(model, data, seed=0, **TINY)
+        settings = TINY if family == "LatentTypes" else dict(method="svi", steps=300, num_samples=100, progress=False)
+        fit = bp.fit(model, data, seed=0, **settings)
     assert list(fit.idata.posterior["feature"].values) == ["log_words", "refusal"]
     new = pd.DataFrame({"prompt": ["x"], "chosen": ["Brand new, short."], "rejected": ["Also new " * 20],
                         "user": ["u3"]})

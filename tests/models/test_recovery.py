@@ -20,6 +20,7 @@ def test_bradley_terry_recovers_worths_position_and_ties():
         assert np.all(np.abs(mean - truth) < 3.5 * sd), name
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_hierarchical_coverage_of_user_weights_default_settings():
     """>= 100 users: 90% intervals of user-level weights cover the truth 80-97% of the time,
     R-hat < 1.01 and no divergences, with fit()'s default settings."""
@@ -36,6 +37,7 @@ def test_hierarchical_coverage_of_user_weights_default_settings():
     assert diag["divergences"] == 0, diag
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_hierarchical_group_effect_recovery():
     sim = bp.simulate.hierarchical(n_users=120, comparisons_per_user=30, n_options=25, n_features=2,
                                    weight_mean=[1.0, -0.5], group_effect=[0.8, 0.0], user_sd=0.4, seed=13)
@@ -46,6 +48,7 @@ def test_hierarchical_group_effect_recovery():
     assert float((g.sel(feature="x0") > 0).mean()) > 0.95
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_svi_agrees_with_nuts_on_medium_data():
     """Posterior means from SVI (mean-field) within 0.2 posterior SD of NUTS's."""
     sim = bp.simulate.bradley_terry(n_options=20, n_comparisons=5000, seed=3)

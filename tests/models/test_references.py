@@ -127,6 +127,7 @@ TABLE8_INTERACTIONS = {"work": ["Paris", "Milano", "Barcelona"], "intdegree": ["
                        "spanish": ["Barcelona"], "italian": ["London", "Milano"], "gender": ["Milano"]}
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_cems_student_by_school_interactions_match_table8():
     spec = bp.Hierarchical(varying=["worths"], ties="half", random_effects=False, interactions=TABLE8_INTERACTIONS)
     ds, fit = _fit("cems", spec, user_covariates=list(TABLE8_INTERACTIONS))
