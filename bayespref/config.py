@@ -32,6 +32,16 @@ unless you called it yourself first. Its defaults come from the environment:
 ``XLA_FLAGS`` device count and a cache directory you set in ``jax.config`` always win. The device
 count only takes effect when JAX has not yet started its backends (a library cannot change it
 afterwards); with one CPU device, chains run one after another.
+
+Several processes (hosts)
+-------------------------
+:func:`setup_distributed` joins JAX's own distributed runtime (``jax.distributed.initialize``), so
+that ``fit(..., devices=N)`` splits one model over the devices of every process
+(``docs/scaling.md``). :func:`setup_jax` calls it when ``BAYESPREF_COORDINATOR`` (``host:port`` of
+process 0), ``BAYESPREF_NUM_PROCESSES`` and ``BAYESPREF_PROCESS_ID`` are set, or with
+``BAYESPREF_DISTRIBUTED=auto`` (JAX reads SLURM's or another cluster's variables itself). Every
+process runs the same script; each returns the same :class:`~bayespref.Fit`, and process 0
+(``jax.process_index() == 0``) is the one that should write files.
 """
 
 from __future__ import annotations
@@ -101,6 +111,8 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
         os.environ["XLA_FLAGS"] = (flags + f" --xla_force_host_platform_device_count={n}").strip()
     import jax  # JAX start-up cost: importing bayespref stays JAX-free until inference starts
 
+    if not jax.distributed.is_initialized():
+        setup_distributed()
     use_cache = not os.environ.get("BAYESPREF_NO_JAX_CACHE") if cache is None else bool(cache)
     if use_cache and jax.config.jax_compilation_cache_dir is None:
         path = pathlib.Path(cache_dir or os.environ.get("BAYESPREF_CACHE_DIR",
@@ -111,6 +123,45 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
         except OSError:  # read-only home: run without the on-disk cache
             pass
+
+
+def setup_distributed(coordinator: str | None = None, num_processes: int | None = None,
+                      process_id: int | None = None) -> bool:
+    """Join a multi-process JAX run (``jax.distributed.initialize``) before JAX starts its backends.
+
+    Parameters
+    ----------
+    coordinator : str, optional
+        ``host:port`` of process 0 (default ``BAYESPREF_COORDINATOR``).
+    num_processes, process_id : int, optional
+        Number of processes and this one's index from 0 (default ``BAYESPREF_NUM_PROCESSES`` and
+        ``BAYESPREF_PROCESS_ID``).
+
+    With none of them given or set and ``BAYESPREF_DISTRIBUTED=auto``, JAX finds them itself
+    (SLURM, Open MPI, Kubernetes). On CPUs, processes exchange data with gloo. Returns True when this
+    process joined a run of several processes, False when nothing was asked.
+    """
+    coordinator = coordinator or os.environ.get("BAYESPREF_COORDINATOR")
+    if num_processes is None and "BAYESPREF_NUM_PROCESSES" in os.environ:
+        num_processes = _int_env("BAYESPREF_NUM_PROCESSES", 1)
+    if process_id is None and "BAYESPREF_PROCESS_ID" in os.environ:
+        process_id = _int_env("BAYESPREF_PROCESS_ID", 0)
+    auto = os.environ.get("BAYESPREF_DISTRIBUTED", "").lower() == "auto"
+    if coordinator is None and not auto:
+        return False
+    if coordinator is not None and (num_processes is None or process_id is None):
+        raise BayesprefError("BAYESPREF_COORDINATOR is set: set BAYESPREF_NUM_PROCESSES (how many processes) and "
+                             "BAYESPREF_PROCESS_ID (this one's index from 0) too, or use BAYESPREF_DISTRIBUTED=auto "
+                             "under SLURM.")
+    import jax  # the distributed runtime must start before JAX's backends
+
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    if coordinator is None:
+        jax.distributed.initialize()
+    else:
+        jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
+                                   process_id=process_id)
+    return True
 
 
 def ensure_jax() -> None:

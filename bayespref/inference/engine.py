@@ -19,6 +19,7 @@ from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
 from bayespref import config
 from bayespref.errors import FitError
 from bayespref.inference import nuts as _nuts
+from bayespref.inference import sharding
 from bayespref.inference.settings import NutsSettings, SviSettings
 from bayespref.validate import seed as check_seed
 
@@ -57,7 +58,9 @@ def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True
     (:mod:`bayespref.inference.nuts`). ``init``: starting values per chain; ``inverse_mass_matrix``: warm-up's first mass matrix.
     """
     method, n_dev = config.devices_for_chains(settings.chains)
-    if settings.chain_method is not None:
+    if sharding.wanted(settings.devices):  # each chain spans the mesh: chains one after another
+        method = settings.chain_method or "sequential"
+    elif settings.chain_method is not None:
         method = settings.chain_method
     elif method == "sequential" and settings.chains > 1:
         warnings.warn(
@@ -167,7 +170,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
         return SVI(fn, g, numpyro.optim.Adam(settings.lr), Trace_ELBO())
 
     svi = make_svi(guide)
-    n = int(data["a"].shape[0])
+    n = int(data["items" if "level" in data else "a"].shape[0])  # comparisons, or rankings
     bs = settings.batch_size
     if bs is not None and not (0 < bs < n):
         bs = None
@@ -198,19 +201,20 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
                            "random nor at the prior median. Standardise the option features, or use "
                            "method='nuts'.") from err2
 
-    def step(carry, k):
+    def step(data_, carry, k):
         st, psum = carry
         batch = None if bs is None else jax.random.randint(k, (bs,), 0, n)
         kw = {} if ubs is None else {"user_batch": jax.random.randint(k, (ubs,), 0, n_users)}
-        st, loss = svi.update(st, data, batch=batch, **kw)
+        st, loss = svi.update(st, data_, batch=batch, **kw)
         p = svi.get_params(st)
         psum = jax.tree.map(jnp.add, psum, p)
         return (st, psum), loss
 
     @jax.jit
-    def chunk(st, keys):
+    def chunk(st, keys, data_):
+        # the data are an argument (not constants of the program): their sharding over devices is kept
         zero = jax.tree.map(jnp.zeros_like, svi.get_params(st))
-        (st, psum), losses = jax.lax.scan(step, (st, zero), keys)
+        (st, psum), losses = jax.lax.scan(lambda c, k: step(data_, c, k), (st, zero), keys)
         return st, psum, losses
 
     every = max(10, int(settings.check_every))
@@ -221,8 +225,8 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     t_first = None
     for _ in range(n_chunks):
         key_run, sub = jax.random.split(key_run)
-        state, psum, chunk_losses = chunk(state, jax.random.split(sub, every))
-        chunk_losses = np.asarray(chunk_losses)  # waits for the chunk
+        state, psum, chunk_losses = chunk(state, jax.random.split(sub, every), data)
+        chunk_losses = sharding.gather(chunk_losses)  # waits for the chunk
         t_first = time.perf_counter() if t_first is None else t_first
         if not np.all(np.isfinite(chunk_losses)):
             raise FitError(
@@ -242,7 +246,8 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
         prev = chunk_losses
     if bar is not None:
         bar.close()
-    params = jax.tree.map(lambda s: s / every, psum)
+    # on this host as numpy arrays (gathered from every device and process of a sharded fit)
+    params = sharding.gather(jax.tree.map(lambda s: s / every, psum))
     timed = (len(losses) - 1) * every
     step_s = (time.perf_counter() - t_first) / timed if timed else float("nan")
     return SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,

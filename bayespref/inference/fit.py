@@ -20,6 +20,7 @@ from numpyro.infer import log_likelihood as _log_likelihood
 from bayespref import config
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
+from bayespref.inference import sharding
 from bayespref.inference.engine import (
     as_key,
     draws_with_deterministics,
@@ -223,6 +224,8 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     centring = spec.centring_weight(p.data)
     if centring is not None:
         arrays = {**arrays, "centring": jax.numpy.asarray(centring)}
+    if sharding.wanted(settings.devices):  # one chain's log density over several devices
+        arrays = sharding.shard(spec, p.data, arrays, settings.devices)
     start = imm = None
     if init is not None:
         if not isinstance(init, Fit):
@@ -262,6 +265,8 @@ def _svi(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
                              f"{_offering('structured_guides', 'hierarchical')}.")
         run_settings = dataclasses.replace(settings, guide=HierarchicalGuide(p.fn, spec, p.sizes))
     arrays = p.arrays if p.grouped is None else {**p.arrays, "by_user": p.grouped}
+    if sharding.wanted(settings.devices):  # the log density over several devices (and hosts)
+        arrays = sharding.shard(spec, p.data, arrays, settings.devices)
     res = run_svi(p.fn, arrays, seed, run_settings)
     draws = svi_draws(p.fn, p.arrays, res, jax.random.fold_in(as_key(seed), 1), settings.num_samples)
     dt = _datatree(p, draws, with_log_likelihood=log_likelihood)

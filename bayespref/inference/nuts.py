@@ -30,6 +30,8 @@ import numpy as np
 from numpyro.infer import NUTS
 from numpyro.infer.util import log_likelihood as _log_likelihood
 
+from bayespref.models.base import SAMPLER_ONLY
+
 #: number of compiled samplers kept (each holds an XLA executable)
 CACHE_SIZE = 16
 _CACHE: collections.OrderedDict = collections.OrderedDict()
@@ -62,8 +64,16 @@ class NutsRun:
 
 def _signature(tree):
     leaves, treedef = jax.tree.flatten(tree)
-    return treedef, tuple((np.shape(x), np.dtype(getattr(x, "dtype", type(x))).str, bool(getattr(x, "weak_type", False)))
-                           for x in leaves)
+    # the sharding too: a program compiled for arrays split over a device mesh serves only that layout
+    return treedef, tuple((np.shape(x), np.dtype(getattr(x, "dtype", type(x))).str, bool(getattr(x, "weak_type", False)),
+                           _sharding_key(x)) for x in leaves)
+
+
+def _sharding_key(x):
+    s = getattr(x, "sharding", None)
+    if s is None or len(s.device_set) <= 1:
+        return None
+    return s
 
 
 def _fn_key(fn):
@@ -109,7 +119,7 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
         _, (z, extra) = jax.lax.scan(draw, state, jnp.arange(draws))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
         # pointwise values from the per-comparison arrays (the grouped layout is for the sampler only)
-        per_comparison = {k: v for k, v in data.items() if k != "by_user"}
+        per_comparison = {k: v for k, v in data.items() if k not in SAMPLER_ONLY}
         ll = _log_likelihood(fn, samples, per_comparison, batch_ndims=1) if with_ll else {}
         return samples, dict(zip(FIELDS + ("step_size",), extra)), ll
 

@@ -26,6 +26,11 @@ class NutsSettings:
     population weights and SDs of hierarchical BT did not change the ESS per gradient (measured over
     4 seeds, benchmarks/RESULTS.md), so the default stays diagonal. ``chain_method`` None chooses
     from the devices (:func:`bayespref.config.devices_for_chains`).
+
+    ``devices``: None or 1 (default) runs each chain on one device (chains in parallel over
+    devices); N > 1 splits one chain's log density over N devices (:mod:`bayespref.inference.sharding`;
+    families with ``shardable``), the chains then run one after another (``chain_method`` None or
+    "sequential") or in lock-step ("vectorized") on that mesh, not with "parallel".
     """
 
     chains: int = 4
@@ -35,19 +40,25 @@ class NutsSettings:
     max_tree_depth: int = 10
     dense_mass: bool | list | tuple = False
     chain_method: str | None = None
+    devices: int | None = None
     progress: bool = True
 
     #: field -> what it may be (bayespref.validate); the other fields are checked by their annotation
     rules: ClassVar[dict] = {
         "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1),
         "target_accept": Real(0, 1, open_low=True, open_high=True), "max_tree_depth": Whole(1),
-        "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "progress": FLAG,
+        "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "devices": Whole(1, none=True),
+        "progress": FLAG,
     }
 
     def __post_init__(self):
         if not isinstance(self.dense_mass, (bool, list, tuple)):
             raise ModelError(f"dense_mass={self.dense_mass!r}: use True, False or a list of tuples of site names.")
         check_fields(self, self.rules)
+        if self.devices is not None and self.devices > 1 and self.chain_method == "parallel":
+            raise ModelError(f"devices={self.devices} splits each chain over {self.devices} devices, so chains "
+                             "cannot also run one per device: use chain_method='sequential' (or None), or "
+                             "devices=None for chain_method='parallel'.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,7 +72,9 @@ class SviSettings:
     chunks of ``check_every`` steps compiled once (``lax.scan``). After each chunk the mean loss is
     compared with the previous chunk's; the run stops when the decrease stays below ``tol``
     (relative) or below the loss's own noise for two checks in a row (or at ``steps``). The
-    parameters returned are the average over the last chunk (Polyak averaging).
+    parameters returned are the average over the last chunk (Polyak averaging). ``devices``: None
+    or 1 (default) one device; N > 1 splits the log density over N devices as for NUTS
+    (:mod:`bayespref.inference.sharding`), across hosts too (:func:`bayespref.config.setup_distributed`).
     """
 
     steps: int = 20000
@@ -72,13 +85,14 @@ class SviSettings:
     tol: float = 1e-4
     check_every: int = 500
     num_samples: int = 1000
+    devices: int | None = None
     progress: bool = True
 
     #: field -> what it may be (bayespref.validate); ``guide`` may also be a guide object
     rules: ClassVar[dict] = {
         "steps": Whole(1), "lr": POSITIVE, "batch_size": Whole(1, none=True),
         "user_batch_size": Whole(1, none=True), "tol": NON_NEGATIVE, "check_every": Whole(1),
-        "num_samples": Whole(1), "progress": FLAG,
+        "num_samples": Whole(1), "devices": Whole(1, none=True), "progress": FLAG,
     }
     guides: ClassVar[tuple] = ("normal", "mvn", "lowrank", "laplace", "hierarchical")
 
@@ -86,6 +100,10 @@ class SviSettings:
         if isinstance(self.guide, str) or not callable(self.guide):
             OneOf(self.guides).check("guide", self.guide)
         check_fields(self, self.rules)
+        if self.devices is not None and self.devices > 1 and self.batch_size is not None:
+            raise ModelError(f"devices={self.devices} splits the comparisons by user over devices; minibatches "
+                             "of comparisons (batch_size) are not split. Use user_batch_size=... or "
+                             "batch_size=None.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,6 +26,9 @@ A model is a plain NumPyro function
   gradient needs no scatter). It must give the same joint density. :func:`bayespref.fit` passes it
   to the sampler only; pointwise log-likelihoods and predictions always use the per-comparison
   arrays.
+* may use ``data["sharded"]`` when present (built by :meth:`ModelSpec.shard_arrays` for a fit over
+  several devices): a padded layout whose leading axis is split over the devices, with a ``mask``
+  of the real entries; the same joint density, for the sampler only, as ``by_user``.
 
 Wrap such a function in :class:`CustomModel` to fit it with :func:`bayespref.fit`.
 """
@@ -84,6 +87,21 @@ def take(data: dict, batch) -> dict:
     per_comparison = ("a", "b", "user", "y", "xa", "xb", "ucov", "prompt", "items", "level", "shown", "n_ranked",
                       "xi")
     return {k: (v[batch] if k in per_comparison and v is not None else v) for k, v in data.items()}
+
+
+#: keys of the model arrays that only the sampler's log density reads (grouped or sharded layouts);
+#: pointwise log-likelihoods and predictions use the per-comparison arrays without them
+SAMPLER_ONLY = ("by_user", "sharded")
+
+
+def pad_leading(tree: dict, multiple: int) -> dict:
+    """Every array of ``tree`` padded with zeros (False for masks) along its leading axis to a
+    multiple of ``multiple`` (the device count of a sharded fit)."""
+    def pad(x):
+        x = np.asarray(x)
+        extra = (-x.shape[0]) % multiple
+        return np.concatenate([x, np.zeros((extra,) + x.shape[1:], x.dtype)]) if extra else x
+    return {k: pad(v) for k, v in tree.items()}
 
 
 #: family name -> spec class; filled by :meth:`ModelSpec.__init_subclass__`
@@ -350,6 +368,22 @@ class ModelSpec:
     def by_user_arrays(self, data) -> dict[str, Any] | None:
         """The training comparisons grouped by user for a faster log density, or None (default)."""
         return None
+
+    #: capability: whether this family can split its log density over devices (:meth:`shard_arrays`)
+    shardable: ClassVar[bool] = False
+
+    def shard_arrays(self, data, arrays: dict, n_shards: int) -> tuple[dict, tuple[str, ...]]:
+        """Capability: the sampler's arrays laid out for a log density split over ``n_shards`` devices.
+
+        Returns ``(arrays, sharded)``: the model arrays with a layout the density reads (under a key
+        of :data:`SAMPLER_ONLY`) and the keys whose arrays are split along their leading axis (a
+        multiple of ``n_shards``: padded, with a mask); everything else is replicated on every
+        device. A user's comparisons stay on one device. Raises :class:`ModelError` naming why
+        when this family or configuration cannot be sharded (the default).
+        """
+        able = ", ".join(sorted(name for name, cls in FAMILIES.items() if cls.shardable)) or "none"
+        raise ModelError(f"{self.family} cannot split its log density over devices (devices={n_shards}); "
+                         f"families that can: {able}. Use devices=None (one device).")
 
     def centring_weight(self, data) -> np.floating | None:
         """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""

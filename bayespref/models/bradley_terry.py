@@ -12,7 +12,7 @@ import numpyro.distributions as dist
 
 from bayespref.errors import ModelError
 from bayespref.models import sites
-from bayespref.models.base import ModelSpec, observation_plate, take
+from bayespref.models.base import ModelSpec, observation_plate, pad_leading, take
 from bayespref.models.likelihood import observe
 from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
 from bayespref.validate import OneOf
@@ -91,6 +91,7 @@ class BradleyTerry(ModelSpec):
 
     family: ClassVar[str] = "BradleyTerry"
     sensitivity: ClassVar[bool] = True
+    shardable: ClassVar[bool] = True
     rules: ClassVar[dict] = {**ModelSpec.rules, "worths": OneOf(("fixed", "random", True, False), none=True)}
 
     def __post_init__(self):
@@ -116,6 +117,22 @@ class BradleyTerry(ModelSpec):
                 "Comparisons.from_frame(features=...) or use worths='fixed'."
             )
 
+    def shard_arrays(self, data, arrays, n_shards):
+        """The comparisons ordered by user (a user's comparisons on one device), as ``a``, ``b``,
+        ``dx`` (:math:`x_a - x_b`), ``y`` and ``mask``, padded with masked rows to a multiple of
+        ``n_shards`` and split over that many devices. Pairs only."""
+        import numpy as np
+
+        if data.obs_dim != "comparison":
+            raise ModelError(f"devices={n_shards}: BradleyTerry splits pairwise comparisons over devices; fit "
+                             "rankings with devices=None.")
+        order = np.argsort(np.asarray(data.user), kind="stable")
+        flat = {"a": np.asarray(arrays["a"])[order], "b": np.asarray(arrays["b"])[order],
+                "dx": np.asarray(arrays["xa"] - arrays["xb"])[order], "y": np.asarray(arrays["y"])[order],
+                "mask": np.ones(len(order), bool)}
+        return {**arrays, "sharded": pad_leading(flat, n_shards)}, \
+            ("sharded",)
+
     def model(self, data, *, n_options, n_users, n_features, n_covariates, predict=False, batch=None):
         reward = jnp.zeros(n_options)
         worths = self.resolved_worths(n_features)
@@ -132,6 +149,15 @@ class BradleyTerry(ModelSpec):
                 weight = numpyro.sample(sites.WEIGHT, dist.Normal(0.0, self.weight_scale))
         pos = numpyro.sample(sites.POSITION, dist.Normal(0.0, self.position_scale)) if self.position else 0.0
         log_tie = self.sample_log_tie(data)
+
+        flat = data.get("sharded")
+        if flat is not None and not predict and batch is None:  # split over devices (shard_arrays)
+            d = reward[flat["a"]] - reward[flat["b"]] + pos
+            if weight is not None:
+                d = d + flat["dx"] @ weight
+            with numpyro.plate("comparison", d.shape[0]), numpyro.handlers.mask(mask=flat["mask"]):
+                observe(d, flat["y"], link=self.link, log_tie=log_tie, half_ties=self.half_ties)
+            return
 
         with observation_plate(data, batch):
             d_ = take(data, batch)

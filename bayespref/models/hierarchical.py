@@ -13,7 +13,15 @@ import numpyro.distributions as dist
 
 from bayespref.errors import ModelError
 from bayespref.models import sites
-from bayespref.models.base import SCALE, ModelSpec, group_by_user, observation_plate, take, user_plate
+from bayespref.models.base import (
+    SCALE,
+    ModelSpec,
+    group_by_user,
+    observation_plate,
+    pad_leading,
+    take,
+    user_plate,
+)
 from bayespref.models.likelihood import observe
 from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
 from bayespref.validate import FLAG, POSITIVE, Real
@@ -165,6 +173,7 @@ class Hierarchical(ModelSpec):
     group_effect_methods: ClassVar[tuple[str, ...]] = ("design", "users")
     covariate_effects: ClassVar[bool] = True
     sensitivity: ClassVar[bool] = True
+    shardable: ClassVar[bool] = True
     rules: ClassVar[dict] = {**ModelSpec.rules, "group_scale": SCALE, "lkj_concentration": POSITIVE,
                              "centring": Real(0, 1, note="0: non-centred, 1: centred"),
                              "correlated": FLAG, "random_effects": FLAG}
@@ -254,6 +263,21 @@ class Hierarchical(ModelSpec):
         y = np.where(mask, np.asarray(data.y)[idx], 0)
         return {"dx": jnp.asarray(dx, dtype=base["xa"].dtype), "y": jnp.asarray(y, dtype=jnp.int32),
                 "mask": jnp.asarray(mask)}
+
+    def shard_arrays(self, data, arrays, n_shards):
+        """The grouped layout (:meth:`by_user_arrays`) with its user axis split over ``n_shards``
+        devices: each user's comparisons on one device; users padded with empty (masked) rows to a
+        multiple of ``n_shards``. Needs the grouped layout (user-varying feature weights, no worths,
+        pairs)."""
+        grouped = self.by_user_arrays(data)
+        if grouped is None:
+            raise ModelError(
+                f"devices={n_shards}: Hierarchical splits its log density over devices by user in the grouped "
+                "layout, which needs pairwise comparisons, varying='features' and no option worths (worths=None "
+                "or False), and users of not too unequal sizes; this model or these data have none. Use "
+                "devices=None.")
+        return {**arrays, "by_user": pad_leading(grouped, n_shards)}, \
+            ("by_user",)
 
     def group_mask(self, data):
         """(covariate, effect) 0/1 matrix of the group effects allowed by ``interactions``."""
@@ -375,10 +399,14 @@ class Hierarchical(ModelSpec):
         if grouped is not None and not predict and batch is None:
             # d_uj = sum_f dx_ufj w_uf: a batched matrix-vector product over users
             dx, y, mask = grouped["dx"], grouped["y"], grouped["mask"]
+            rows = user_plate(n_users, user_batch)
             if user_batch is not None:
                 dx, y, mask = dx[user_batch], y[user_batch], mask[user_batch]
+            elif dx.shape[0] > n_users:  # users padded for a sharded fit (shard_arrays): empty, masked rows
+                rows = numpyro.plate("user_rows", dx.shape[0], dim=-2)
+                v = jnp.concatenate([v, jnp.zeros((dx.shape[0] - n_users, v.shape[1]), v.dtype)])
             d = jnp.einsum("ufj,uf->uj", dx, v)
-            with user_plate(n_users, user_batch), numpyro.plate("slot", d.shape[-1], dim=-1), \
+            with rows, numpyro.plate("slot", d.shape[-1], dim=-1), \
                     numpyro.handlers.mask(mask=mask):
                 observe(d + pos, y, link=self.link, log_tie=log_tie, half_ties=self.half_ties)
             return

@@ -1,0 +1,205 @@
+"""Comparisons read from a Parquet dataset in user-aligned chunks, without holding the whole table.
+
+A dataset is a directory of Parquet files (as ``pyarrow`` or ``DataFrame.to_parquet`` write them),
+one row per judgement, **ordered by user** (a user's rows contiguous, e.g. written from
+``df.sort_values("user")``), with columns for the two options, the outcome (1 = ``a`` preferred,
+0 = ``b`` preferred), the user and per-comparison option features ``<name>_a`` / ``<name>_b``.
+:class:`ParquetComparisons` scans it once, batch by batch (only the named columns are read), to
+encode options and users, count each user's judgements and validate every row; errors name the file
+and the row within it. :meth:`ParquetComparisons.chunks` then streams the judgements again as
+consecutive groups of whole users in the grouped (user, feature, slot) layout of
+:meth:`bayespref.Hierarchical.by_user_arrays` (padded, with a mask), so that a fit can visit users
+chunk by chunk with peak memory set by the chunk, not the table.
+
+Needs the ``parquet`` extra (``pip install "bayespref[parquet]"``, pyarrow).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from bayespref.errors import DataError
+
+
+def _pyarrow():
+    try:
+        import pyarrow.dataset as ds
+    except ImportError:  # pragma: no cover - the extra is not installed
+        raise DataError("Reading Parquet needs pyarrow: pip install 'bayespref[parquet]'.") from None
+    return ds
+
+
+@dataclasses.dataclass
+class ParquetComparisons:
+    """A Parquet dataset of pairwise comparisons, scanned once and streamed in user-aligned chunks.
+
+    Parameters
+    ----------
+    path : path
+        A directory of ``.parquet`` files (or one file).
+    a, b, outcome, user : str
+        Column names. ``outcome``: 1 (``a`` preferred) or 0 (``b`` preferred).
+    features : sequence of str
+        Option features, read from the columns ``<name>_a`` and ``<name>_b``.
+    batch_rows : int
+        Rows per record batch read from disk (the scan's and the stream's unit of memory).
+
+    Examples
+    --------
+    >>> pc = ParquetComparisons("judgements/", a="a", b="b", outcome="y", user="u",
+    ...                         features=["len"])                                # doctest: +SKIP
+    >>> for chunk in pc.chunks(users=5000): ...                                  # doctest: +SKIP
+    """
+
+    path: object
+    a: str = "a"
+    b: str = "b"
+    outcome: str = "outcome"
+    user: str = "user"
+    features: tuple = ()
+    batch_rows: int = 1 << 18
+
+    def __post_init__(self):
+        self.path = pathlib.Path(self.path)
+        self.features = tuple(self.features)
+        if not self.path.exists():
+            raise DataError(f"{self.path}: no such Parquet file or directory.")
+        self._scan()
+
+    # -- reading -----------------------------------------------------------------------------
+    @property
+    def columns(self) -> list[str]:
+        return [self.a, self.b, self.outcome, self.user] + [f"{f}_{s}" for f in self.features for s in "ab"]
+
+    def _batches(self):
+        """(file, first row of the batch within the file, batch as a dict of numpy arrays), in order."""
+        ds = _pyarrow()
+        dataset = ds.dataset(str(self.path), format="parquet")
+        for frag in sorted(dataset.get_fragments(), key=lambda f: f.path):
+            names = set(frag.physical_schema.names)
+            missing = [c for c in self.columns if c not in names]
+            if missing:
+                raise DataError(f"{frag.path}: no column(s) {missing} (it has {sorted(names)}). Name the columns "
+                                "with a=, b=, outcome=, user=, features= (features read from <name>_a, <name>_b).")
+            row = 0
+            for batch in frag.to_batches(columns=self.columns, batch_size=self.batch_rows):
+                cols = {c: batch.column(c).to_numpy(zero_copy_only=False) for c in self.columns}
+                for c in self.columns:
+                    nulls = batch.column(c).null_count
+                    if nulls:
+                        bad = np.flatnonzero(np.asarray(batch.column(c).is_null()))[:5] + row
+                        raise DataError(f"{frag.path}: column {c!r} is empty (null) in {nulls} row(s), e.g. rows "
+                                        f"{bad.tolist()} of the file. Drop or fill them before writing.")
+                yield frag.path, row, cols
+                row += batch.num_rows
+
+    def _scan(self) -> None:
+        import pandas as pd
+
+        options = pd.Index([])
+        users, counts = [], []
+        last_user = None
+        n = 0
+        for file, row, cols in self._batches():
+            self._validate(file, row, cols)
+            new = pd.Index(pd.unique(np.concatenate([cols[self.a], cols[self.b]]))).difference(options)
+            options = options.append(new)
+            u = cols[self.user]
+            starts = np.concatenate([[0], np.flatnonzero(u[1:] != u[:-1]) + 1])
+            labels = u[starts]
+            sizes = np.diff(np.concatenate([starts, [len(u)]]))
+            if last_user is not None and labels[0] == last_user:  # the previous batch's user goes on
+                counts[-1] += int(sizes[0])
+                labels, sizes, starts = labels[1:], sizes[1:], starts[1:]
+            users.extend(labels.tolist())
+            counts.extend(sizes.tolist())
+            if len(u):
+                last_user = u[-1]
+            n += len(u)
+        seen = pd.Index(users)
+        if not seen.is_unique:
+            dup = seen[seen.duplicated()][:5].tolist()
+            raise DataError(f"{self.path}: the rows of user(s) {dup} are not contiguous; the stream needs the "
+                            "judgements ordered by user (write df.sort_values(user) to Parquet).")
+        if n == 0:
+            raise DataError(f"{self.path}: no rows.")
+        self.options = options
+        self.users = seen
+        self.counts = np.asarray(counts, dtype=np.int64)
+        self.n_comparisons = n
+        self.max_per_user = int(self.counts.max())
+
+    def _validate(self, file, row, cols) -> None:
+        y = np.asarray(cols[self.outcome])
+        bad = ~np.isin(y, (0, 1))
+        if bad.any():
+            idx = np.flatnonzero(bad)[:5]
+            raise DataError(f"{file}: outcome column {self.outcome!r} must be 1 (a preferred) or 0 (b preferred); "
+                            f"rows {(idx + row).tolist()} of the file hold {y[idx].tolist()}.")
+        same = cols[self.a] == cols[self.b]
+        if same.any():
+            idx = np.flatnonzero(same)[:5]
+            raise DataError(f"{file}: rows {(idx + row).tolist()} compare an option with itself.")
+        for f in self.features:
+            for s in "ab":
+                x = np.asarray(cols[f"{f}_{s}"], dtype=float)
+                if not np.all(np.isfinite(x)):
+                    idx = np.flatnonzero(~np.isfinite(x))[:5]
+                    raise DataError(f"{file}: feature column {f}_{s!s} is not finite in rows {(idx + row).tolist()} "
+                                    "of the file.")
+
+    # -- streaming ---------------------------------------------------------------------------
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    def chunks(self, users: int, slots: int | None = None, dtype=np.float32):
+        """Yield consecutive groups of ``users`` whole users in the grouped layout.
+
+        Each chunk is a dict: ``users`` (C,) the users' indices (0 .. n_users - 1, in file order),
+        ``dx`` (C, F, J) :math:`x_a - x_b`, ``y`` (C, J) outcome codes, ``mask`` (C, J); every chunk
+        has the same shape (J = ``slots`` or the largest user's count; the last chunk is padded with
+        users of index -1 and empty masks), so a program compiled for one chunk serves them all.
+        """
+        j = self.max_per_user if slots is None else int(slots)
+        if j < self.max_per_user:
+            raise DataError(f"slots={j} is below the largest user's {self.max_per_user} judgements.")
+        bounds = np.concatenate([[0], np.cumsum(self.counts)])
+        buf = {k: [] for k in ("dx", "y")}
+        have, first_user = 0, 0
+        for _, _, cols in self._batches():
+            dx = np.stack([np.asarray(cols[f"{f}_a"], dtype) - np.asarray(cols[f"{f}_b"], dtype)
+                           for f in self.features], axis=1) if self.features else np.zeros((len(cols[self.a]), 0), dtype)
+            buf["dx"].append(dx)
+            buf["y"].append(np.asarray(cols[self.outcome], np.int32))
+            have += len(dx)
+            while first_user < self.n_users:
+                last = min(first_user + users, self.n_users)
+                need = bounds[last] - bounds[first_user]
+                if have < need:
+                    break
+                dx_all, y_all = np.concatenate(buf["dx"]), np.concatenate(buf["y"])
+                yield self._layout(first_user, last, users, j, dx_all[:need], y_all[:need], dtype)
+                buf = {"dx": [dx_all[need:]], "y": [y_all[need:]]}
+                have -= need
+                first_user = last
+
+    def _layout(self, lo, hi, c, j, dx, y, dtype) -> dict:
+        counts = self.counts[lo:hi]
+        row = np.repeat(np.arange(hi - lo), counts)
+        slot = np.arange(len(row)) - np.repeat(np.cumsum(counts) - counts, counts)
+        out_dx = np.zeros((c, len(self.features), j), dtype)
+        out_y = np.zeros((c, j), np.int32)
+        mask = np.zeros((c, j), bool)
+        out_dx[row, :, slot] = dx
+        out_y[row, slot] = y
+        mask[row, slot] = True
+        ids = np.full(c, -1, np.int64)
+        ids[: hi - lo] = np.arange(lo, hi)
+        return {"users": ids, "dx": out_dx, "y": out_y, "mask": mask}
+
+
+__all__ = ["ParquetComparisons"]
