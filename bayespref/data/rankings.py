@@ -33,11 +33,7 @@ from bayespref.data.comparisons import (
     Comparisons,
     _feature_frame_columns,
     _frame,
-    _index_from_json,
-    _index_to_json,
     _Spec,
-    _table_from_json,
-    _table_to_json,
     _y,
 )
 from bayespref.data.readers.kwise import _pairs
@@ -166,14 +162,14 @@ class Rankings:
     def n_levels(self) -> np.ndarray:
         """(R,) number of ranked tie groups of each ranking (a complete ranking without ties: n_shown)."""
         ranked = (self.level >= 0) & (self.level != UNRANKED)
-        return np.where(ranked, self.level, -1).max(axis=1) + 1
+        return np.where(ranked, self.level, -1).max(axis=1, initial=-1) + 1
 
     @property
     def max_tie(self) -> int:
-        """The size of the largest tie group (1 without ties)."""
+        """The size of the largest tie group (1 without ties; 0 for no rankings, an empty subset)."""
         ranked = (self.level >= 0) & (self.level != UNRANKED)
         r = np.nonzero(ranked)[0]
-        return int(np.bincount(r * self.max_items + self.level[ranked]).max())
+        return int(np.bincount(r * self.max_items + self.level[ranked]).max()) if len(r) else 0
 
     # -- readers --------------------------------------------------------------------------------
     @classmethod
@@ -597,8 +593,8 @@ class Rankings:
         return pd.Series({
             "n_rankings": self.n_rankings, "n_options": self.n_options, "n_users": self.n_users,
             "n_prompts": self.n_prompts, "n_features": self.n_features, "n_covariates": self.n_covariates,
-            "mean_shown": float(self.n_shown.mean()), "max_items": self.max_items,
-            "share_partial": float(unranked.mean()), "share_with_ties": float(tied.mean()),
+            "mean_shown": _mean(self.n_shown), "max_items": self.max_items,
+            "share_partial": _mean(unranked), "share_with_ties": _mean(tied),
             "n_pairs": len(r), "median_per_user": float(np.median(np.bincount(self.user, minlength=self.n_users))),
             "n_components": int(comps),
         }, name="Rankings", dtype=object)
@@ -610,7 +606,8 @@ class Rankings:
         lines = [f"<Rankings: {self.n_rankings} rankings of {self.n_options} options by {self.n_users} user(s)"
                  f"{prompts}>",
                  f"  items shown: {shown.min()}-{shown.max()} (mean {s['mean_shown']:.2f}); partial (not all "
-                 f"ranked): {s['share_partial']:.1%}; with ties: {s['share_with_ties']:.1%}"]
+                 f"ranked): {s['share_partial']:.1%}; with ties: {s['share_with_ties']:.1%}" if len(shown)
+                 else "  no rankings (an empty subset)"]
         if self.n_features:
             lines.append(f"  features ({self.n_features}): {', '.join(self.feature_names[:8])}")
         if self.covariate_names:
@@ -633,20 +630,30 @@ class Rankings:
             arrays[name] = None if v is None else {"values": np.asarray(v).tolist(), "dtype": str(v.dtype),
                                                     "shape": list(v.shape)}
         s = self._spec
-        payload = {
-            "format": _FORMAT, "obs_dim": self.obs_dim, "arrays": arrays,
-            "frame": _table_to_json(self.frame.reset_index(drop=True)),
-            "ranking_ids": _ids_to_json(self.ranking_ids),
-            "options": _index_to_json(self.options), "users": _index_to_json(self.users),
-            "prompts": _index_to_json(self.prompts),
-            "feature_names": list(self.feature_names), "covariate_names": list(self.covariate_names),
-            "option_features": _table_to_json(self.option_features), "user_table": _table_to_json(self.user_table),
-            "has_ties": self.has_ties,
-            "spec": {"reader": s.reader, "roles": {k: _jsonable(v) for k, v in s.roles.items()},
-                     "feature_mode": s.feature_mode, "covariate_mode": s.covariate_mode,
-                     "covariate_columns": [_py(c) for c in s.covariate_columns],
-                     "design": [[_py(c), None if lv is None else [_py(v) for v in lv]] for c, lv in s.design]},
+        parts = {  # what a label JSON cannot hold is named by its part in the error
+            "frame": lambda: _frame_to_json(self.frame), "ranking_ids": lambda: _labels_to_json(self.ranking_ids),
+            "options": lambda: _labels_to_json(self.options), "users": lambda: _labels_to_json(self.users),
+            "prompts": lambda: _labels_to_json(self.prompts),
+            "option_features": lambda: _frame_to_json(self.option_features),
+            "user_table": lambda: _frame_to_json(self.user_table),
+            "spec": lambda: {"reader": s.reader, "roles": {k: _label_to_json(v) for k, v in s.roles.items()},
+                             "feature_mode": s.feature_mode, "covariate_mode": s.covariate_mode,
+                             "covariate_columns": [_label_to_json(c) for c in s.covariate_columns],
+                             "design": [[_label_to_json(c), None if lv is None else [_label_to_json(v) for v in lv]]
+                                        for c, lv in s.design]},
         }
+        payload = {"format": _FORMAT, "obs_dim": self.obs_dim, "arrays": arrays,
+                   "feature_names": list(self.feature_names), "covariate_names": list(self.covariate_names),
+                   "has_ties": self.has_ties}
+        for part, make in parts.items():
+            try:
+                payload[part] = make()
+            except _NotJSON as err:
+                raise DataError(f"Rankings.to_json: the {_PART_NAMES.get(part, part)} hold a value JSON cannot "
+                                f"hold: {err.value!r} of type {type(err.value).__name__}. Labels and kept values "
+                                "are saved as strings, numbers, booleans, None, timestamps, bytes or tuples of "
+                                "them: convert that column (e.g. df[col].astype(str)) and read the data "
+                                "again.") from None
         return json.dumps(payload)
 
     @classmethod
@@ -661,47 +668,144 @@ class Rankings:
         arrays = {name: None if v is None else np.asarray(v["values"], dtype=v["dtype"]).reshape(v["shape"])
                   for name, v in d["arrays"].items()}
         s = d["spec"]
-        spec = _RankingSpec(reader=s["reader"], roles=s["roles"], feature_mode=s["feature_mode"],
-                            covariate_mode=s["covariate_mode"], covariate_columns=tuple(s["covariate_columns"]),
-                            design=tuple((c, None if lv is None else tuple(lv)) for c, lv in s["design"]))
-        ids = _ids_from_json(d["ranking_ids"])
-        frame = _table_from_json(d["frame"])
+        spec = _RankingSpec(reader=s["reader"], roles={k: _label_from_json(v) for k, v in s["roles"].items()},
+                            feature_mode=s["feature_mode"], covariate_mode=s["covariate_mode"],
+                            covariate_columns=tuple(_label_from_json(c) for c in s["covariate_columns"]),
+                            design=tuple((_label_from_json(c), None if lv is None
+                                          else tuple(_label_from_json(v) for v in lv)) for c, lv in s["design"]))
+        ids = _labels_from_json(d["ranking_ids"])
+        frame = _frame_from_json(d["frame"])
         frame.index = ids
-        return cls(frame=frame, options=_index_from_json(d["options"]), users=_index_from_json(d["users"]),
-                   prompts=_index_from_json(d["prompts"]), feature_names=tuple(d["feature_names"]),
+        return cls(frame=frame, options=_labels_from_json(d["options"]), users=_labels_from_json(d["users"]),
+                   prompts=_labels_from_json(d["prompts"]), feature_names=tuple(d["feature_names"]),
                    covariate_names=tuple(d["covariate_names"]), ranking_ids=ids,
-                   option_features=_table_from_json(d["option_features"]),
-                   user_table=_table_from_json(d["user_table"]), has_ties=d["has_ties"], _spec=spec, **arrays)
+                   option_features=_frame_from_json(d["option_features"]),
+                   user_table=_frame_from_json(d["user_table"]), has_ties=d["has_ties"], _spec=spec, **arrays)
+
+
+def _mean(x: np.ndarray) -> float:
+    """The mean, NaN (without a warning) for no rankings."""
+    return float(x.mean()) if x.size else float("nan")
 
 
 _FORMAT = "bayespref.Rankings/1"
 _ARRAY_FIELDS = ("items", "level", "user", "prompt", "x", "covariates", "ranking_covariates")
+_PART_NAMES = {"frame": "kept columns (frame)", "ranking_ids": "ranking ids", "options": "option labels",
+               "users": "user labels", "prompts": "prompt labels", "option_features": "option feature table",
+               "user_table": "user covariate table", "spec": "column names or covariate levels"}
 
 
 def _ranking_frame(columns: dict, ids: pd.Index) -> pd.DataFrame:
-    """``frame``: one row per ranking (index: the ranking ids); no columns is an empty object Index,
-    as a frame read back from JSON has."""
+    """``frame``: one row per ranking (index: the ranking ids); no columns is an empty object Index."""
     frame = pd.DataFrame(columns, index=ids)
     if not columns:
         frame.columns = pd.Index([], dtype=object)
     return frame
 
 
-def _ids_to_json(ids: pd.Index) -> dict:
-    """Ranking ids; a RangeIndex (the row labels of a default frame) stays one."""
-    if isinstance(ids, pd.RangeIndex):
-        return {"range": [ids.start, ids.stop, ids.step], "name": _py(ids.name)}
-    return _index_to_json(ids)
+# -- exact JSON of labels, label indexes and tables (types, dtypes, names and RangeIndexes kept) ----------------
+class _NotJSON(Exception):
+    """A value the JSON form cannot hold exactly."""
+
+    def __init__(self, value: Any):
+        super().__init__(repr(value))
+        self.value = value
 
 
-def _ids_from_json(d: dict) -> pd.Index:
+def _label_to_json(v: Any) -> Any:
+    """One label or table value: JSON scalars as they are (NaN and inf too), lists as lists, others tagged."""
+    v = _py(v)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, list):  # a list of names in the spec (positions, keep)
+        return [_label_to_json(x) for x in v]
+    if isinstance(v, tuple):
+        return {"tuple": [_label_to_json(x) for x in v]}
+    if v is pd.NA:
+        return {"na": "NA"}
+    if v is pd.NaT:
+        return {"na": "NaT"}
+    if isinstance(v, pd.Timestamp):
+        return {"timestamp": v.isoformat(), "unit": v.unit, "tz": None if v.tz is None else str(v.tz)}
+    if isinstance(v, bytes):
+        return {"bytes": v.hex()}
+    raise _NotJSON(v)
+
+
+def _label_from_json(x: Any) -> Any:
+    if isinstance(x, list):
+        return [_label_from_json(v) for v in x]
+    if not isinstance(x, dict):
+        return x
+    if "tuple" in x:
+        return tuple(_label_from_json(v) for v in x["tuple"])
+    if "na" in x:
+        return pd.NA if x["na"] == "NA" else pd.NaT
+    if "timestamp" in x:
+        t = pd.Timestamp(x["timestamp"])
+        return (t if x["tz"] is None else t.tz_convert(x["tz"])).as_unit(x["unit"])
+    return bytes.fromhex(x["bytes"])
+
+
+def _dtype_to_json(dtype: Any) -> Any:
+    if isinstance(dtype, pd.CategoricalDtype):
+        return {"categories": _labels_to_json(dtype.categories), "ordered": bool(dtype.ordered)}
+    return str(dtype)
+
+
+def _labels_to_json(labels: pd.Index | pd.Series | None) -> dict | None:
+    """An Index (or a Series: a table column) with its dtype and name; a RangeIndex stays one."""
+    if labels is None:
+        return None
+    if isinstance(labels, pd.RangeIndex):
+        return {"range": [labels.start, labels.stop, labels.step], "name": _label_to_json(labels.name)}
+    return {"values": [_label_to_json(v) for v in labels], "dtype": _dtype_to_json(labels.dtype),
+            "name": _label_to_json(labels.name)}
+
+
+def _values_from_json(d: dict) -> tuple[Any, Any]:
+    """``(values, dtype)`` of a :func:`_labels_to_json` form; object values as an object array (so that
+    tuples stay labels, not the levels of a MultiIndex)."""
+    values = [_label_from_json(v) for v in d["values"]]
+    dtype = d["dtype"]
+    if isinstance(dtype, dict):
+        return values, pd.CategoricalDtype(_labels_from_json(dtype["categories"]), ordered=dtype["ordered"])
+    if dtype == "object":
+        arr = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            arr[i] = v
+        return arr, object
+    return values, dtype
+
+
+def _labels_from_json(d: dict | None) -> pd.Index | None:
+    if d is None:
+        return None
+    name = _label_from_json(d["name"])
     if "range" in d:
-        return pd.RangeIndex(*d["range"], name=d["name"])
-    return _index_from_json(d)
+        return pd.RangeIndex(*d["range"], name=name)
+    values, dtype = _values_from_json(d)
+    return pd.Index(values, dtype=dtype, name=name, tupleize_cols=False)
 
 
-def _jsonable(v: Any) -> Any:
-    return [_py(x) for x in v] if isinstance(v, (list, tuple)) else _py(v)
+def _frame_to_json(t: pd.DataFrame | None) -> dict | None:
+    if t is None:
+        return None
+    return {"index": _labels_to_json(t.index), "columns": _labels_to_json(t.columns),
+            "data": [_labels_to_json(t.iloc[:, i]) for i in range(t.shape[1])]}
+
+
+def _frame_from_json(d: dict | None) -> pd.DataFrame | None:
+    if d is None:
+        return None
+    index = _labels_from_json(d["index"])
+    cols = {}
+    for i, col in enumerate(d["data"]):
+        values, dtype = _values_from_json(col)
+        cols[i] = pd.Series(values, dtype=dtype, index=index)  # a Series keeps an object dtype, an array not
+    out = pd.DataFrame(cols, index=index)
+    out.columns = _labels_from_json(d["columns"])
+    return out
 
 
 _FEWER_HINT = {

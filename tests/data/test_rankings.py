@@ -434,6 +434,20 @@ BAD = {
                       r"\[3\] show fewer than 2 options"),
     "response twice": (lambda: S(_scores(response=["a", "a", "a", "c"])), r"more than once.*row\(s\) \[0, 1\]"),
     "higher_is_better not bool": (lambda: S(_scores(), higher_is_better=None), "True or False"),
+    # found by tests/fuzz/test_fuzz_rankings.py (each crashed or was accepted before the fix)
+    "ranked id twice in shown": (lambda: W(_wide(r3=[None, "a"], s=[["a", "b", "a"], ["a", "b", "c"]]), POS,
+                                           shown="s"), r"lists the same id more than once in 1 ranking\(s\) \[0\]"),
+    "list inside a shown list": (lambda: W(_wide(r3=[None, "a"], s=[["a", "b", ["c"]], ["a", "b", "c"]]), POS,
+                                           shown="s"), "cannot be labels"),
+    "unhashable kept column (wide)": (lambda: W(_wide(k=[{"a": 1}, [1]]), POS, keep=["k"]), r"column 'k' \(keep=\)"),
+    "features same as text": (lambda: L(_long(**{"1": [1.0] * 4}).assign(**{"x": 0.0}).set_axis(
+        ["ranking", "option", "rank", "1", 1], axis=1), features=[1, "1"]), "same as text"),
+    "MultiIndex columns (long)": (lambda: L(_long().set_axis(pd.MultiIndex.from_tuples(
+        [("ranking", ""), ("option", ""), ("rank", "x")]), axis=1)), "MultiIndex"),
+    "MultiIndex columns (wide)": (lambda: W(_wide().set_axis(pd.MultiIndex.from_tuples(
+        [("r1", ""), ("r2", ""), ("r3", "x")]), axis=1), POS), "MultiIndex"),
+    "MultiIndex columns (scores)": (lambda: S(_scores().set_axis(pd.MultiIndex.from_tuples(
+        [("prompt", ""), ("response", ""), ("score", "x")]), axis=1)), "MultiIndex"),
     "missing score column": (lambda: S(_scores().drop(columns="score")), "column 'score'"),
     # from_comparisons
     "not comparisons": (lambda: Rankings.from_comparisons(_long()), "expected a bayespref.Comparisons"),
@@ -465,3 +479,78 @@ def test_bad_subset_split_and_json():
         Rankings.from_json('{"format": "bayespref.Comparisons/1"}')
     with pytest.raises(DataError, match="not JSON"):
         Rankings.from_json("{")
+
+
+# ---------------------------------------------------------------------------------------------
+# regressions found by tests/fuzz/test_fuzz_rankings.py
+# ---------------------------------------------------------------------------------------------
+def _assert_same(data: Rankings, back: Rankings) -> None:
+    for f in dataclasses.fields(Rankings):
+        mine, theirs = getattr(data, f.name), getattr(back, f.name)
+        if isinstance(mine, np.ndarray):
+            np.testing.assert_array_equal(mine, theirs)
+            assert mine.dtype == theirs.dtype
+        elif isinstance(mine, pd.DataFrame):
+            pd.testing.assert_frame_equal(mine, theirs)
+        elif isinstance(mine, pd.Index):
+            pd.testing.assert_index_equal(mine, theirs, exact=True)
+        else:
+            assert mine == theirs, f.name
+
+
+def test_json_round_trip_keeps_dtypes_and_odd_labels():
+    """Object (not str) ids and covariate columns, an empty covariate table, tuple / bytes / timestamp
+    labels, a categorical option index and a tuple column name come back exactly."""
+    wide = pd.DataFrame({"1st": ["x", "y"], "2nd": ["y", "z"], "u": ["a", "b"]},
+                        index=pd.Index(["i0", "i1"], dtype=object))
+    covs = pd.DataFrame({"g": pd.Series(["lo", "hi"], dtype=object, index=["a", "b"])})
+    assert covs["g"].dtype == object
+    long = pd.DataFrame({("rid", 1): [1, 1, 2, 2],
+                         "option": pd.Series([(1, 2), b"q", pd.Timestamp("2024-01-01"), (1, 2)], dtype=object),
+                         "rank": [1, 2, 1, 2]})
+    scores = pd.DataFrame({"prompt": ["p", "p"], "response": pd.Categorical(["x", "y"], categories=["y", "x", "w"]),
+                           "score": [1, 2]})
+    datas = [Rankings.from_wide(wide, ["1st", "2nd"], user="u", user_covariates=covs),
+             Rankings.from_wide(wide, ["1st", "2nd"], user="u", user_covariates=pd.DataFrame(index=["a", "b"])),
+             Rankings.from_long(long, ranking=("rid", 1)),
+             Rankings.from_scores(scores)]
+    for data in datas:
+        _assert_same(data, Rankings.from_json(data.to_json()))
+
+
+def test_to_json_refuses_what_json_cannot_hold():
+    data = Rankings.from_wide(pd.DataFrame({"1": [1 + 2j, 3j], "2": [3j, 1 + 2j]}), ["1", "2"])
+    with pytest.raises(DataError, match=r"to_json: the option labels .* type complex"):
+        data.to_json()
+
+
+def test_big_integer_ranks_and_scores_are_not_tied():
+    """float64 cannot tell 2**53 from 2**53 + 1: integer ranks and scores are compared exactly."""
+    big = np.array([2**53, 2**53 + 1], dtype=np.int64)
+    long = Rankings.from_long(pd.DataFrame({"ranking": [1, 1], "option": ["x", "y"], "rank": big}))
+    assert long.level.tolist() == [[0, 1]] and not long.has_ties
+    scores = Rankings.from_scores(pd.DataFrame({"prompt": ["p", "p"], "response": ["x", "y"], "score": big}))
+    assert scores.items.tolist() == [[1, 0]] and scores.level.tolist() == [[0, 1]]
+
+
+def test_empty_feature_list_is_no_features():
+    long = Rankings.from_long(_long(), features=[])
+    scores = Rankings.from_scores(_scores(), features=[])
+    for data in (long, scores):
+        assert data.x.shape == (2, 2, 0) and data.feature_names == ()
+        assert data.explode().n_features == 0
+
+
+def test_feature_columns_are_read_by_their_exact_name():
+    df = _long().assign(**{"1": [5.0, 6.0, 7.0, 8.0]})
+    df[1] = [1.0, 2.0, 3.0, 4.0]
+    assert Rankings.from_long(df, features=[1]).x[:, :, 0].tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    assert Rankings.from_long(df, features=["1"]).x[:, :, 0].tolist() == [[5.0, 6.0], [7.0, 8.0]]
+
+
+def test_empty_subset_describes_and_explodes():
+    empty = _many().subset([])
+    assert empty.items.shape == (0, 0) and empty.max_tie == 0 and empty.n_levels.shape == (0,)
+    assert "no rankings" in repr(empty) and empty.describe()["n_pairs"] == 0
+    assert empty.explode().n_comparisons == 0
+    _assert_same(empty, Rankings.from_json(empty.to_json()))

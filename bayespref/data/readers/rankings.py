@@ -42,8 +42,6 @@ from bayespref.data.validation import (
 )
 from bayespref.errors import DataError
 
-LIST_TYPES = (list, tuple, np.ndarray)
-
 
 class Items(NamedTuple):
     """The shown items of R rankings, n in all, in order of first appearance."""
@@ -67,6 +65,7 @@ class Items(NamedTuple):
 def long_items(df: Any, *, ranking: Any, option: Any, rank: Any, user: Any, prompt: Any,
                features: tuple | None, partial: bool, keep: tuple, where: str) -> Items:
     _check_frame(df, where, "rankings", "errors name the rows by them")
+    _check_flat(df, where)
     _check_flag(partial, "partial", where)
     names = features or ()
     _require_columns(df, {"ranking": ranking, "option": option, "rank": rank, "user": user, "prompt": prompt,
@@ -83,7 +82,7 @@ def long_items(df: Any, *, ranking: Any, option: Any, rank: Any, user: Any, prom
             _check_ids(df, col, role, where)
             per[role] = _per_ranking(df, col, role, codes, first, ids, where)
     kept = {c: _per_ranking(df, c, "keep=", codes, first, ids, where).to_numpy() for c in keep}
-    x = _features_from_columns(df, names, ("",), where)[0] if names else None
+    x = _item_features(df, names, where) if features is not None else None  # features=[]: none (D = 0)
     return Items(ids=ids, ranking=codes, option=labels, key=key, rows=df.index, user=per.get("user"),
                  prompt=per.get("prompt"), kept=kept, x=x, source=df, source_ranking=codes)
 
@@ -101,6 +100,15 @@ def _ranks(df: pd.DataFrame, col: Any, partial: bool, where: str) -> np.ndarray:
                         "those items were shown but not ranked (the rest of a top-k ranking, the unchosen "
                         "items of a choice), pass partial=True; otherwise fill or remove them.")
     _check_finite(v[~na], f"rank column {col!r}", df.index[~na], where)
+    return _exact_key(s, v)
+
+
+def _exact_key(s: pd.Series, v: np.ndarray) -> np.ndarray:
+    """Keys that order (and tie) like the values of column ``s`` (``v``: them as float64): ``v``
+    itself, or for an integer column with values float64 cannot tell apart (beyond 2**53, e.g. 2**53
+    and 2**53 + 1) their dense ranks, so that distinct integers are never tied."""
+    if ptypes.is_integer_dtype(s.dtype) and (np.abs(v[~np.isnan(v)]) >= 2**53).any():
+        return s.rank(method="dense").to_numpy(dtype=np.float64, na_value=np.nan)
     return v
 
 
@@ -110,6 +118,7 @@ def _ranks(df: pd.DataFrame, col: Any, partial: bool, where: str) -> np.ndarray:
 def wide_items(df: Any, *, positions: Any, user: Any, prompt: Any, shown: Any, tie_sep: Any,
                keep: tuple, where: str) -> Items:
     _check_frame(df, where, "rankings", "they become the ranking ids")
+    _check_flat(df, where)
     positions = _names_argument(positions, "positions", where)
     if positions is None or not positions:
         raise DataError(f"{where}: positions={positions!r} names no columns; list the columns that hold the "
@@ -152,16 +161,24 @@ def wide_items(df: Any, *, positions: Any, user: Any, prompt: Any, shown: Any, t
         key = np.concatenate([key, np.full(len(extra), np.nan)])
         values = pd.concat([values, pd.Series(extra.to_numpy(), dtype=object)], ignore_index=True)
     values = values.infer_objects()  # ids of one type keep it (int ids stay ints), as in a long frame
+    for c in keep:  # values of a ranking, labels as in the other layouts (hashable)
+        _check_hashable(df[c], f"column {c!r} (keep=)", where)
     kept = {c: df[c].to_numpy() for c in keep}
     return Items(ids=ids, ranking=row.astype(np.int64), option=values, key=key, rows=None, user=per.get("user"),
                  prompt=per.get("prompt"), kept=kept, x=None, source=df, source_ranking=np.arange(len(df)))
+
+
+def _is_list(v: Any) -> bool:
+    """A list of ids: a list, a tuple or a 1-d array (its items are checked as labels later; np.ndim
+    would fail on a list holding a list)."""
+    return isinstance(v, (list, tuple)) or (isinstance(v, np.ndarray) and v.ndim == 1)
 
 
 def _unranked(cells: pd.Series, col: Any, row: np.ndarray, ranked: pd.Series, ids: pd.Index,
               where: str) -> pd.Series:
     """The shown ids of each ranking that are not ranked, in the order of its ``shown`` list; the
     Series is indexed by ranking position."""
-    not_list = ~cells.map(lambda v: isinstance(v, LIST_TYPES) and np.ndim(v) == 1).to_numpy(dtype=bool)
+    not_list = ~cells.map(_is_list).to_numpy(dtype=bool)
     if not_list.any():
         example = cells[not_list].iloc[0]
         raise DataError(f"{where}: column {col!r} (shown) must hold a list of the ids shown in each ranking; "
@@ -177,6 +194,12 @@ def _unranked(cells: pd.Series, col: Any, row: np.ndarray, ranked: pd.Series, id
                         f"ranking(s) {_fmt(pd.unique(ids[at[na]]))}; list only the ids of shown options.")
     _check_hashable(flat, f"the lists of column {col!r} (shown)", where, labels=ids[at])
     shown_pairs = pd.MultiIndex.from_arrays([at, flat])
+    twice = shown_pairs.duplicated()
+    if twice.any():
+        raise DataError(f"{where}: column {col!r} (shown) lists the same id more than once in "
+                        f"{len(pd.unique(at[twice]))} ranking(s) {_fmt(pd.unique(ids[at[twice]]))} (e.g. "
+                        f"{flat[twice].iloc[0]!r} in ranking {_py(ids[at[twice][0]])!r}). List each shown "
+                        "option once (a tie is one cell joined with tie_sep=).")
     ranked_pairs = pd.MultiIndex.from_arrays([row, ranked])
     missing = ~ranked_pairs.isin(shown_pairs)
     if missing.any():
@@ -196,6 +219,7 @@ def score_items(source: Any, *, group: Any, option: Any, score: Any, user: Any, 
     df = as_frame(source, where)
     _check_frame(df, where, "rankings", "errors name the rows by them, and the first row of each group is "
                  "its ranking id")
+    _check_flat(df, where)
     _check_flag(higher_is_better, "higher_is_better", where)
     names = features or ()
     _require_columns(df, {"group": group, "option": option, "score": score, "user": user,
@@ -204,13 +228,13 @@ def score_items(source: Any, *, group: Any, option: Any, score: Any, user: Any, 
     labels = _check_ids(df, option, "option", where)
     prompt = _check_ids(df, group, "group", where)
     users = _check_ids(df, user, "user", where) if user is not None else None
-    s = _scores(df, score, where)
+    s = _exact_key(df[score], _scores(df, score, where))
     keys = [group] if user is None else [user, group]
-    codes = df.groupby(keys, sort=False).ngroup().to_numpy().astype(np.int64)  # order of first appearance
-    first = np.unique(codes, return_index=True)[1]
+    # numbered in order of first appearance (factorize: whatever order groupby numbers categorical keys in)
+    codes, first = _groups(pd.Series(df.groupby(keys, sort=False, observed=True).ngroup().to_numpy()))
     ids = df.index[first]
     kept = {c: _per_ranking(df, c, "keep=", codes, first, ids, where).to_numpy() for c in keep}
-    x = _features_from_columns(df, names, ("",), where)[0] if names else None
+    x = _item_features(df, names, where) if features is not None else None  # features=[]: none (D = 0)
     return Items(ids=ids, ranking=codes, option=labels, key=-s if higher_is_better else s, rows=df.index,
                  user=None if users is None else users.iloc[first], prompt=prompt.iloc[first], kept=kept, x=x,
                  source=df, source_ranking=codes)
@@ -219,8 +243,31 @@ def score_items(source: Any, *, group: Any, option: Any, score: Any, user: Any, 
 # ---------------------------------------------------------------------------------------------
 # shared
 # ---------------------------------------------------------------------------------------------
+def _item_features(df: pd.DataFrame, names: tuple, where: str) -> np.ndarray:
+    """(n, len(names)) float64 per-item features from the columns named exactly ``names`` (checked to
+    exist by ``_require_columns``): numeric and finite, and names distinct as text (the feature names,
+    and the ``<name>_a`` / ``<name>_b`` columns of ``explode()``, are their text)."""
+    if not names:
+        return np.zeros((len(df), 0))
+    text = pd.Series([str(n) for n in names])
+    if text.duplicated().any():
+        same = [n for n, t in zip(names, text) if t == text[text.duplicated()].iloc[0]]
+        raise DataError(f"{where}: features= names {_fmt(same)} are the same as text ({str(same[0])!r}); a "
+                        "feature is named by its column's text, so rename one of those columns.")
+    return _features_from_columns(df.loc[:, list(names)].set_axis(list(text), axis=1), tuple(text), ("",),
+                                  where)[0]
+
+
 def _listed(role: str, names: tuple) -> dict:
     return {f"{role}[{i}]": c for i, c in enumerate(names)}
+
+
+def _check_flat(df: pd.DataFrame, where: str) -> None:
+    """One level of column names: with a MultiIndex a name picks several columns (or none)."""
+    if isinstance(df.columns, pd.MultiIndex):
+        raise DataError(f"{where}: the frame has {df.columns.nlevels} levels of column names (a MultiIndex), "
+                        "so a column name may pick several columns; flatten them first, e.g. "
+                        "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
 
 
 def _check_flag(value: Any, name: str, where: str) -> None:
