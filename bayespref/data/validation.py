@@ -95,6 +95,7 @@ def _check_frame(df: Any, where: str, obs: str = "comparisons",
     if not isinstance(df, pd.DataFrame):
         raise DataError(f"{where}: expected a pandas DataFrame, got {type(df).__name__}. "
                         "Wrap your data with pd.DataFrame(...).")
+    _check_flat(df, where)
     _check_columns_unique(df.columns, where)
     if len(df) == 0:
         raise DataError(f"{where}: the frame is empty (0 rows); there are no {obs} to use.")
@@ -102,6 +103,14 @@ def _check_frame(df: Any, where: str, obs: str = "comparisons",
         dup = df.index[df.index.duplicated()]
         raise DataError(f"{where}: the row labels (index) are not unique, e.g. {_fmt(pd.unique(dup))}; "
                         f"{index_role}. Use df.reset_index(drop=True).")
+
+
+def _check_flat(df: pd.DataFrame, where: str) -> None:
+    """One level of column names: with a MultiIndex a name picks several columns (or none)."""
+    if isinstance(df.columns, pd.MultiIndex):
+        raise DataError(f"{where}: the frame has {df.columns.nlevels} levels of column names (a MultiIndex), "
+                        "so a column name may pick several columns; flatten them first, e.g. "
+                        "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
 
 
 def _has_column(df: pd.DataFrame, col: Any) -> bool:

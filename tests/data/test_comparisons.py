@@ -591,3 +591,9 @@ def test_trl_and_counts_encode_through_adapter():
     e = d.encode(trl.assign(chosen=["r9", "r1"]))
     assert e.a.tolist() == [-1, 0] and e.outcome.tolist() == [1.0, 1.0]
     np.testing.assert_array_equal(e.xa[:, 0], [1, 2])
+
+
+def test_two_level_column_names_are_refused_with_the_fix():
+    df = pd.DataFrame([["x", "y", 1.0]], columns=pd.MultiIndex.from_tuples([("a", ""), ("b", ""), ("outcome", "")]))
+    with pytest.raises(DataError, match="2 levels of column names"):
+        Comparisons.from_frame(df)

@@ -30,6 +30,7 @@ from bayespref.data.readers.kwise import _scores
 from bayespref.data.readers.source import as_frame
 from bayespref.data.validation import (
     _check_finite,
+    _check_flat,
     _check_frame,
     _check_hashable,
     _check_ids,
@@ -260,14 +261,6 @@ def _item_features(df: pd.DataFrame, names: tuple, where: str) -> np.ndarray:
 
 def _listed(role: str, names: tuple) -> dict:
     return {f"{role}[{i}]": c for i, c in enumerate(names)}
-
-
-def _check_flat(df: pd.DataFrame, where: str) -> None:
-    """One level of column names: with a MultiIndex a name picks several columns (or none)."""
-    if isinstance(df.columns, pd.MultiIndex):
-        raise DataError(f"{where}: the frame has {df.columns.nlevels} levels of column names (a MultiIndex), "
-                        "so a column name may pick several columns; flatten them first, e.g. "
-                        "df.columns = ['_'.join(map(str, c)) for c in df.columns].")
 
 
 def _check_flag(value: Any, name: str, where: str) -> None:
