@@ -62,6 +62,7 @@ _MODULES = {
     "causal": "bayespref.analyses.causal",
     "overlap": "bayespref.analyses.overlap",
     "sensitivity": "bayespref.analyses.sensitivity",
+    "design": "bayespref.analyses.design",
     "labels": "bayespref.analyses.labels",
     "report": "bayespref.report",
     "selection": "bayespref.checks.selection",

@@ -1,4 +1,4 @@
-"""Command line: ``bayespref demo | fit | report | sensitivity | datasets``.
+"""Command line: ``bayespref demo | fit | report | sensitivity | design | datasets``.
 
 Every run writes its results atomically to an output folder (nothing half-written on failure,
 Ctrl-C or SIGTERM, which is handled like Ctrl-C) and shows progress.
@@ -34,7 +34,9 @@ def _parser() -> argparse.ArgumentParser:
                      "(saved fit, summary tables, plots)."),
         epilog="Examples:\n  bayespref demo\n  bayespref fit models/baseball.toml --out results/baseball\n"
                "  bayespref report models/topmodel2007_groups.toml --by gender\n"
-               "  bayespref sensitivity models/sensitivity_topmodel2007.toml\n  bayespref datasets",
+               "  bayespref sensitivity models/sensitivity_topmodel2007.toml\n"
+               "  bayespref design fit.nc candidates.csv --target weight --feature x1 --out ranked.csv\n"
+               "  bayespref datasets",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -65,8 +67,51 @@ def _parser() -> argparse.ArgumentParser:
                     help="output folder (default: bayespref-results/<spec name>-sensitivity)")
     sa.add_argument("--quick", action="store_true", help="short chains and few SVI steps, for a smoke test")
     sa.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    _design_parser(sub)
     sub.add_parser("datasets", help="list the bundled datasets")
     return p
+
+
+DESIGN_TARGETS = ("parameters", "contrast", "top_k", "membership", "weight", "amce", "predictions")
+
+
+def _design_parser(sub) -> None:
+    g = sub.add_parser(
+        "design", help="rank candidate comparisons by what judging them would teach (expected information gain "
+                       "about a target) and write them to a CSV",
+        description="Read a saved fit (fit.nc of 'bayespref fit') and a CSV of candidate comparisons (the training "
+                    "frame's columns: a, b, features, optionally user or the user covariates), score every "
+                    "candidate by its expected information gain about the target, and write the ranked "
+                    "candidates (or, with --n, a batch chosen together) to a CSV, atomically.",
+        epilog="Examples:\n  bayespref design fit.nc pool.csv --out ranked.csv\n"
+               "  bayespref design fit.nc pool.csv --target contrast --by group --levels B A --effect x0 --n 50 "
+               "--budget 5\n  bayespref design fit.nc pool.csv --target weight --feature x1 --exclude-judged",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    g.add_argument("fit", help="a saved fit (NetCDF written by Fit.save or 'bayespref fit')")
+    g.add_argument("candidates", help="CSV of candidate comparisons")
+    g.add_argument("--out", default=None, help="CSV to write (default: <candidates>-ranked.csv beside the candidates)")
+    g.add_argument("--target", choices=DESIGN_TARGETS, default="parameters",
+                   help="what to learn about (default: %(default)s, every parameter)")
+    g.add_argument("--by", default=None, help="contrast: the user covariate whose levels are the groups")
+    g.add_argument("--levels", nargs=2, metavar=("FIRST", "SECOND"), default=None,
+                   help="contrast: the two groups (first minus second)")
+    g.add_argument("--effect", default=None, help="contrast: the feature or option whose effect is contrasted")
+    g.add_argument("--feature", default=None, help="weight / amce: the feature")
+    g.add_argument("--k", type=int, default=3, help="top_k: how many options (default: %(default)s)")
+    g.add_argument("--type", type=int, default=None, help="top_k / weight of a latent-types fit: the type")
+    g.add_argument("--user", default=None, help="membership: the user (a training user or a new one)")
+    g.add_argument("--judgements", default=None, help="membership: CSV of the user's answers so far")
+    g.add_argument("--test", default=None, help="predictions: CSV of the test comparisons")
+    g.add_argument("--user-covariates", default=None,
+                   help="CSV of covariates of users the fit has not seen (first column: the user id)")
+    g.add_argument("--n", type=int, default=None, help="select a batch of N judgements chosen together "
+                                                       "(default: score every candidate on its own)")
+    g.add_argument("--budget", type=int, default=None, help="batch: at most this many judgements per unit")
+    g.add_argument("--budget-by", default="user", help="batch: the unit of the budget, 'user' or a user covariate "
+                                                       "(default: %(default)s)")
+    g.add_argument("--exclude-judged", action="store_true", help="leave out pairs the fit's data already hold")
+    g.add_argument("--max-draws", type=int, default=1000, help="posterior draws used (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="seed (default: %(default)s)")
 
 
 def _report(result, spec, out):
@@ -198,6 +243,8 @@ def _command(args, target: dict) -> int:
     # `datasets` should not pay.
     from bayespref.cli import runspec
 
+    if args.command == "design":
+        return _design(args, target)
     if args.command == "sensitivity":
         spec = runspec.load_spec(args.spec)
         name = spec.get("name", pathlib.Path(args.spec).stem)
@@ -216,6 +263,77 @@ def _command(args, target: dict) -> int:
     target.update(out=out, before=_folder_state(out))
     result = runspec.run(spec, out, quick=args.quick, progress=not args.no_progress)
     _report(result, spec, out)
+    return 0
+
+
+def _read_csv(path, what: str, index: bool = False):
+    import pandas as pd
+
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise BayesprefError(f"bayespref design: the {what} file {path} does not exist.")
+    try:
+        return pd.read_csv(path, index_col=0 if index else None)
+    except Exception as exc:  # unreadable, empty, not CSV
+        raise BayesprefError(f"bayespref design: {path} is not a readable CSV of {what} ({exc}).") from exc
+
+
+def _design_target(args, design):
+    """The target named by the design verb's options (a BayesprefError naming a missing one)."""
+    def need(option, value):
+        if value is None:
+            raise BayesprefError(f"bayespref design --target {args.target} needs {option}.")
+        return value
+
+    if args.target == "parameters":
+        return design.parameters()
+    if args.target == "contrast":
+        first, second = need("--levels FIRST SECOND", args.levels)
+        return design.contrast(need("--by COV", args.by), first, second, need("--effect NAME", args.effect))
+    if args.target == "top_k":
+        return design.top_k(args.k, type=args.type)
+    if args.target == "weight":
+        return design.weight(need("--feature F", args.feature), type=args.type)
+    if args.target == "amce":
+        return design.amce(need("--feature F", args.feature))
+    if args.target == "membership":
+        judgements = None if args.judgements is None else _read_csv(args.judgements, "judgements")
+        cov = None if args.user_covariates is None else _read_csv(args.user_covariates, "user covariates", True)
+        return design.membership(need("--user ID", args.user), judgements, cov)
+    return design.predictions(_read_csv(need("--test CSV", args.test), "test comparisons"))
+
+
+def _design(args, target: dict) -> int:
+    """``bayespref design``: rank (or select) candidate comparisons and write them to a CSV."""
+    import pandas as pd
+
+    from bayespref.analyses import design  # deferred like runspec (JAX)
+    from bayespref.inference.result import load_fit
+
+    fit = load_fit(args.fit)
+    candidates = _read_csv(args.candidates, "candidate comparisons")
+    cov = None if args.user_covariates is None else _read_csv(args.user_covariates, "user covariates", True)
+    goal = _design_target(args, design)
+    out = pathlib.Path(args.out) if args.out else pathlib.Path(args.candidates).with_name(
+        pathlib.Path(args.candidates).stem + "-ranked.csv")
+    target.update(out=out, before=_folder_state(out))
+    options = dict(user_covariates=cov, exclude_judged=args.exclude_judged, max_draws=args.max_draws, seed=args.seed)
+    if args.n is None:
+        if args.budget is not None:
+            raise BayesprefError("bayespref design: --budget applies to a batch; pass --n N as well.")
+        table = design.score(fit, candidates, goal, **options)
+    else:
+        table = design.select(fit, candidates, goal, n=args.n, budget=args.budget, budget_by=args.budget_by,
+                              **options)
+    label = table.attrs.get("target", goal.label)
+    table = table.rename_axis("candidate").reset_index()
+    with _io.atomic_file(out) as tmp:
+        table.to_csv(tmp, index=False)
+    kind = f"a batch of {len(table)}" if args.n is not None else f"{len(table)} candidates ranked"
+    print(f"Target: {label}")
+    with pd.option_context("display.width", 120, "display.max_columns", 12, "display.precision", 4):
+        print(table.head(10).to_string(index=False))
+    print(f"\n{kind} (expected information gain in nats) written to {out}")
     return 0
 
 
