@@ -64,8 +64,9 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     model : ModelSpec or callable
         A family spec (:class:`~bayespref.BradleyTerry`, :class:`~bayespref.Hierarchical`, ...) or a
         NumPyro function following the model-function contract (:mod:`bayespref.models.base`).
-    data : Comparisons
-        The validated comparisons.
+    data : Comparisons or ParquetComparisons
+        The validated comparisons; or, for ``method="svi"`` only, a Parquet dataset streamed from disk
+        (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`, see :func:`_fit_stream`).
     method : {"nuts", "svi", "laplace"}
         ``"nuts"``: NumPyro's NUTS, ``chains`` chains of ``warmup`` + ``draws`` iterations, run in
         parallel over devices (on a CPU, over virtual devices). The sampler is compiled once per
@@ -114,6 +115,10 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     """
     config.ensure_jax()
     spec = as_spec(model)
+    from bayespref.data.readers.parquet_stream import ParquetComparisons
+
+    if isinstance(data, ParquetComparisons):
+        return _fit_stream(spec, data, method, seed, settings, log_likelihood, posterior_predictive, init, options)
     if not (isinstance(data, Comparisons) or ranking_data(data)):
         raise DataError(
             f"fit() needs a bayespref.Comparisons or bayespref.Rankings as `data`, got {type(data).__name__}. "
@@ -160,6 +165,78 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     if spec.has_types and spec.n_types > 1:
         result._warn_separation()
     return result
+
+
+def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_predictive, init, options) -> Fit:
+    """SVI on a Parquet dataset streamed in chunks of whole users (:func:`~bayespref.inference.engine.run_svi_stream`).
+
+    Covers :class:`~bayespref.Hierarchical` with user-varying feature weights, no option worths and
+    no covariates (the grouped layout the stream yields), with ``user_batch_size`` users per step
+    and ``chunk_users`` users held in memory. The returned :class:`Fit` holds draws of the
+    population sites (``weight``, ``sd_weight``, ``corr_chol``, ...) and, when users x effects x
+    draws is at most 2e7, of ``z`` and ``user_weight``; no log-likelihood or observed-data groups.
+    ``fit.data`` is the :class:`ParquetComparisons` itself: sizes, options, users and features,
+    enough for ``summary()``, ``repr`` and ``fit.info``; anything that needs the comparisons in memory
+    (``predict()`` on the training data, ``add_posterior_predictive``, ``save``, LOO) raises a
+    :class:`~bayespref.DataError` saying so.
+    """
+    from bayespref.inference.engine import run_svi_stream, svi_stream_draws
+    from bayespref.models.hierarchical import Hierarchical
+
+    if method != "svi":
+        raise ModelError(f"method={method!r} needs the comparisons in memory; a ParquetComparisons (streamed from "
+                         "disk) is fitted with method='svi' only (and user_batch_size=...). For NUTS or Laplace load "
+                         "the rows into a bayespref.Comparisons.")
+    if init is not None or posterior_predictive:
+        raise ModelError("init= and posterior_predictive=True need the comparisons in memory; not available for a "
+                         "ParquetComparisons.")
+    settings = make_settings(method, settings, **options)
+    nf = len(source.features)
+    if not isinstance(spec, Hierarchical) or spec.resolved_varying(nf) != ("features",) or \
+            spec.resolved_worths(nf) or not spec.random_effects or not nf:
+        raise ModelError("A ParquetComparisons is fitted in the grouped layout: Hierarchical with user-varying "
+                         "feature weights (varying='features'), no option worths (worths=None or False) and "
+                         f"random effects, on at least one feature; got {spec!r}.")
+    if tuple(spec.feature_names(source)) != tuple(source.features) or spec.covariate_names(source):
+        raise ModelError("A ParquetComparisons fit uses all the features the reader was given and no user "
+                         "covariates: choose the features with ParquetComparisons(features=[...]).")
+    ubs = settings.user_batch_size
+    if ubs is None or not (0 < ubs < source.n_users):
+        raise ModelError(f"user_batch_size={ubs!r}: a streamed fit takes minibatches of users; give "
+                         f"user_batch_size between 1 and n_users - 1 = {source.n_users - 1}.")
+    if settings.batch_size is not None or sharding.wanted(settings.devices):
+        raise ModelError("A ParquetComparisons fit subsamples users (user_batch_size), on one device: leave "
+                         "batch_size and devices unset.")
+    chunk_users = settings.chunk_users or max(ubs, min(source.n_users, 20_000))
+    if chunk_users < ubs:
+        raise ModelError(f"chunk_users={chunk_users} is below user_batch_size={ubs}: a minibatch is drawn "
+                         "from the chunk in memory.")
+    sizes = spec.sizes(source)
+    fn = spec.bind(source)
+    run_settings = settings
+    if isinstance(settings.guide, str) and settings.guide == "hierarchical":
+        run_settings = dataclasses.replace(settings, guide=HierarchicalGuide(fn, spec, sizes))
+    elif settings.guide != "normal":
+        raise ModelError(f"guide={settings.guide!r}: a streamed fit needs per-user guide parameters indexed by "
+                         "user: use guide='normal' or 'hierarchical'.")
+    res = run_svi_stream(fn, source, source.n_users, seed, run_settings, chunk_users)
+    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.correlated and nf > 1 else [])
+    draws = svi_stream_draws(fn, res, source.n_users, jax.random.fold_in(as_key(seed), 1), settings.num_samples,
+                             population, [sites.Z, sites.user(sites.WEIGHT)])
+    dims = dict(spec.dims(sizes))
+    effects = np.asarray([f"{sites.WEIGHT}[{f}]" for f in source.features], dtype=str)
+    coords = {"feature": np.asarray(source.features, dtype=str), "user": np.asarray(source.users).astype(str),
+              "effect": effects, "effect_bis": effects}
+    dt = az.from_dict({"posterior": draws}, coords=coords, dims=dims)
+    dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
+    info = {"method": method, **_settings_info(settings), "chunk_users": chunk_users, "streamed": True,
+            "steps": res.steps, "max_steps": settings.steps, "converged": bool(res.converged),
+            "svi_step_seconds": res.step_seconds, "epochs": res.epochs,
+            "user_draws": sites.Z in draws}
+    if not res.converged:
+        warnings.warn(f"SVI stopped at {res.steps} steps without meeting the convergence rule (tol={settings.tol}). "
+                      "Increase steps=..., raise lr, or check fit.idata['svi'].loss.", ConvergenceWarning, stacklevel=3)
+    return Fit(dt, spec, source, info)
 
 
 def _offering(capability: str, value: str) -> str:
@@ -230,9 +307,13 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     if init is not None:
         if not isinstance(init, Fit):
             raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
-        if init.model != spec or init.data.n_obs != p.data.n_obs:
-            raise ModelError("init: the given fit is of another model or data; start from a fit of the same "
-                             "model on the same comparisons.")
+        same_shapes = init.sizes == p.sizes and all(
+            getattr(init.data, k).equals(getattr(p.data, k)) for k in ("options", "users"))
+        if init.model != spec or not same_shapes:
+            raise ModelError("init: the given fit is of another model, or of data with other options, users, "
+                             "features or covariates; start from a fit of the same model whose parameters have "
+                             "the same shapes and labels (the judgements themselves may differ, e.g. a warm "
+                             "start after new judgements).")
         post = init.idata.posterior
         if centring is not None:
             post = spec.centred_draws(post, arrays, p.sizes)
@@ -253,6 +334,9 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
 
 def _svi(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     spec = p.spec
+    if settings.chunk_users is not None:
+        raise ModelError("chunk_users sets the users held in memory when the data are streamed from disk (a "
+                         "ParquetComparisons); these comparisons are in memory: leave it unset.")
     if settings.user_batch_size is not None and (p.grouped is None or settings.batch_size is not None):
         raise ModelError(
             "user_batch_size needs a model whose comparisons can be grouped by user (Hierarchical with "

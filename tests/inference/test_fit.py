@@ -234,3 +234,16 @@ def test_dense_mass_option_and_bad_value():
         bp.fit(bp.BradleyTerry(), data, dense_mass="yes", progress=False)
     f = bp.fit(bp.BradleyTerry(), data, dense_mass=[("worth",)], chains=2, warmup=100, draws=100, progress=False)
     assert f.info["dense_mass"] == "[('worth',)]" and f.idata.posterior["worth"].shape == (2, 100, 4)
+
+
+def test_init_warm_starts_a_fit_on_more_judgements_of_the_same_options():
+    """A warm start needs the same parameter shapes and labels, not the same judgements (the design
+    loop refits after each batch of new judgements)."""
+    data = bp.load_dataset("baseball").comparisons()
+    first = bp.fit(bp.BradleyTerry(), data.subset(np.arange(200)), seed=1, chains=1, warmup=100, draws=100,
+                   progress=False)
+    again = bp.fit(bp.BradleyTerry(), data, seed=2, chains=1, warmup=100, draws=100, init=first, progress=False)
+    assert again.idata.posterior["worth"].shape == first.idata.posterior["worth"].shape
+    other = bp.load_dataset("citations").comparisons()
+    with pytest.raises(bp.ModelError, match="same shapes and labels"):
+        bp.fit(bp.BradleyTerry(), other, init=first, chains=1, warmup=50, draws=50, progress=False)
