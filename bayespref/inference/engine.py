@@ -158,18 +158,23 @@ def mass_from_draws(fn, data, posterior, max_draws: int = 400):
     return jnp.maximum(jnp.var(u, axis=0), 1e-8)
 
 
+def _make_guide(fn, guide, n_users=None, **kw):
+    """The autoguide named ``guide`` (a callable passes through). With ``n_users`` (users subsampled),
+    the mean-field guide's user plate takes the step's ``user_batch``: without it the autoguide draws
+    its own random users, and the per-user guide parameters are paired with another user's data."""
+    if callable(guide):
+        return guide
+    if guide not in GUIDES:
+        raise FitError(f"guide={guide!r} is unknown; choose from {sorted(GUIDES)} or 'hierarchical'.")
+    if n_users is not None and guide == "normal":
+        from bayespref.models.base import user_plate
+
+        kw["create_plates"] = lambda *a, user_batch=None, **k: user_plate(n_users, user_batch, dim=-1)
+    return GUIDES[guide](fn, **kw)
+
+
 def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     """Fit ``fn(data)`` by SVI with an autoguide and the stopping rule of :class:`SviSettings`."""
-    if callable(settings.guide):
-        guide = settings.guide
-    elif settings.guide in GUIDES:
-        guide = GUIDES[settings.guide](fn)
-    else:
-        raise FitError(f"guide={settings.guide!r} is unknown; choose from {sorted(GUIDES)} or 'hierarchical'.")
-    def make_svi(g):
-        return SVI(fn, g, numpyro.optim.Adam(settings.lr), Trace_ELBO())
-
-    svi = make_svi(guide)
     n = int(data["items" if "level" in data else "a"].shape[0])  # comparisons, or rankings
     bs = settings.batch_size
     if bs is not None and not (0 < bs < n):
@@ -178,6 +183,12 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     ubs = settings.user_batch_size
     if ubs is not None and not (0 < ubs < n_users):
         ubs = None
+    guide = _make_guide(fn, settings.guide, n_users if ubs is not None else None)
+
+    def make_svi(g):
+        return SVI(fn, g, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+
+    svi = make_svi(guide)
     key_init, key_run = jax.random.split(as_key(seed))
     # users (with all their comparisons) or comparisons drawn with replacement each step; the model's
     # subsampled plates scale the likelihood (and the users' terms) by U/B or N/B
@@ -191,7 +202,8 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
             raise
         # NumPyro's default start, uniform(-2, 2) on the unconstrained scale, can give logits too
         # extreme for a finite gradient (e.g. 32 features); start from the prior median instead
-        guide = GUIDES[settings.guide](fn, init_loc_fn=init_to_median(num_samples=15))
+        guide = _make_guide(fn, settings.guide, n_users if ubs is not None else None,
+                            init_loc_fn=init_to_median(num_samples=15))
         svi = make_svi(guide)
         start = "prior median"
         try:
@@ -296,3 +308,123 @@ def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:
     out = pred(as_key(seed), data)
     return {k: np.asarray(out[k])[None] for k in sites}
 
+
+
+#: draws of the users' effects are kept when users x effects x draws stays below this (else population only)
+STREAM_USER_DRAWS = 20_000_000
+
+
+def _stream_step_data(n_users, chunk, idx):
+    """One step's model arrays: the batch's rows of the chunk (grouped layout) and no covariates."""
+    return {"covariates": jnp.zeros((n_users, 0)),
+            "by_user": {"dx": chunk["dx"][idx], "y": chunk["y"][idx], "mask": chunk["mask"][idx]}}
+
+
+def run_svi_stream(fn, source, n_users: int, seed, settings: SviSettings, chunk_users: int) -> SviResult:
+    r"""SVI on comparisons streamed in user-aligned chunks (a Parquet dataset), whole table never in memory.
+
+    ``source.chunks(users=chunk_users)`` (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`)
+    yields chunks of whole users in the grouped layout. One epoch visits the chunks in turn; within a
+    chunk the users are shuffled and cut into minibatches of ``settings.user_batch_size`` (the last
+    one topped up with users drawn again from the chunk), one SVI step each. The model's user plate
+    is subsampled with the batch's **global** user ids and scaled by U/B with U = ``n_users``, so
+    each step's ELBO is an unbiased estimate over the chunk and an epoch's gradients sum to the full
+    data's; the per-user guide parameters (U x effects) stay in memory, indexed by global id. The
+    steps of a chunk run in one compiled ``lax.scan``. The stopping rule of :func:`run_svi` compares
+    the mean loss of successive windows of whole epochs (at least ``check_every`` steps each); the
+    parameters returned are the average over the last window, whole epochs, so the drift towards the
+    users of the chunk in hand averages out. At most ``settings.steps`` steps.
+    """
+    ubs = int(settings.user_batch_size)
+    guide = _make_guide(fn, settings.guide, n_users)
+    svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+    rng = np.random.default_rng(int(jax.random.randint(as_key(seed), (), 0, 2 ** 31 - 1)))
+    key_init = jax.random.fold_in(as_key(seed), 7)
+
+    @jax.jit
+    def run_chunk(st, psum, chunk, order):
+        def body(carry, idx):
+            s, ps = carry
+            s, loss = svi.update(s, _stream_step_data(n_users, chunk, idx), user_batch=chunk["users"][idx])
+            return (s, jax.tree.map(jnp.add, ps, svi.get_params(s))), loss
+        (st, psum), losses = jax.lax.scan(body, (st, psum), order)
+        return st, psum, losses
+
+    state, first = None, None
+    losses, prev, calm, converged, steps = [], None, 0, False, 0
+    window, psum, n_window, per_check = [], None, 0, None
+    timed, n_timed, epoch = 0.0, 0, 0
+    while steps < settings.steps and not converged:
+        n_epoch = 0
+        for raw in source.chunks(users=chunk_users):
+            n_valid = int(np.sum(raw["users"] >= 0))
+            if n_valid == 0:
+                continue
+            chunk = {k: jnp.asarray(v if k != "users" else v.astype(np.int32)) for k, v in raw.items()}
+            if state is None:
+                idx0 = jnp.arange(min(ubs, n_valid))
+                first = (chunk, idx0)
+                state = svi.init(key_init, _stream_step_data(n_users, chunk, idx0), user_batch=chunk["users"][idx0])
+            k = min(-(-n_valid // ubs), settings.steps - steps)
+            if k <= 0:
+                break
+            perm = rng.permutation(n_valid)
+            extra = rng.choice(n_valid, size=k * ubs - n_valid, replace=False) if k * ubs > n_valid else []
+            order = np.concatenate([perm, np.asarray(extra, dtype=perm.dtype)])[: k * ubs].reshape(k, ubs)
+            if psum is None:
+                psum = jax.tree.map(jnp.zeros_like, svi.get_params(state))
+            t0 = time.perf_counter()
+            state, psum, chunk_losses = run_chunk(state, psum, chunk, jnp.asarray(order, dtype=jnp.int32))
+            chunk_losses = np.asarray(chunk_losses)
+            if epoch > 0:  # the first epoch holds the compilations
+                timed += time.perf_counter() - t0
+                n_timed += k
+            if not np.all(np.isfinite(chunk_losses)):
+                raise FitError("SVI loss became NaN/inf. Lower the learning rate (lr=...), standardise the features.")
+            window.append(chunk_losses)
+            steps += k
+            n_epoch += k
+            n_window += k
+            if steps >= settings.steps:
+                break
+        epoch += 1
+        if per_check is None:  # whole epochs per check of the stopping rule: at least check_every steps
+            per_check = max(1, -(-int(settings.check_every) // max(n_epoch, 1)))
+        if epoch % per_check and steps < settings.steps:
+            continue
+        cur = np.concatenate(window)
+        losses.append(cur)
+        params = jax.tree.map(lambda s, n=n_window: np.asarray(s) / n, psum)  # Polyak average over the window
+        if prev is not None and len(cur) == len(prev):
+            calm = calm + 1 if _plateau(prev, cur, settings.tol) else 0
+            converged = calm >= 2
+        prev = cur
+        window, psum, n_window = [], None, 0
+    step_s = timed / n_timed if n_timed else float("nan")
+    res = SviResult(guide=guide, params=params, losses=np.concatenate(losses), converged=converged,
+                    steps=steps, step_seconds=step_s)
+    res.first = first
+    res.epochs = epoch
+    return res
+
+
+def svi_stream_draws(fn, res: SviResult, n_users: int, seed, num_samples: int, population: list[str],
+                     user_sites: list[str]) -> dict:
+    """Draws of the population sites (and, when users x effects x draws is at most
+    :data:`STREAM_USER_DRAWS`, of ``user_sites`` for every user), shaped (1, num_samples, ...)."""
+    chunk, idx = res.first
+    n_eff = int(np.asarray(res.params.get("user_loc", res.params.get("z_auto_loc", np.zeros((1, 1))))).shape[-1])
+    if user_sites and n_users * n_eff * num_samples <= STREAM_USER_DRAWS:
+        # every user at once, with empty comparisons (the draws need no data): batch = all users
+        f, j = chunk["dx"].shape[1], 1
+        data = {"covariates": jnp.zeros((n_users, 0)),
+                "by_user": {"dx": jnp.zeros((n_users, f, j)), "y": jnp.zeros((n_users, j), jnp.int32),
+                            "mask": jnp.zeros((n_users, j), bool)}}
+        batch, sites = jnp.arange(n_users), population + user_sites
+    else:
+        # one user's rows suffice for the population sites (vectorised over draws, a batch of B users
+        # would hold draws x B x slots x features floats)
+        idx = idx[:1]
+        data, batch, sites = _stream_step_data(n_users, chunk, idx), chunk["users"][idx], population
+    pred = Predictive(fn, guide=res.guide, params=res.params, num_samples=num_samples, return_sites=sites)
+    return {k: np.asarray(v)[None] for k, v in pred(as_key(seed), data, user_batch=batch).items()}

@@ -75,6 +75,11 @@ class SviSettings:
     parameters returned are the average over the last chunk (Polyak averaging). ``devices``: None
     or 1 (default) one device; N > 1 splits the log density over N devices as for NUTS
     (:mod:`bayespref.inference.sharding`), across hosts too (:func:`bayespref.config.setup_distributed`).
+
+    ``chunk_users``: Parquet input only (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`,
+    :func:`bayespref.inference.engine.run_svi_stream`): users per chunk held in memory (None:
+    ``max(user_batch_size, min(n_users, 20000))``); ``steps`` then counts minibatch steps over all
+    epochs and the stopping rule compares whole epochs.
     """
 
     steps: int = 20000
@@ -82,6 +87,7 @@ class SviSettings:
     guide: object = "normal"
     batch_size: int | None = None
     user_batch_size: int | None = None
+    chunk_users: int | None = None
     tol: float = 1e-4
     check_every: int = 500
     num_samples: int = 1000
@@ -91,7 +97,7 @@ class SviSettings:
     #: field -> what it may be (bayespref.validate); ``guide`` may also be a guide object
     rules: ClassVar[dict] = {
         "steps": Whole(1), "lr": POSITIVE, "batch_size": Whole(1, none=True),
-        "user_batch_size": Whole(1, none=True), "tol": NON_NEGATIVE, "check_every": Whole(1),
+        "user_batch_size": Whole(1, none=True), "chunk_users": Whole(1, none=True), "tol": NON_NEGATIVE, "check_every": Whole(1),
         "num_samples": Whole(1), "devices": Whole(1, none=True), "progress": FLAG,
     }
     guides: ClassVar[tuple] = ("normal", "mvn", "lowrank", "laplace", "hierarchical")

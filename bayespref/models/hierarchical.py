@@ -400,7 +400,9 @@ class Hierarchical(ModelSpec):
             # d_uj = sum_f dx_ufj w_uf: a batched matrix-vector product over users
             dx, y, mask = grouped["dx"], grouped["y"], grouped["mask"]
             rows = user_plate(n_users, user_batch)
-            if user_batch is not None:
+            if user_batch is not None and dx.shape[0] != user_batch.shape[0]:
+                # in-memory rows of all users; a streamed fit (Parquet) passes the batch's rows already
+                # gathered, with user_batch their global ids (the plate's U/B scaling uses all users)
                 dx, y, mask = dx[user_batch], y[user_batch], mask[user_batch]
             elif dx.shape[0] > n_users:  # users padded for a sharded fit (shard_arrays): empty, masked rows
                 rows = numpyro.plate("user_rows", dx.shape[0], dim=-2)

@@ -9,7 +9,9 @@ encode options and users, count each user's judgements and validate every row; e
 and the row within it. :meth:`ParquetComparisons.chunks` then streams the judgements again as
 consecutive groups of whole users in the grouped (user, feature, slot) layout of
 :meth:`bayespref.Hierarchical.by_user_arrays` (padded, with a mask), so that a fit can visit users
-chunk by chunk with peak memory set by the chunk, not the table.
+chunk by chunk with peak memory set by the chunk, not the table: ``bp.fit(bp.Hierarchical(), pc,
+method="svi", user_batch_size=B)`` fits by SVI on minibatches of users drawn chunk by chunk
+(:func:`bayespref.inference.engine.run_svi_stream`); the fit's ``fit.data`` is the reader itself.
 
 Needs the ``parquet`` extra (``pip install "bayespref[parquet]"``, pyarrow).
 """
@@ -22,6 +24,11 @@ import pathlib
 import numpy as np
 
 from bayespref.errors import DataError
+
+
+class StreamedData(DataError, AttributeError):
+    """What needs the comparisons in memory, asked of a :class:`ParquetComparisons` (a DataError; an
+    AttributeError too, so ``hasattr`` answers False)."""
 
 
 def _pyarrow():
@@ -151,10 +158,35 @@ class ParquetComparisons:
                     raise DataError(f"{file}: feature column {f}_{s!s} is not finite in rows {(idx + row).tolist()} "
                                     "of the file.")
 
-    # -- streaming ---------------------------------------------------------------------------
+    # -- sizes (what a streamed Fit's ``fit.data`` answers) ------------------------------------
     @property
     def n_users(self) -> int:
         return len(self.users)
+
+    @property
+    def n_options(self) -> int:
+        return len(self.options)
+
+    @property
+    def n_obs(self) -> int:
+        return self.n_comparisons
+
+    obs_dim = "comparison"
+    covariate_names = ()
+
+    @property
+    def feature_names(self) -> tuple:
+        return self.features
+
+    def __getattr__(self, name):
+        # only for attributes a ParquetComparisons lacks: what needs the comparisons in memory
+        if name.startswith("_"):
+            raise AttributeError(name)
+        raise StreamedData(
+            f"ParquetComparisons has no {name!r}: the comparisons stay on disk ({self.path}). A fit on them "
+            "(bp.fit(..., method='svi')) offers summary() and the posterior draws; for predictions on the "
+            "training rows, posterior predictive checks, LOO or saving, load the rows into a bayespref.Comparisons.")
+
 
     def chunks(self, users: int, slots: int | None = None, dtype=np.float32):
         """Yield consecutive groups of ``users`` whole users in the grouped layout.
@@ -202,4 +234,4 @@ class ParquetComparisons:
         return {"users": ids, "dx": out_dx, "y": out_y, "mask": mask}
 
 
-__all__ = ["ParquetComparisons"]
+__all__ = ["ParquetComparisons", "StreamedData"]

@@ -1,0 +1,147 @@
+"""Out-of-core SVI: a hierarchical fit on a Parquet dataset streamed from disk in user chunks (issue 24).
+
+Writes N = users x per_user judgements (default 200,000 users x 100 = 20M; 4 features; user-varying
+feature weights w_u ~ N(mu, 0.5^2 I), mu = linspace(1, -0.5, 4); 500 options with standard-normal
+features), ordered by user, to a temporary directory of Parquet files, one file per ``--file-users``
+users, never holding more than one file's rows in memory. Then, in a fresh child process,
+``bp.fit(bp.Hierarchical(), ParquetComparisons(dir, ...), method="svi", guide="hierarchical",
+user_batch_size=B, chunk_users=C)`` and records its peak RSS (the child's ``ru_maxrss``), wall time
+(reader scan + fit + draws), steps, epochs and the recovery of the population weights and user SDs.
+
+    python benchmarks/bench_streaming.py                               # 20M judgements
+    python benchmarks/bench_streaming.py --users 20000 --json /tmp/s.json   # 2M, quicker
+
+JSON to ``benchmarks/results/scaling/streaming_svi_<N>.json`` (``--json`` to override).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import sys
+import tempfile
+import time
+
+import numpy as np
+from _common import RESULTS_DIR, loadavg, peak_rss_mb, run_child, use_checkout, write_json
+
+FEATURES = 4
+OPTIONS = 500
+USER_SD = 0.5
+
+
+def write_dataset(path: pathlib.Path, users: int, per_user: int, file_users: int, seed: int = 0) -> dict:
+    """Write the judgements to ``path`` (one Parquet file per ``file_users`` users); return the truth."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(seed)
+    mu = np.linspace(1.0, -0.5, FEATURES)
+    x = rng.normal(size=(OPTIONS, FEATURES)).astype(np.float32)
+    path.mkdir(parents=True, exist_ok=True)
+    w_sum = np.zeros(FEATURES)
+    w_sq = np.zeros(FEATURES)
+    for i, lo in enumerate(range(0, users, file_users)):
+        u = np.arange(lo, min(lo + file_users, users))
+        w = mu + USER_SD * rng.normal(size=(len(u), FEATURES))
+        w_sum += w.sum(0)
+        w_sq += (w ** 2).sum(0)
+        n = len(u) * per_user
+        a = rng.integers(0, OPTIONS, n)
+        b = (a + rng.integers(1, OPTIONS, n)) % OPTIONS  # never a itself
+        uid = np.repeat(u, per_user)
+        logit = np.einsum("nf,nf->n", x[a] - x[b], w[uid - lo])
+        y = (rng.random(n) < 1.0 / (1.0 + np.exp(-logit))).astype(np.int8)
+        cols = {"a": a.astype(np.int32), "b": b.astype(np.int32), "y": y, "u": uid.astype(np.int64)}
+        for f in range(FEATURES):
+            cols[f"f{f}_a"], cols[f"f{f}_b"] = x[a, f], x[b, f]
+        pq.write_table(pa.table(cols), path / f"part-{i:05d}.parquet")
+    mean = w_sum / users
+    return {"mu": mu.tolist(), "user_sd": USER_SD, "sample_mean": mean.tolist(),
+            "sample_sd": np.sqrt(w_sq / users - mean ** 2).tolist()}
+
+
+def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, seed: int) -> dict:
+    use_checkout()
+    import warnings
+
+    import bayespref as bp
+    from bayespref.data.readers.parquet_stream import ParquetComparisons
+
+    t0 = time.perf_counter()
+    pc = ParquetComparisons(path, a="a", b="b", outcome="y", user="u",
+                            features=[f"f{f}" for f in range(FEATURES)])
+    scan_s = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fit = bp.fit(bp.Hierarchical(), pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
+                     chunk_users=chunk_users, steps=steps, lr=lr, num_samples=200, progress=False, seed=seed)
+    fit_s = time.perf_counter() - t1
+    post = fit.idata.posterior
+    return {"N": pc.n_comparisons, "U": pc.n_users, "D": FEATURES, "user_batch": user_batch,
+            "chunk_users": fit.info["chunk_users"], "lr": lr, "max_steps": steps,
+            "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s,
+            "steps": fit.info["steps"], "epochs": fit.info["epochs"], "converged": fit.info["converged"],
+            "svi_step_ms": 1000 * fit.info["svi_step_seconds"],
+            "weight_mean": post["weight"].mean(("chain", "draw")).values.tolist(),
+            "weight_sd": post["weight"].std(("chain", "draw")).values.tolist(),
+            "sd_weight_mean": post["sd_weight"].mean(("chain", "draw")).values.tolist(),
+            "user_draws": fit.info["user_draws"], "peak_rss_mb": peak_rss_mb()}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--users", type=int, default=200_000)
+    p.add_argument("--per-user", type=int, default=100)
+    p.add_argument("--file-users", type=int, default=10_000, help="users per Parquet file written")
+    p.add_argument("--user-batch", type=int, default=2000)
+    p.add_argument("--chunk-users", type=int, default=5000)
+    p.add_argument("--steps", type=int, default=5000)
+    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dir", type=pathlib.Path, help="where to write the dataset (default: a temporary directory)")
+    p.add_argument("--keep", action="store_true", help="keep the written dataset")
+    p.add_argument("--json", type=pathlib.Path)
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    a = p.parse_args(argv)
+    if a.worker:
+        print(json.dumps(worker(**json.loads(a.worker))))
+        return
+    tmp = a.dir or pathlib.Path(tempfile.mkdtemp(prefix="bayespref_stream_"))
+    try:
+        t = time.perf_counter()
+        truth = write_dataset(tmp / "judgements", a.users, a.per_user, a.file_users, a.seed)
+        write_s = time.perf_counter() - t
+        disk_mb = sum(f.stat().st_size for f in (tmp / "judgements").glob("*.parquet")) / 2 ** 20
+        print(f"wrote {a.users * a.per_user:,} judgements ({disk_mb:.0f} MiB) in {write_s:.0f} s", flush=True)
+        kw = {"path": str(tmp / "judgements"), "user_batch": a.user_batch, "chunk_users": a.chunk_users,
+              "steps": a.steps, "lr": a.lr, "seed": a.seed}
+        # the system allocator for Arrow's buffers and two malloc arenas: freed batch and chunk buffers
+        # go back to the OS instead of staying in allocator caches (peak RSS is what is measured)
+        env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "2"}
+        out, proc = run_child([sys.executable, __file__, "--worker", json.dumps(kw)], env=env)
+        if proc.returncode or out is None:
+            raise RuntimeError(f"worker failed:\n{proc.stderr[-3000:]}")
+    finally:
+        if not a.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+    err = np.abs(np.asarray(out["weight_mean"]) - np.asarray(truth["mu"]))
+    err_sample = np.abs(np.asarray(out["weight_mean"]) - np.asarray(truth["sample_mean"]))
+    report = {"machine_load": loadavg(), "write_s": write_s, "disk_mib": disk_mb, "truth": truth, **out,
+              "weight_max_abs_error": float(err.max()),
+              "weight_max_abs_error_vs_sample_mean": float(err_sample.max()),
+              "sd_weight_max_abs_error": float(np.max(np.abs(np.asarray(out["sd_weight_mean"]) - USER_SD))),
+              "rss_limit_mb": 3072, "rss_ok": out["peak_rss_mb"] <= 3072}
+    print(json.dumps(report, indent=1), flush=True)
+    n = out["N"]
+    tag = f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
+    write_json(a.json or RESULTS_DIR / "scaling" / f"streaming_svi_{tag}.json", report)
+    return report
+
+
+if __name__ == "__main__":
+    main()
