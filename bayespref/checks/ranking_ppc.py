@@ -2,7 +2,7 @@ r"""Posterior predictive checks made for rankings (fits of :class:`~bayespref.Ra
 
 Each replicate re-ranks the same shown items of every ranking, by the same user, as many items as
 the observed ranking ranked (:mod:`bayespref.models.plackett_luce`; replicates have no ties). The
-p-values are the mid-p values of :func:`bayespref.checks.ppc.ppp`.
+p-values are the mid-p values of :func:`bayespref.checks.ppcheck.ppp`.
 
 :func:`first_choice`        per option: the share of the rankings showing it that chose it first (a
                             tie for first counts 1/c for each of the c tied items)
@@ -19,7 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from bayespref.checks._draws import _require_fit, replicate, segment_mean
-from bayespref.checks.ppc import PPCheck, _check
+from bayespref.checks.ppcheck import PPCheck
+from bayespref.checks.ppcheck import make_check as _check
 from bayespref.errors import DataError
 from bayespref.models import sites
 from bayespref.models.plackett_luce import ranking_data
@@ -171,7 +172,7 @@ def ranking_agreement(fit, seed: int = 0, max_draws: int | None = 400, min_ranki
 
 
 def check_rankings(fit, seed: int = 0) -> dict:
-    """All the ranking checks: a dict name -> :class:`~bayespref.checks.ppc.PPCheck`."""
+    """All the ranking checks: a dict name -> :class:`~bayespref.checks.ppcheck.PPCheck`."""
     out = {"first_choice": first_choice(fit, seed=seed), "item_positions": item_positions(fit, seed=seed)}
     if fit.data.n_users > 1:
         out["ranking_agreement"] = ranking_agreement(fit, seed=seed)

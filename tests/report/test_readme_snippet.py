@@ -27,8 +27,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::bayespref.errors.DataWarning")
 
 def snippet() -> str:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert text.count(START) == 1 and text.count(END) == 1, "README.md must hold the alignment snippet once"
-    block = text[text.index(START):text.index(END)]
+    assert text.count(START) == 1, "README.md must hold the alignment snippet once"
+    start = text.index(START)
+    assert text.find(END, start) > start, "the alignment snippet must be closed by " + END
+    block = text[start:text.index(END, start)]
     code = re.search(r"```python\n(.*?)```", block, re.S)
     assert code, "the snippet markers must enclose a ```python block"
     return code.group(1)
