@@ -22,7 +22,10 @@ JSON file into ``benchmarks/results/rankings/`` unless ``--json`` names another)
   true user SD 0.5) in bayespref (``Hierarchical(correlated=False)``) and in PyMC (``PYMC_MODEL``
   below, the same model), each fit in a fresh process, the same data and seed; wall time (compile,
   warm-up, sampling), min bulk ESS over ``worth``, ``sd_worth`` and every ``user_worth``, ESS/s, the
-  ratio bayespref / PyMC. PyMC is a benchmark dependency only: ``pip install pymc``.
+  ratio bayespref / PyMC. bayespref's phases are its own timings (its chains run in step); PyMC's chains
+  run in separate processes, so its phase times are the slowest chain's sum of step times (PyMC's
+  ``perf_counter_diff``) and its compile time is the whole fit less ``sampling_time``. PyMC is a
+  benchmark dependency only: ``pip install pymc``.
 * ``render``: the markdown tables of a results file.
 
 Usage::
@@ -309,14 +312,13 @@ def _peer_worker(peer, a):
     draws = {"worth": worth, "sd_worth": sd, "user_worth": _user_worth(worth, sd, z)}
     ss, ws = tr.sample_stats, tr.warmup_sample_stats
 
-    def span(s):  # wall seconds of a phase: the chains run in parallel processes
-        start = np.asarray(s["perf_counter_start"].values)
-        end = start + np.asarray(s["perf_counter_diff"].values)
-        return float(end.max() - start.min())
+    def span(s):  # seconds of a phase: the chains run in parallel processes, not in step; the slowest chain's
+        return float(np.asarray(s["perf_counter_diff"].values).sum(axis=1).max())  # sum of its step times
 
     run_s = float(post.attrs["sampling_time"])            # warm-up + draws, compilation excluded
     return {"total_s": total, "compile_s": total - run_s, "warmup_s": span(ws), "sampling_s": span(ss),
-            "run_s": run_s, "min_ess": _min_ess(draws), "ess_by_var": {k: _min_ess({k: v}) for k, v in draws.items()},
+            "run_s": run_s, "grad_evals_warmup": float(ws["n_steps"].sum()), "min_ess": _min_ess(draws),
+            "ess_by_var": {k: _min_ess({k: v}) for k, v in draws.items()},
             "grad_evals_sampling": float(ss["n_steps"].sum()), "divergences": int(ss["diverging"].sum()),
             "peak_rss_mb": peak_rss_mb()}
 

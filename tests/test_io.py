@@ -39,6 +39,17 @@ def _interrupt_on_first(monkeypatch, owner, name):
     return calls
 
 
+@pytest.fixture(autouse=True)
+def python_default_sigint():
+    """Start every test from Python's own SIGINT handler and give back what was there: these tests check
+    what _io does to the handlers, and a library imported by an earlier test in the same process may
+    have installed its own (seen in the full suite, never with this file alone)."""
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous if previous is not None else signal.SIG_DFL)
+
+
 def test_deferred_signals_deliver_after_the_block():
     done = []
     with pytest.raises(KeyboardInterrupt):

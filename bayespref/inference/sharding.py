@@ -61,8 +61,8 @@ def shard(spec, data, arrays: dict, devices: int) -> dict:
     ``spec.shard_arrays`` gives the layout and the keys to split; those arrays are split along
     their leading axis, everything else is replicated on the mesh.
     """
+    laid, split = spec.shard_arrays(data, arrays, int(devices))  # the family first: can it be split at all?
     mesh = make_mesh(int(devices))
-    laid, split = spec.shard_arrays(data, arrays, int(devices))
     rows, whole = NamedSharding(mesh, PartitionSpec(AXIS)), NamedSharding(mesh, PartitionSpec())
     out = {}
     for key, value in laid.items():
