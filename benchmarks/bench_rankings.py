@@ -44,13 +44,15 @@ import json
 import math
 import os
 import pathlib
+import signal
 import statistics
+import subprocess
 import sys
 import time
 import warnings
 
 import numpy as np
-from _common import RESULTS_DIR, loadavg, peak_rss_mb, run_child, use_checkout, write_json
+from _common import RESULTS_DIR, last_json, loadavg, peak_rss_mb, use_checkout, write_json
 
 OUT_DIR = RESULTS_DIR / "rankings"
 
@@ -323,6 +325,22 @@ def _peer_worker(peer, a):
             "peak_rss_mb": peak_rss_mb()}
 
 
+def _run_worker(cmd, timeout):
+    """Run one worker in a fresh process (its own session, so that a timeout stops PyMC's chain processes
+    too): ``(result or None, error text or None)``."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, errtext = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return None, f"stopped after the --timeout of {timeout:.0f} s, not finished"
+    res = last_json(out, "RESULT ")
+    if res is None or proc.returncode:
+        return None, (errtext or out)[-3000:]
+    return res, None
+
+
 def peers_main(args):
     runs = []
     for rep in range(args.repeats):
@@ -331,11 +349,7 @@ def peers_main(args):
             for k in ("users", "per_user", "options", "shown", "chains", "warmup", "draws", "data_seed"):
                 cmd += [f"--{k.replace('_', '-')}", str(getattr(args, k))]
             t0 = time.perf_counter()
-            try:
-                res, proc = run_child(cmd, marker="RESULT ", timeout=args.timeout)
-                err = None if (res is not None and proc.returncode == 0) else (proc.stderr or proc.stdout)[-3000:]
-            except Exception as exc:  # a timeout: say so
-                res, err = None, repr(exc)[-3000:]
+            res, err = _run_worker(cmd, args.timeout)
             res = {"error": err} if err else res
             res.update(peer=peer, repeat=rep, process_s=time.perf_counter() - t0, load_avg_after=loadavg())
             if "min_ess" in res:
