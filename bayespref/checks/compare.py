@@ -69,6 +69,13 @@ class Comparison:
                 + self.table.round(2).to_string())
 
 
+def _outcome(data) -> np.ndarray:
+    """What was observed: the outcome codes of comparisons, the items and levels of rankings."""
+    if data.obs_dim == "ranking":
+        return np.concatenate([np.asarray(data.items), np.asarray(data.level)], axis=1)
+    return np.asarray(data.y)
+
+
 def compare(fits: dict, by: str = "loo", folds: int = 5, seed: int = 0, unit: str | None = None,
             **kwargs) -> Comparison:
     """Compare fitted models by PSIS-LOO, leave-users-out or leave-prompts-out cross-validation.
@@ -105,12 +112,12 @@ def compare(fits: dict, by: str = "loo", folds: int = 5, seed: int = 0, unit: st
     first = next(iter(fits.values())).data
     for name, f in fits.items():
         d = f.data
-        if (d.n_comparisons != first.n_comparisons or list(d.options) != list(first.options)
-                or list(d.users) != list(first.users) or not np.array_equal(d.y, first.y)):
+        if (type(d) is not type(first) or d.n_obs != first.n_obs or list(d.options) != list(first.options)
+                or list(d.users) != list(first.users) or not np.array_equal(_outcome(d), _outcome(first))):
             raise DataError(f"compare: fit {name!r} was fitted to different data; compare fits of the same data.")
     if by == "loo":
         if unit is None:
-            unit = "comparison" if all(crossval._has_comparison_ll(f) for f in fits.values()) else "user"
+            unit = first.obs_dim if all(crossval._has_comparison_ll(f) for f in fits.values()) else "user"
         elpds = {name: crossval.loo(f, unit=unit, seed=seed, **kwargs) for name, f in fits.items()}
     else:
         unit = crossval.BY[by]

@@ -21,10 +21,12 @@ from bayespref import config
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
 from bayespref.inference import sharding
+from bayespref.inference.auto import announce, choose_method
 from bayespref.inference.engine import (
     as_key,
     draws_with_deterministics,
     init_from_draws,
+    init_from_modes,
     mass_from_draws,
     run_nuts,
     run_svi,
@@ -54,7 +56,7 @@ class Prepared:
     coords: dict
 
 
-def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit | None" = None,
+def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit | None" = None,
         posterior_predictive: bool = False, log_likelihood: bool = True, laplace_options: dict | None = None,
         **options) -> Fit:
     """Fit a preference model to paired comparisons.
@@ -67,7 +69,12 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     data : Comparisons or ParquetComparisons
         The validated comparisons; or, for ``method="svi"`` only, a Parquet dataset streamed from disk
         (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`, see :func:`_fit_stream`).
-    method : {"nuts", "svi", "laplace"}
+    method : {"auto", "nuts", "svi", "laplace"}
+        ``"auto"`` (default): chosen from the model, the data size and the options given
+        (:mod:`bayespref.inference.auto`): NUTS up to 200,000 comparisons, above that Laplace where
+        the model qualifies, else SVI; options of one method (``chains=2``, ``steps=5000``) select
+        it. The choice and why are printed in one line (not with ``progress=False``) and kept in
+        ``fit.info["method_reason"]``.
         ``"nuts"``: NumPyro's NUTS, ``chains`` chains of ``warmup`` + ``draws`` iterations, run in
         parallel over devices (on a CPU, over virtual devices). The sampler is compiled once per
         model, data shape and settings and reused by later fits (``fit.info["sampler_reused"]``).
@@ -118,6 +125,8 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     from bayespref.data.readers.parquet_stream import ParquetComparisons
 
     if isinstance(data, ParquetComparisons):
+        if method == "auto":
+            method = "svi"
         return _fit_stream(spec, data, method, seed, settings, log_likelihood, posterior_predictive, init, options)
     if not (isinstance(data, Comparisons) or ranking_data(data)):
         raise DataError(
@@ -125,8 +134,12 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
             "Build one with bayespref.Comparisons.from_frame(df, a=..., b=..., outcome=...) or "
             "bayespref.Rankings.from_long(df, ranking=..., option=..., rank=...)."
         )
-    OneOf(tuple(METHODS)).check("method", method)
+    OneOf(("auto", *METHODS)).check("method", method)
     check_seed(seed)
+    reason = None
+    if method == "auto":
+        method, reason = choose_method(spec, data, settings, options)
+        announce(method, reason, quiet=options.get("progress", getattr(settings, "progress", True)) is False)
     FLAG.check("posterior_predictive", posterior_predictive)
     FLAG.check("log_likelihood", log_likelihood)
     if laplace_options is not None:
@@ -157,7 +170,8 @@ def fit(model, data, method: str = "nuts", seed=0, *, settings=None, init: "Fit 
     prepared = _prepare(spec, data, method, settings)
     dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
     dt = spec.postprocess(dt, data)
-    result = Fit(dt, spec, data, {"method": method, **_settings_info(settings), **info})
+    result = Fit(dt, spec, data, {"method": method, "method_reason": reason or "method=... was given",
+                                  **_settings_info(settings), **info})
     if posterior_predictive:
         result.add_posterior_predictive(seed=seed)
     if method == "nuts":
@@ -298,7 +312,8 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     spec = p.spec
     arrays = p.arrays if p.grouped is None else {**p.arrays, "by_user": p.grouped}
     # users' effects in partially centred coordinates where the model gives a weight (same posterior)
-    centring = spec.centring_weight(p.data)
+    choice = spec.centring_choice(p.data)
+    centring = None if not choice or choice["centring"] == 0.0 else np.float32(choice["centring"])
     if centring is not None:
         arrays = {**arrays, "centring": jax.numpy.asarray(centring)}
     if sharding.wanted(settings.devices):  # one chain's log density over several devices
@@ -320,13 +335,22 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
         start = init_from_draws(p.fn, arrays, post, settings.chains)
         if settings.dense_mass is False:
             imm = mass_from_draws(p.fn, arrays, post)
+    modes = None
+    n_modes = settings.init_modes if settings.init_modes is not None else (8 if spec.multimodal() else 0)
+    if init is None and n_modes:
+        found = init_from_modes(p.fn, arrays, jax.random.fold_in(as_key(seed), 7), settings.chains, n_modes)
+        start, modes = found["init"], found["info"]
+        if settings.dense_mass is False:
+            imm = found["inverse_mass_matrix"]
     run = run_nuts(p.fn, arrays, seed, settings, log_likelihood=log_likelihood, init=start,
                    inverse_mass_matrix=imm)
     for site in spec.sampler_sites:  # the sampler's coordinates; the posterior keeps the model's own
         run.samples.pop(site, None)
     dt = _datatree(p, run.samples, {"sample_stats": run.stats}, pointwise=run.log_likelihood or {})
     info = {"sampler_reused": bool(run.cached), "init_mass_matrix": imm is not None,
-            "centring": None if centring is None else float(spec.centring),
+            "centring": None if choice is None else choice["centring"],
+            "centring_choice": choice,
+            "init_modes": modes,
             "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
             "sampling_s": round(run.sampling_s, 3)}
     return dt, info
@@ -339,9 +363,9 @@ def _svi(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
                          "ParquetComparisons); these comparisons are in memory: leave it unset.")
     if settings.user_batch_size is not None and (p.grouped is None or settings.batch_size is not None):
         raise ModelError(
-            "user_batch_size needs a model whose comparisons can be grouped by user (Hierarchical with "
-            "user-varying feature weights and no worths) and no batch_size; use batch_size=... to subsample "
-            "comparisons instead.")
+            "user_batch_size needs a model whose comparisons can be grouped by user (Hierarchical, on pairs "
+            "with outcomes and users of not too unequal sizes) and no batch_size; use batch_size=... to "
+            "subsample comparisons instead.")
     run_settings = settings
     if isinstance(settings.guide, str) and settings.guide == "hierarchical":
         if "hierarchical" not in spec.structured_guides:

@@ -31,6 +31,12 @@ class NutsSettings:
     devices); N > 1 splits one chain's log density over N devices (:mod:`bayespref.inference.sharding`;
     families with ``shardable``), the chains then run one after another (``chain_method`` None or
     "sequential") or in lock-step ("vectorized") on that mesh, not with "parallel".
+
+    ``init_modes``: number of random starts from which the posterior mode is searched before sampling
+    (:func:`bayespref.inference.engine.init_from_modes`); the chains start around the best mode and
+    warm-up from the curvature there. None (default): 8 for families whose posterior has several
+    modes (:class:`~bayespref.LatentTypes` with K > 1), 0 (NumPyro's initialisation) otherwise.
+    Ignored when ``init=`` gives another fit to start from.
     """
 
     chains: int = 4
@@ -41,11 +47,12 @@ class NutsSettings:
     dense_mass: bool | list | tuple = False
     chain_method: str | None = None
     devices: int | None = None
+    init_modes: int | None = None
     progress: bool = True
 
     #: field -> what it may be (bayespref.validate); the other fields are checked by their annotation
     rules: ClassVar[dict] = {
-        "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1),
+        "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1), "init_modes": Whole(0, none=True),
         "target_accept": Real(0, 1, open_low=True, open_high=True), "max_tree_depth": Whole(1),
         "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "devices": Whole(1, none=True),
         "progress": FLAG,

@@ -385,9 +385,19 @@ class ModelSpec:
         raise ModelError(f"{self.family} cannot split its log density over devices (devices={n_shards}); "
                          f"families that can: {able}. Use devices=None (one device).")
 
+    def centring_choice(self, data) -> dict | None:
+        """The centring of the users' effects in the NUTS parameterisation and where it came from
+        (``{"centring": c, "chosen": ...}``), or None when the family has none (default)."""
+        return None
+
     def centring_weight(self, data) -> np.floating | None:
         """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""
         return None
+
+    def multimodal(self) -> bool:
+        """Whether the posterior has several modes (NUTS then starts from the best of several mode
+        searches, :func:`bayespref.inference.engine.init_from_modes`)."""
+        return False
 
     def centred_draws(self, posterior, data, sizes) -> dict:
         """Another fit's draws in the sampler's coordinates (families whose ``centring_weight`` is set)."""

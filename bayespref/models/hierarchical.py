@@ -164,7 +164,7 @@ class Hierarchical(ModelSpec):
     position_scale: float = 1.0
     tie_loc: float = -1.0
     tie_scale: float = 1.5
-    centring: float = 0.0
+    centring: float | None = None
 
     family: ClassVar[str] = "Hierarchical"
     sampler_sites: ClassVar[tuple[str, ...]] = ("z_pc",)
@@ -175,7 +175,7 @@ class Hierarchical(ModelSpec):
     sensitivity: ClassVar[bool] = True
     shardable: ClassVar[bool] = True
     rules: ClassVar[dict] = {**ModelSpec.rules, "group_scale": SCALE, "lkj_concentration": POSITIVE,
-                             "centring": Real(0, 1, note="0: non-centred, 1: centred"),
+                             "centring": Real(0, 1, none=True, note="0: non-centred, 1: centred, None: chosen from the data"),
                              "correlated": FLAG, "random_effects": FLAG}
 
     def __post_init__(self):
@@ -238,37 +238,46 @@ class Hierarchical(ModelSpec):
         return out
 
     def by_user_arrays(self, data):
-        r"""Grouped layout for the common large case: user-varying feature weights, no worths.
+        r"""Grouped layout: each user's comparisons in one row of padded (user, slot) arrays.
 
-        ``dx`` (user, feature, slot) holds :math:`x_a - x_b` of each user's comparisons (zeros in
-        padding), ``y`` (user, slot) the outcome codes and ``mask`` which slots are real. The log
-        density then needs :math:`d_{uj} = \sum_f dx_{ufj} w_{uf}`: one batched matrix-vector
-        product over contiguous per-user blocks, and its transpose in the gradient; no
-        per-comparison gather of :math:`w_u` and no scatter-add (``benchmarks/bench_scale.py grad``).
+        ``y`` (user, slot) holds the outcome codes and ``mask`` which slots are real; with features,
+        ``dx`` (user, feature, slot) holds :math:`x_a - x_b` (zeros in padding); with worths, ``a``
+        and ``b`` (user, slot) the options shown (0 in padding). The log density then needs
+
+        .. math::
+
+            d_{uj} = \theta_{u, a_{uj}} - \theta_{u, b_{uj}} + \sum_f dx_{ufj} w_{uf}:
+
+        a gather within each user's own row of worths and one batched matrix-vector product over
+        contiguous per-user blocks (and their transposes in the gradient); no per-comparison copy of
+        the users' effects (``benchmarks/bench_scale.py grad``). None for rankings, missing
+        outcomes, or users of very unequal sizes (:func:`~bayespref.models.base.group_by_user`).
         """
         import numpy as np
 
-        nf = len(self.feature_names(data))
-        if data.obs_dim != "comparison" or self.resolved_varying(nf) != ("features",) or self.uses_worths(data):
-            return None
-        if data.y is None or np.any(np.asarray(data.y) < 0):
+        if data.obs_dim != "comparison" or data.y is None or np.any(np.asarray(data.y) < 0):
             return None
         slots = group_by_user(data.user, data.n_users)
         if slots is None:
             return None
         base = super().arrays(data)
         idx, mask = slots["index"], slots["mask"]
-        dx = np.asarray(base["xa"] - base["xb"])[idx]                # (U, J, F)
-        dx = np.where(mask[..., None], dx, 0.0).transpose(0, 2, 1)  # (U, F, J)
-        y = np.where(mask, np.asarray(data.y)[idx], 0)
-        return {"dx": jnp.asarray(dx, dtype=base["xa"].dtype), "y": jnp.asarray(y, dtype=jnp.int32),
-                "mask": jnp.asarray(mask)}
+        out = {"y": jnp.asarray(np.where(mask, np.asarray(data.y)[idx], 0), dtype=jnp.int32),
+               "mask": jnp.asarray(mask)}
+        if len(self.feature_names(data)):
+            dx = np.asarray(base["xa"] - base["xb"])[idx]                # (U, J, F)
+            dx = np.where(mask[..., None], dx, 0.0).transpose(0, 2, 1)  # (U, F, J)
+            out["dx"] = jnp.asarray(dx, dtype=base["xa"].dtype)
+        if self.uses_worths(data):
+            for k in ("a", "b"):
+                out[k] = jnp.asarray(np.where(mask, np.asarray(base[k])[idx], 0), dtype=jnp.int32)
+        return out
 
     def shard_arrays(self, data, arrays, n_shards):
         """The grouped layout (:meth:`by_user_arrays`) with its user axis split over ``n_shards``
         devices: each user's comparisons on one device; users padded with empty (masked) rows to a
-        multiple of ``n_shards``. Needs the grouped layout (user-varying feature weights, no worths,
-        pairs)."""
+        multiple of ``n_shards``. Needs the grouped layout (pairs with outcomes, users of not too
+        unequal sizes)."""
         grouped = self.by_user_arrays(data)
         if grouped is None:
             raise ModelError(
@@ -397,25 +406,29 @@ class Hierarchical(ModelSpec):
             raise ModelError("Subsampling users needs the grouped layout (Hierarchical.by_user_arrays) and no "
                              "comparison minibatch.")
         if grouped is not None and not predict and batch is None:
-            # d_uj = sum_f dx_ufj w_uf: a batched matrix-vector product over users
-            dx, y, mask = grouped["dx"], grouped["y"], grouped["mask"]
             rows = user_plate(n_users, user_batch)
-            if user_batch is not None and dx.shape[0] != user_batch.shape[0]:
+            n_rows = grouped["y"].shape[0]
+            if user_batch is not None and n_rows != user_batch.shape[0]:
                 # in-memory rows of all users; a streamed fit (Parquet) passes the batch's rows already
                 # gathered, with user_batch their global ids (the plate's U/B scaling uses all users)
-                dx, y, mask = dx[user_batch], y[user_batch], mask[user_batch]
-            elif dx.shape[0] > n_users:  # users padded for a sharded fit (shard_arrays): empty, masked rows
-                rows = numpyro.plate("user_rows", dx.shape[0], dim=-2)
-                v = jnp.concatenate([v, jnp.zeros((dx.shape[0] - n_users, v.shape[1]), v.dtype)])
-            d = jnp.einsum("ufj,uf->uj", dx, v)
+                grouped = {k: g[user_batch] for k, g in grouped.items()}
+            elif n_rows > n_users:  # users padded for a sharded fit (shard_arrays): empty, masked rows
+                rows = numpyro.plate("user_rows", n_rows, dim=-2)
+                v = jnp.concatenate([v, jnp.zeros((n_rows - n_users, v.shape[1]), v.dtype)])
+            d = self._grouped_differences(grouped, v, blocks, worth, weight)
             with rows, numpyro.plate("slot", d.shape[-1], dim=-1), \
-                    numpyro.handlers.mask(mask=mask):
-                observe(d + pos, y, link=self.link, log_tie=log_tie, half_ties=self.half_ties)
+                    numpyro.handlers.mask(mask=grouped["mask"]):
+                observe(d + pos, grouped["y"], link=self.link, log_tie=log_tie, half_ties=self.half_ties)
             return
 
         with observation_plate(data, batch):
             d_ = take(data, batch)
             u = d_["user"]
+            if not predict and not is_rankings(d_):  # no per-comparison copy of the users' effects
+                d = self._flat_differences(d_, v, blocks, worth if self.resolved_worths(n_features) else None,
+                                           weight if n_features else None)
+                observe(d + pos, d_["y"], link=self.link, log_tie=log_tie, half_ties=self.half_ties)
+                return
             vn = v[jnp.maximum(u, 0)]
             if predict:  # users not seen in training: population level with a fresh deviation
                 v_new = mu + d_["ucov"] @ B
@@ -438,6 +451,45 @@ class Hierarchical(ModelSpec):
                 dx = d_["xa"] - d_["xb"]
                 d = d + (jnp.sum(dx * weight_n, -1) if weight_n.ndim == 2 else dx @ weight_n)
             observe(d + pos, d_["y"], link=self.link, log_tie=log_tie, predict=predict, half_ties=self.half_ties)
+
+    @staticmethod
+    def _grouped_differences(g, v, blocks, worth, weight):
+        """Reward differences (user, slot) in the grouped layout (:meth:`by_user_arrays`)."""
+        d = jnp.zeros(g["y"].shape, v.dtype)
+        start, varying = 0, set()
+        for name, n in blocks:
+            part = v[:, start:start + n]
+            start += n
+            varying.add(name)
+            if name == sites.WORTH:  # a gather within each user's own row of worths
+                d = d + jnp.take_along_axis(part, g["a"], 1) - jnp.take_along_axis(part, g["b"], 1)
+            else:  # d_uj += sum_f dx_ufj w_uf: a batched matrix-vector product over users
+                d = d + jnp.einsum("ufj,uf->uj", g["dx"], part)
+        if sites.WORTH not in varying and "a" in g:
+            d = d + worth[g["a"]] - worth[g["b"]]
+        if sites.WEIGHT not in varying and "dx" in g:
+            d = d + jnp.einsum("ufj,f->uj", g["dx"], weight)
+        return d
+
+    @staticmethod
+    def _flat_differences(d_, v, blocks, worth, weight):
+        """Reward differences (comparison,) in the per-comparison layout: each comparison reads its
+        user's two worths (and feature weights) straight from the (user, effect) matrix."""
+        uu = jnp.maximum(d_["user"], 0)
+        d = jnp.zeros(uu.shape, v.dtype)
+        start, varying = 0, set()
+        for name, n in blocks:
+            varying.add(name)
+            if name == sites.WORTH:
+                d = d + v[uu, start + d_["a"]] - v[uu, start + d_["b"]]
+            else:
+                d = d + jnp.sum((d_["xa"] - d_["xb"]) * v[uu, start:start + n], -1)
+            start += n
+        if sites.WORTH not in varying and worth is not None:
+            d = d + worth[d_["a"]] - worth[d_["b"]]
+        if sites.WEIGHT not in varying and weight is not None:
+            d = d + (d_["xa"] - d_["xb"]) @ weight
+        return d
 
     @staticmethod
     def _partially_centred(m, tau, L, c):
@@ -470,13 +522,56 @@ class Hierarchical(ModelSpec):
         numpyro.deterministic(sites.Z, z)
         return m + tau * e
 
+    def centring_choice(self, data) -> dict | None:
+        """The centring weight of the NUTS parameterisation and where it came from, or None (no
+        random effects): ``{"centring": c, "chosen": ...}``, with, when chosen from the data
+        (``centring=None``), the median user information and the moment estimates of the user SDs
+        (:mod:`bayespref.models.centring`)."""
+        import numpy as np
+
+        from bayespref.models import centring as rule
+
+        if not self.random_effects:
+            return None
+        if self.centring is not None:
+            return {"centring": float(self.centring), "chosen": "given"}
+        if data.obs_dim != "comparison" or data.y is None:
+            return {"centring": 0.0, "chosen": "non-centred (rankings: the rule is for pairs)"}
+        nf = len(self.feature_names(data))
+        blocks = self.effect_blocks(data.n_options, nf)
+        a, b, user, y = (np.asarray(v) for v in (data.a, data.b, data.user, data.y))
+        n, width = len(a), sum(m for _, m in blocks)
+        keep = np.arange(n)
+        if n * width > rule.MAX_CELLS:  # a random subset of whole users is enough for a median
+            order = np.random.default_rng(0).permutation(data.n_users)
+            counts = np.bincount(user, minlength=data.n_users)[order]
+            chosen = order[: max(1, int(np.searchsorted(np.cumsum(counts), rule.MAX_CELLS // width)))]
+            keep = np.flatnonzero(np.isin(user, chosen))
+        parts = []
+        for name, m in blocks:
+            if name == sites.WORTH:
+                d = np.zeros((len(keep), m))
+                d[np.arange(len(keep)), a[keep]] += 1.0
+                d[np.arange(len(keep)), b[keep]] -= 1.0
+            else:
+                cols = [list(data.feature_names).index(f) for f in self.feature_names(data)]
+                d = (np.asarray(data.xa) - np.asarray(data.xb))[keep][:, cols]
+            parts.append(d)
+        cov_names = self.covariate_names(data)
+        cov = None
+        if cov_names:
+            cov = np.asarray(data.covariates)[:, [list(data.covariate_names).index(c) for c in cov_names]]
+        out = rule.choose(np.concatenate(parts, axis=1), y[keep], user[keep], data.n_users, cov)
+        return {**out, "chosen": "from the data"}
+
     def centring_weight(self, data):
         """Centring weight c of the NUTS parameterisation (a float32 scalar), or None (non-centred)."""
         import numpy as np
 
-        if not self.random_effects or float(self.centring) == 0.0:
+        choice = self.centring_choice(data)
+        if choice is None or choice["centring"] == 0.0:
             return None
-        return np.float32(self.centring)
+        return np.float32(choice["centring"])
 
     def centred_draws(self, posterior, data, sizes):
         """Another fit's draws (non-centred ``z``) with the partially centred ``z_pc`` added.

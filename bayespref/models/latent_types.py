@@ -346,6 +346,9 @@ class LatentTypes(ModelSpec):
 
         return {**super().coords(data), "type": np.arange(self.n_types)}
 
+    def multimodal(self) -> bool:
+        return self.n_types > 1
+
     def postprocess(self, idata, data):
         return relabel(idata)
 

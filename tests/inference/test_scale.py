@@ -8,7 +8,9 @@ import warnings
 
 import arviz as az
 import jax
+import jax.numpy as jnp
 import numpy as np
+import numpyro
 import pytest
 from numpyro.infer import Predictive
 from numpyro.infer.util import log_density
@@ -28,7 +30,10 @@ def ragged():
 
 
 @pytest.mark.parametrize("spec", [bp.Hierarchical(), bp.Hierarchical(correlated=False, position=True),
-                                  bp.Hierarchical(ties="half", link="probit")])
+                                  bp.Hierarchical(ties="half", link="probit"),
+                                  bp.Hierarchical(varying="worths", features=False, position=True),
+                                  bp.Hierarchical(varying=["worths", "features"], ties=True, centring=0.4),
+                                  bp.Hierarchical(worths=True, correlated=False)])
 def test_grouped_layout_gives_the_same_log_density(ragged, spec):
     _, data = ragged
     fn, arrays = spec.bind(data), spec.arrays(data)
@@ -42,10 +47,28 @@ def test_grouped_layout_gives_the_same_log_density(ragged, spec):
         assert abs(float(per_comparison) - float(by_user)) <= 1e-5 * abs(float(per_comparison))
 
 
+def test_user_varying_worths_give_the_bradley_terry_likelihood_of_each_users_worths(ragged):
+    """Both layouts against the likelihood written out from the recorded user worths."""
+    _, data = ragged
+    spec = bp.Hierarchical(varying="worths", features=False, position=True)
+    fn, arrays = spec.bind(data), spec.arrays(data)
+    prior = Predictive(fn, num_samples=1)(jax.random.PRNGKey(5), arrays)
+    params = {k: v[0] for k, v in prior.items() if k not in ("y", "user_worth")}
+    uw = np.asarray(prior["user_worth"][0], float)
+    a, b, u, y = (np.asarray(v) for v in (data.a, data.b, data.user, data.y))
+    d = uw[u, a] - uw[u, b] + float(params["position"])
+    expected = np.sum(np.where(y == 1, -np.logaddexp(0, -d), -np.logaddexp(0, d)))
+    for arr in (arrays, {**arrays, "by_user": spec.by_user_arrays(data)}):
+        tr = numpyro.handlers.trace(numpyro.handlers.substitute(fn, data=params)).get_trace(arr)
+        got = float(jnp.sum(tr["y"]["fn"].log_prob(tr["y"]["value"]) * tr["y"].get("mask", 1.0)))
+        np.testing.assert_allclose(got, expected, rtol=1e-5)
+
+
 def test_grouped_layout_only_where_it_applies(ragged):
     _, data = ragged
-    assert bp.Hierarchical(varying="worths").by_user_arrays(data) is None
     assert bp.BradleyTerry().by_user_arrays(data) is None
+    rankings = bp.simulate.rankings(n_rankings=30, n_options=5, n_shown=3, n_users=6, seed=0).rankings()
+    assert bp.Hierarchical().by_user_arrays(rankings) is None
     # one user with most comparisons: padding every user to that count would cost more than it saves
     user = np.r_[np.zeros(100, int), np.arange(1, 51)]
     assert group_by_user(user, 51) is None

@@ -145,6 +145,13 @@ def test_fit_on_rankings_gives_ranking_dims_predictions_and_checks(small_fit, tm
     assert loo.elpd_i.dims == ("ranking",) and np.isfinite(loo.elpd)
 
 
+def test_compare_takes_rankings_fits_by_ranking(small_fit):
+    fit, _ = small_fit
+    cmp = bp.checks.compare({"a": fit, "b": fit}, refit=False)
+    assert cmp.unit == "ranking" and cmp.pointwise.sizes["ranking"] == fit.data.n_rankings
+    np.testing.assert_allclose(cmp.table["elpd_diff"].to_numpy(), 0.0, atol=1e-9)
+
+
 def test_pairwise_checks_refuse_rankings(small_fit):
     fit, _ = small_fit
     with pytest.raises(bp.DataError, match="rankings"):

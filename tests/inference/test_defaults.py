@@ -1,0 +1,133 @@
+"""Defaults chosen from the model and the data: the method (``method="auto"``), the centring of
+users' effects, and NUTS starts at the best mode of a mixture."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from numpyro.infer.util import potential_energy
+
+import bayespref as bp
+from bayespref.inference import auto
+from bayespref.inference.engine import init_from_modes
+from bayespref.inference.settings import SviSettings
+from bayespref.models import centring
+
+
+@pytest.fixture(scope="module")
+def hier_data():
+    sim = bp.simulate.hierarchical(n_users=60, comparisons_per_user=20, n_options=30, n_features=2,
+                                   weight_mean=[1.0, -0.5], user_sd=0.5, seed=0)
+    return sim.comparisons()
+
+
+# -- method="auto" ---------------------------------------------------------------------------------
+def test_auto_picks_nuts_for_small_data_and_follows_the_options(hier_data):
+    spec = bp.Hierarchical()
+    assert auto.choose_method(spec, hier_data)[0] == "nuts"
+    assert auto.choose_method(spec, hier_data, options={"steps": 100})[0] == "svi"
+    assert auto.choose_method(spec, hier_data, options={"importance": 4})[0] == "laplace"
+    assert auto.choose_method(spec, hier_data, options={"chains": 2, "draws": 10})[0] == "nuts"
+    assert auto.choose_method(spec, hier_data, settings=SviSettings(steps=10))[0] == "svi"
+    # an option of no method: NUTS, whose settings check then names it
+    assert auto.choose_method(spec, hier_data, options={"nonsense": 1})[0] == "nuts"
+
+
+def test_auto_picks_laplace_or_svi_above_the_nuts_size(hier_data, monkeypatch):
+    monkeypatch.setattr(auto, "NUTS_MAX_OBS", 100)
+    method, reason = auto.choose_method(bp.Hierarchical(), hier_data)
+    assert method == "laplace" and f"{hier_data.n_obs:,} comparisons" in reason
+    # ties (or worths varying by user) are outside the Laplace method: SVI
+    assert auto.choose_method(bp.Hierarchical(ties=True), hier_data)[0] == "svi"
+    assert auto.choose_method(bp.Hierarchical(varying="worths", features=False), hier_data)[0] == "svi"
+    assert auto.choose_method(bp.BradleyTerry(), hier_data)[0] == "svi"
+
+
+def test_auto_fit_says_what_it_chose(capsys):
+    data = bp.simulate.bradley_terry(n_options=5, n_comparisons=60, seed=2).comparisons()
+    fit = bp.fit(bp.BradleyTerry(), data, seed=0)
+    err = capsys.readouterr().err
+    assert "method='nuts'" in err and "60 comparisons" in err
+    assert fit.info["method"] == "nuts" and "60 comparisons" in fit.info["method_reason"]
+    bp.fit(bp.BradleyTerry(), data, seed=0, progress=False, chains=1, draws=20, warmup=20)
+    assert "bayespref.fit" not in capsys.readouterr().err
+    with pytest.raises(bp.ModelError, match="method"):
+        bp.fit(bp.BradleyTerry(), data, method="fastest")
+
+
+# -- centring chosen from the data -----------------------------------------------------------------
+@pytest.mark.parametrize("sd", [0.3, 0.8])
+def test_moment_estimate_of_the_user_sd_recovers_the_truth(sd):
+    sim = bp.simulate.hierarchical(n_users=400, comparisons_per_user=40, n_options=30, n_features=2,
+                                   weight_mean=[1.0, -0.5], user_sd=sd, seed=1)
+    d = sim.comparisons()
+    delta = np.asarray(d.xa - d.xb)
+    mu = centring.pooled_fit(delta, np.asarray(d.y))
+    info, dev = centring.user_information(delta, np.asarray(d.y), np.asarray(d.user), d.n_users, mu)
+    tau = centring.population_sd(info, dev)
+    # the pooled (population-averaged) effects: the truth's signs, attenuated by the spread of users
+    assert np.all(np.sign(mu) == [1, -1]) and np.all(np.abs(mu) <= np.array([1.0, 0.5]) + 0.15)
+    # one-step estimates shrink toward the pooled value: the estimate errs low, never far high
+    assert np.all(tau < sd * 1.15) and np.all(tau > sd * 0.5), tau
+
+
+def test_centring_grows_with_the_information_per_user():
+    def chosen(per, sd):
+        sim = bp.simulate.hierarchical(n_users=150, comparisons_per_user=per, n_options=30, n_features=2,
+                                       weight_mean=[1.0, -0.5], user_sd=sd, seed=3)
+        return bp.Hierarchical().centring_choice(sim.comparisons())
+
+    few, many = chosen(5, 0.2), chosen(120, 0.8)
+    assert few["centring"] == 0.0 and few["chosen"] == "from the data"
+    assert 0.3 < many["centring"] <= centring.MAX_CENTRING
+    assert many["median_information"] > few["median_information"]
+    assert bp.Hierarchical(centring=0.25).centring_choice(None) == {"centring": 0.25, "chosen": "given"}
+    assert bp.Hierarchical(random_effects=False, covariates=["x"]).centring_choice(None) is None
+
+
+def test_worths_varying_by_user_get_a_centring_too():
+    sim = bp.simulate.arena(n_judges=90, battles_per_judge=60, user_sd=0.8, seed=1)
+    data = bp.Comparisons.from_arena(sim.battles, user_covariates=sim.judges)
+    choice = bp.Hierarchical(varying="worths").centring_choice(data)
+    assert choice["chosen"] == "from the data" and len(choice["tau_hat"]) == data.n_options
+    assert 0.0 <= choice["centring"] <= centring.MAX_CENTRING
+
+
+def test_fit_records_the_chosen_centring(hier_data):
+    fit = bp.fit(bp.Hierarchical(), hier_data, seed=0, chains=2, warmup=150, draws=100, progress=False)
+    choice = fit.info["centring_choice"]
+    assert choice["chosen"] == "from the data" and fit.info["centring"] == choice["centring"]
+
+
+# -- mixtures: chains start at the best mode ----------------------------------------------------------
+def test_mode_search_finds_a_mode_at_least_as_good_as_the_truth():
+    sim = bp.simulate.latent_types(n_users=80, comparisons_per_user=15, n_options=5, n_types=3, worth_sd=1.5, seed=4)
+    data = sim.comparisons()
+    spec = bp.LatentTypes(n_types=3)
+    fn, arrays = spec.bind(data), spec.arrays(data)
+    import jax
+
+    found = init_from_modes(fn, arrays, jax.random.PRNGKey(0), chains=3, starts=8)
+    assert found["info"]["starts"] == 8 and found["info"]["modes"] >= 1
+    assert found["inverse_mass_matrix"].shape == (3 * 4 + 2,) and np.all(found["inverse_mass_matrix"] > 0)
+    first = {k: v[0] for k, v in found["init"].items()}
+    assert np.isfinite(float(potential_energy(fn, (arrays,), {}, first)))
+    # the truth, on the unconstrained scale (worths of the zero-sum type vectors, shares by stick breaking)
+    from numpyro.infer.util import unconstrain_fn
+
+    truth = {"worth": np.asarray(sim.truth["worth"], np.float32),
+             "type_share": np.bincount(sim.truth["type"], minlength=3).astype(np.float32) / data.n_users}
+    u_truth = unconstrain_fn(fn, (arrays,), {}, truth)
+    assert found["info"]["best_potential"] <= float(potential_energy(fn, (arrays,), {}, u_truth)) + 1e-3
+
+
+def test_latent_types_fit_starts_at_the_mode_unless_told_not_to():
+    sim = bp.simulate.latent_types(n_users=60, comparisons_per_user=10, n_options=5, n_types=2, worth_sd=1.5, seed=5)
+    data = sim.comparisons()
+    fit = bp.fit(bp.LatentTypes(n_types=2), data, seed=0, chains=2, warmup=100, draws=100, progress=False)
+    assert fit.info["init_modes"]["starts"] == 8 and fit.info["init_mass_matrix"]
+    off = bp.fit(bp.LatentTypes(n_types=2), data, seed=0, chains=2, warmup=100, draws=100, progress=False,
+                 init_modes=0)
+    assert off.info["init_modes"] is None and not off.info["init_mass_matrix"]
+    with pytest.raises(bp.ModelError, match="init_modes"):
+        bp.fit(bp.LatentTypes(n_types=2), data, init_modes=-1)
