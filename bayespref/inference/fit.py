@@ -35,7 +35,7 @@ from bayespref.inference.engine import (
 from bayespref.inference.guides import HierarchicalGuide
 from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit
-from bayespref.inference.settings import SETTINGS, make_settings
+from bayespref.inference.settings import SETTINGS, make_settings, resolve_target_accept
 from bayespref.models import FAMILIES, as_spec, sites
 from bayespref.models.plackett_luce import is_rankings, ranking_data
 from bayespref.validate import FLAG, OneOf
@@ -167,8 +167,12 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
     if init is not None and not isinstance(init, Fit):
         raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
     spec.check(data)
+    extra = {}
+    if method == "nuts":
+        settings, extra["target_accept_reason"] = resolve_target_accept(settings, spec, data)
     prepared = _prepare(spec, data, method, settings)
     dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
+    info = {**extra, **info}
     dt = spec.postprocess(dt, data)
     result = Fit(dt, spec, data, {"method": method, "method_reason": reason or "method=... was given",
                                   **_settings_info(settings), **info})

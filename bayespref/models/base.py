@@ -394,6 +394,11 @@ class ModelSpec:
         """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""
         return None
 
+    def has_random_effects(self, data) -> bool:
+        """Whether the model has a scale of random effects (users' or options'), where NUTS can meet a
+        funnel (small data then get a higher default ``target_accept``)."""
+        return False
+
     def multimodal(self) -> bool:
         """Whether the posterior has several modes (NUTS then starts from the best of several mode
         searches, :func:`bayespref.inference.engine.init_from_modes`)."""

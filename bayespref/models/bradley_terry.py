@@ -106,6 +106,9 @@ class BradleyTerry(ModelSpec):
             return False if n_features else "fixed"
         return self.worths
 
+    def has_random_effects(self, data) -> bool:
+        return self.resolved_worths(len(self.feature_names(data))) == "random"
+
     def uses_worths(self, data) -> bool:
         return bool(self.resolved_worths(len(self.feature_names(data))))
 

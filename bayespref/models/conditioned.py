@@ -190,6 +190,9 @@ class Conditioned(ModelSpec):
     def uses_worths(self, data) -> bool:
         return False
 
+    def has_random_effects(self, data) -> bool:
+        return self.pooling == "partial"  # head SDs: a funnel when the heads agree
+
     def covariate_names(self, data) -> tuple[str, ...]:
         return ()  # C enters through the heads, not as a covariate effect
 

@@ -522,6 +522,9 @@ class Hierarchical(ModelSpec):
         numpyro.deterministic(sites.Z, z)
         return m + tau * e
 
+    def has_random_effects(self, data) -> bool:
+        return bool(self.random_effects)
+
     def centring_choice(self, data) -> dict | None:
         """The centring weight of the NUTS parameterisation and where it came from, or None (no
         random effects): ``{"centring": c, "chosen": ...}``, with, when chosen from the data

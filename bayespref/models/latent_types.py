@@ -346,6 +346,9 @@ class LatentTypes(ModelSpec):
 
         return {**super().coords(data), "type": np.arange(self.n_types)}
 
+    def has_random_effects(self, data) -> bool:
+        return bool(self.user_deviations)
+
     def multimodal(self) -> bool:
         return self.n_types > 1
 

@@ -55,7 +55,7 @@ MORE = [
     (dict(seed=True), "seed=True must be a whole number from 0 to 4294967295"),
     (dict(seed=2**32), "seed=4294967296 must be a whole number from 0 to 4294967295"),
     (dict(seed=np.array([1.0, 2.0])), "seed=array([1., 2.]) must be a whole number"),
-    (dict(method="mcmc"), "method='mcmc' must be one of ('nuts', 'svi', 'laplace')"),
+    (dict(method="mcmc"), "method='mcmc' must be one of ('auto', 'nuts', 'svi', 'laplace')"),
     (dict(posterior_predictive="yes"), "posterior_predictive='yes' must be True or False"),
     (dict(log_likelihood=1), "log_likelihood=1 must be True or False"),
 ]

@@ -131,3 +131,20 @@ def test_latent_types_fit_starts_at_the_mode_unless_told_not_to():
     assert off.info["init_modes"] is None and not off.info["init_mass_matrix"]
     with pytest.raises(bp.ModelError, match="init_modes"):
         bp.fit(bp.LatentTypes(n_types=2), data, init_modes=-1)
+
+
+# -- target acceptance for small data with random effects -----------------------------------------------
+def test_small_data_with_random_effects_get_smaller_steps():
+    from bayespref.inference.settings import NutsSettings, resolve_target_accept
+
+    small = bp.simulate.bradley_terry(n_options=30, n_comparisons=300, n_features=2, seed=1).comparisons()
+    big = bp.simulate.bradley_terry(n_options=30, n_comparisons=6000, n_features=2, seed=1).comparisons()
+    random_worths, fixed = bp.BradleyTerry(worths="random"), bp.BradleyTerry(worths="fixed")
+    got = resolve_target_accept(NutsSettings(), random_worths, small)
+    assert got[0].target_accept == 0.95 and "random effects on 300 comparisons" in got[1]
+    assert resolve_target_accept(NutsSettings(), random_worths, big)[0].target_accept == 0.8
+    assert resolve_target_accept(NutsSettings(), fixed, small)[0].target_accept == 0.8
+    assert resolve_target_accept(NutsSettings(target_accept=0.7), random_worths, small) == (
+        NutsSettings(target_accept=0.7), "given")
+    fit = bp.fit(random_worths, small, seed=0, chains=1, warmup=50, draws=50, progress=False)
+    assert fit.info["target_accept"] == 0.95 and fit.info["target_accept_reason"].startswith("random effects")
