@@ -117,7 +117,7 @@ def _min_ess(draws: dict) -> float:
 
 
 # ---------------------------------------------------------------- workers (one per child process)
-def run_bayespref(model, size, seed, chains, warmup, draws, centring=0.0):
+def run_bayespref(model, size, seed, chains, warmup, draws, centring=None):
     t0 = time.perf_counter()
     sys.path.insert(0, str(ROOT))
     import bayespref as bp
@@ -135,7 +135,7 @@ def run_bayespref(model, size, seed, chains, warmup, draws, centring=0.0):
     steps = float(fit.idata.sample_stats["n_steps"].sum())
     return {"total_s": t2 - t1, "import_s": t1 - t0, "compile_s": fit.info["compile_s"],
             "warmup_s": fit.info["warmup_s"], "sampling_s": fit.info["sampling_s"], "min_ess": ess,
-            "grad_evals": steps}
+            "grad_evals": steps, "centring": fit.info.get("centring")}
 
 
 def run_stan(model, size, seed, chains, warmup, draws):
@@ -260,15 +260,17 @@ def main(argv=None):
     p.add_argument("--render", type=pathlib.Path, help="print the markdown table of a saved JSON file")
     p.add_argument("--worker", nargs=3, metavar=("PEER", "MODEL", "SIZE"), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--centring", type=float, default=0.0,
-                   help="bayespref's Hierarchical(centring=...) for --model hier (0: non-centred, as the peers)")
+    p.add_argument("--centring", default="auto",
+                   help="bayespref's Hierarchical(centring=...) for --model hier: 'auto' (default: chosen from the "
+                        "data, bayespref's default) or a number (0: non-centred, as the peers)")
     a = p.parse_args(argv)
     if a.render:
         print(render(json.loads(a.render.read_text())))
         return
     if a.worker:
         peer, model, size = a.worker
-        kw = {"centring": a.centring} if peer == "bayespref" and model == "hier" else {}
+        c = None if a.centring == "auto" else float(a.centring)
+        kw = {"centring": c} if peer == "bayespref" and model == "hier" else {}
         res = WORKERS[peer](model, size, a.seed, a.chains, a.warmup, a.draws, **kw)
         print("RESULT " + json.dumps(res))
         return

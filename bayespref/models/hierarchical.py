@@ -27,6 +27,9 @@ from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_ra
 from bayespref.validate import FLAG, POSITIVE, Real
 
 VARYING = ("worths", "features")
+#: largest user x option x slot array of one-hot worth differences in the grouped layout (beyond it,
+#: worths are gathered per slot)
+DENSE_WORTH_CELLS = 20_000_000
 
 
 class ScaledCorrNormal(dist.Distribution):
@@ -271,6 +274,14 @@ class Hierarchical(ModelSpec):
         if self.uses_worths(data):
             for k in ("a", "b"):
                 out[k] = jnp.asarray(np.where(mask, np.asarray(base[k])[idx], 0), dtype=jnp.int32)
+            if mask.size * data.n_options <= DENSE_WORTH_CELLS:
+                # few options: the worth differences as dense one-hot rows, so d = dw . theta_u is a
+                # batched matrix-vector product whose gradient needs no scatter
+                rows, slots = np.nonzero(mask)
+                dw = np.zeros((mask.shape[0], data.n_options, mask.shape[1]), np.float32)
+                dw[rows, np.asarray(base["a"])[idx][rows, slots], slots] += 1.0
+                dw[rows, np.asarray(base["b"])[idx][rows, slots], slots] -= 1.0
+                out["dw"] = jnp.asarray(dw)
         return out
 
     def shard_arrays(self, data, arrays, n_shards):
@@ -461,7 +472,9 @@ class Hierarchical(ModelSpec):
             part = v[:, start:start + n]
             start += n
             varying.add(name)
-            if name == sites.WORTH:  # a gather within each user's own row of worths
+            if name == sites.WORTH and "dw" in g:  # dense one-hot differences (few options)
+                d = d + jnp.einsum("uoj,uo->uj", g["dw"], part)
+            elif name == sites.WORTH:  # a gather within each user's own row of worths
                 d = d + jnp.take_along_axis(part, g["a"], 1) - jnp.take_along_axis(part, g["b"], 1)
             else:  # d_uj += sum_f dx_ufj w_uf: a batched matrix-vector product over users
                 d = d + jnp.einsum("ufj,uf->uj", g["dx"], part)

@@ -53,13 +53,44 @@ class WinFraction(dist.Distribution):
         return value * jax.nn.log_sigmoid(self.logits) + (1.0 - value) * jax.nn.log_sigmoid(-self.logits)
 
 
+class Davidson(dist.Distribution):
+    r"""Davidson's tie model as a distribution over the outcome codes 0 (b), 1 (a) and 2 (tie).
+
+    The same density as ``Categorical(logits=[-d/2, d/2, log_tie])``, written elementwise,
+
+    .. math::
+
+        \log p(y) = s_y - \tfrac{|d|}{2} - \log\big(1 + e^{-|d|} + \nu e^{-|d|/2}\big),
+        \qquad s_0 = -\tfrac d2,\ s_1 = \tfrac d2,\ s_2 = \log\nu,
+
+    so its gradient needs no gather or scatter over the three logits (on 15k comparisons the
+    categorical form cost about as much as the rest of the hierarchical model).
+    """
+
+    arg_constraints = {"d": dist.constraints.real, "log_tie": dist.constraints.real}
+    support = dist.constraints.integer_interval(0, 2)
+
+    def __init__(self, d, log_tie, *, validate_args=None):
+        self.d, self.log_tie = jnp.broadcast_arrays(d, log_tie)
+        super().__init__(batch_shape=jnp.shape(self.d), validate_args=validate_args)
+
+    def sample(self, key, sample_shape=()):
+        logits = jnp.stack([-0.5 * self.d, 0.5 * self.d, self.log_tie], axis=-1)
+        return dist.Categorical(logits=logits).sample(key, sample_shape)
+
+    def log_prob(self, value):
+        half = 0.5 * jnp.abs(self.d)
+        log_z = half + jnp.log1p(jnp.exp(-2.0 * half) + jnp.exp(self.log_tie - half))
+        chosen = jnp.where(value == 2, self.log_tie, jnp.where(value == 1, 0.5 * self.d, -0.5 * self.d))
+        return chosen - log_z
+
+
 def outcome_distribution(d, *, link: str = "logit", log_tie=None, half_ties: bool = False):
     """Distribution of the outcome code given the reward difference ``d`` (any shape)."""
     if half_ties:
         return WinFraction(log_ndtr(d) - log_ndtr(-d) if link == "probit" else d)
     if log_tie is not None:
-        logits = jnp.stack([-0.5 * d, 0.5 * d, jnp.broadcast_to(log_tie, d.shape)], axis=-1)
-        return dist.Categorical(logits=logits)
+        return Davidson(d, log_tie)
     if link == "probit":
         return dist.Bernoulli(logits=log_ndtr(d) - log_ndtr(-d))
     return dist.Bernoulli(logits=d)

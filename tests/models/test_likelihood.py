@@ -19,6 +19,29 @@ def test_davidson_probabilities():
     np.testing.assert_allclose(np.exp(lp), [pb / (pa + pb + nu), pa / (pa + pb + nu), nu / (pa + pb + nu)], rtol=1e-5)
 
 
+def test_davidson_elementwise_form_equals_the_categorical_with_its_gradient():
+    import jax
+    import numpyro.distributions as dist
+
+    d = jnp.array([-60.0, -3.0, -0.2, 0.0, 0.5, 4.0, 60.0])
+    y = jnp.array([0, 1, 2, 1, 0, 2, 1])
+
+    def ll(d_, lt, form):
+        if form == "categorical":
+            return dist.Categorical(logits=jnp.stack([-0.5 * d_, 0.5 * d_, jnp.full_like(d_, lt)], -1)).log_prob(y).sum()
+        return outcome_distribution(d_, log_tie=lt).log_prob(y).sum()
+
+    for lt in (-3.0, 0.0, 1.5):
+        np.testing.assert_allclose(ll(d, lt, "elementwise"), ll(d, lt, "categorical"), rtol=1e-6)
+        g1, g2 = (jax.grad(ll, argnums=(0, 1))(d, lt, form) for form in ("elementwise", "categorical"))
+        for a, b in zip(g1, g2):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    draws = outcome_distribution(jnp.full(20000, 0.7), log_tie=-0.4).sample(jax.random.PRNGKey(0))
+    pa, pb, nu = np.exp(0.35), np.exp(-0.35), np.exp(-0.4)
+    np.testing.assert_allclose(np.bincount(np.asarray(draws), minlength=3) / 20000,
+                               np.array([pb, pa, nu]) / (pa + pb + nu), atol=0.015)
+
+
 def test_probit_and_logit():
     assert float(prob_a(jnp.array(0.0))[0]) == pytest.approx(0.5)
     assert float(prob_a(jnp.array(1.0), link="probit")[0]) == pytest.approx(0.841345, rel=1e-5)
