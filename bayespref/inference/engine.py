@@ -124,6 +124,32 @@ def init_from_draws(fn, data, posterior, chains: int) -> dict:
                        "a fit of the same model and data.") from err
 
 
+#: compiled mode searches, by model, data shapes and settings (reused by later fits of the same shapes)
+_MODE_PROGRAMS: dict = {}
+
+
+def _mode_programs(fn, data, proto, starts, max_iter):
+    """(search, hessian): jitted BFGS from ``starts`` points at once, and the potential's Hessian,
+    with the data as an argument so that later fits of data of the same shapes reuse them."""
+    from jax.flatten_util import ravel_pytree
+    from jax.scipy.optimize import minimize
+    from numpyro.infer.util import potential_energy
+
+    key = (_nuts._fn_key(fn), _nuts._signature(data), _nuts._signature(proto), starts, max_iter)
+    if key not in _MODE_PROGRAMS:
+        _, unravel = ravel_pytree(proto)
+
+        def f(x, data_):
+            return potential_energy(fn, (data_,), {}, unravel(x))
+
+        def search(x0, data_):
+            return jax.vmap(lambda x: minimize(lambda y: f(y, data_), x, method="BFGS",
+                                               options={"maxiter": max_iter, "gtol": 1e-3}))(x0)
+
+        _MODE_PROGRAMS[key] = (jax.jit(search), jax.jit(jax.hessian(f)), unravel)
+    return _MODE_PROGRAMS[key]
+
+
 def init_from_modes(fn, data, key, chains: int, starts: int = 8, max_iter: int = 300) -> dict:
     r"""NUTS starting values at the best posterior mode found from several random starts.
 
@@ -134,28 +160,30 @@ def init_from_modes(fn, data, key, chains: int, starts: int = 8, max_iter: int =
     scale) is minimised by BFGS from ``starts`` points drawn uniformly in (-2, 2) (NumPyro's
     ``init_to_uniform`` box), all starts at once (``vmap``), and the lowest mode kept. Each chain then
     starts at a draw of the Laplace approximation there, :math:`N(\hat x, \operatorname{diag}(H^{-1}))`
-    with H the Hessian of the potential (clipped to the mode's box of +-10), so the chains are spread
+    with H the Hessian of the potential (the mode clipped to the box +-10), so the chains are spread
     at the posterior's own scale, and warm-up starts from that diagonal as its inverse mass matrix.
+    The search is compiled once per model and data shapes (and reused, like the sampler).
 
-    Returns ``{"init": per-chain unconstrained values, "inverse_mass_matrix": (P,) or None, "info": {...}}``;
-    ``info`` holds the number of starts, how many converged, the spread of their final potentials
-    and the number of distinct modes (potentials more than 0.5 apart).
+    Returns ``{"init": per-chain unconstrained values, "inverse_mass_matrix": (P,), "info": {...}}``;
+    ``info`` holds the number of starts, how many converged (gradient norm below 1e-3; float32 line
+    searches often stop just short of it, and the lowest point found is used either way), the best
+    and worst final potentials and
+    the number of distinct modes (potentials more than 0.5 apart).
     """
     from jax.flatten_util import ravel_pytree
-    from jax.scipy.optimize import minimize
-    from numpyro.infer.util import initialize_model, potential_energy
+    from numpyro.infer.util import unconstrain_fn
 
-    k_init, k_starts, k_jitter = jax.random.split(key, 3)
-    proto = initialize_model(k_init, fn, model_args=(data,)).param_info.z
-    names = sorted(proto)
-    flat0, unravel = ravel_pytree({n: proto[n] for n in names})
-
-    def f(x):
-        return potential_energy(fn, (data,), {}, unravel(x))
-
+    k_starts, k_jitter = jax.random.split(key)
+    tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(data)
+    values = {n: site["value"] for n, site in tr.items() if site["type"] == "sample" and not site["is_observed"]}
+    proto = unconstrain_fn(fn, (data,), {}, values)
+    proto = {n: jnp.asarray(proto[n]) for n in sorted(proto)}
+    flat0, _ = ravel_pytree(proto)
+    search, hessian, unravel = _mode_programs(fn, data, proto, starts, max_iter)
     x0 = jax.random.uniform(k_starts, (starts, flat0.shape[0]), minval=-2.0, maxval=2.0, dtype=flat0.dtype)
-    res = jax.jit(jax.vmap(lambda x: minimize(f, x, method="BFGS", options={"maxiter": max_iter})))(x0)
-    fun = np.where(np.isfinite(np.asarray(res.fun)), np.asarray(res.fun), np.inf)
+    res = search(x0, data)
+    fun = np.asarray(res.fun)
+    fun = np.where(np.isfinite(fun), fun, np.inf)
     if not np.isfinite(fun).any():
         raise FitError("init_modes: every start ended at a non-finite log density; fit with init_modes=0 "
                        "(NumPyro's default initialisation) and report the model.")
@@ -163,21 +191,18 @@ def init_from_modes(fn, data, key, chains: int, starts: int = 8, max_iter: int =
     x_hat = jnp.clip(res.x[best], -10.0, 10.0)
     var = None
     if x_hat.shape[0] <= 2000:
-        h = jax.jit(jax.hessian(f))(x_hat)
-        d = jnp.diagonal(jnp.linalg.pinv(h, hermitian=True))
+        d = jnp.diagonal(jnp.linalg.pinv(hessian(x_hat, data), hermitian=True))
         if bool(jnp.all(jnp.isfinite(d)) & jnp.all(d > 0)):
             var = jnp.clip(d, 1e-6, 100.0)
     if var is None:
         d = jnp.diagonal(res.hess_inv[best])
         var = jnp.clip(jnp.where(jnp.isfinite(d) & (d > 0), d, 1.0), 1e-6, 100.0)
     z = jax.random.normal(k_jitter, (chains, x_hat.shape[0]), dtype=x_hat.dtype)
-    starts_x = x_hat + z * jnp.sqrt(var)
-    init = jax.vmap(unravel)(starts_x)
+    init = jax.vmap(unravel)(x_hat + z * jnp.sqrt(var))
     finite = np.sort(fun[np.isfinite(fun)])
-    distinct = int(1 + np.sum(np.diff(finite) > 0.5)) if finite.size else 0
     info = {"starts": int(starts), "converged": int(np.sum(np.asarray(res.success))),
-            "best_potential": float(fun[best]), "modes": distinct,
-            "worst_potential": float(finite[-1]) if finite.size else float("nan")}
+            "best_potential": float(fun[best]), "worst_potential": float(finite[-1]),
+            "modes": int(1 + np.sum(np.diff(finite) > 0.5))}
     return {"init": init, "inverse_mass_matrix": var, "info": info}
 
 

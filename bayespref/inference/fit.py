@@ -277,6 +277,9 @@ def _prepare(spec, data, method, settings) -> Prepared:
         coords["effect_bis"] = effects
     # the sampler's log density may use the comparisons grouped by user (faster; same density)
     grouped = spec.by_user_arrays(data) if getattr(settings, "batch_size", None) is None else None
+    if grouped is None and getattr(settings, "user_batch_size", None) is not None:
+        # minibatches of users need each user's comparisons in one row, whatever the padding costs
+        grouped = spec.by_user_arrays(data, max_padding=float("inf"))
     return Prepared(spec, data, fn, arrays, grouped, sizes, dims, coords)
 
 

@@ -365,7 +365,7 @@ class ModelSpec:
             "ucov": jnp.asarray(ucov),
         }
 
-    def by_user_arrays(self, data) -> dict[str, Any] | None:
+    def by_user_arrays(self, data, max_padding: float = 1.5) -> dict[str, Any] | None:
         """The training comparisons grouped by user for a faster log density, or None (default)."""
         return None
 

@@ -240,7 +240,7 @@ class Hierarchical(ModelSpec):
             out["group_mask"] = jnp.asarray(self.group_mask(data))
         return out
 
-    def by_user_arrays(self, data):
+    def by_user_arrays(self, data, max_padding: float = 1.5):
         r"""Grouped layout: each user's comparisons in one row of padded (user, slot) arrays.
 
         ``y`` (user, slot) holds the outcome codes and ``mask`` which slots are real; with features,
@@ -254,13 +254,15 @@ class Hierarchical(ModelSpec):
         a gather within each user's own row of worths and one batched matrix-vector product over
         contiguous per-user blocks (and their transposes in the gradient); no per-comparison copy of
         the users' effects (``benchmarks/bench_scale.py grad``). None for rankings, missing
-        outcomes, or users of very unequal sizes (:func:`~bayespref.models.base.group_by_user`).
+        outcomes, or users of sizes so unequal that the padded arrays would exceed ``max_padding``
+        times the comparisons (:func:`~bayespref.models.base.group_by_user`; user minibatches ask
+        for the layout at any padding).
         """
         import numpy as np
 
         if data.obs_dim != "comparison" or data.y is None or np.any(np.asarray(data.y) < 0):
             return None
-        slots = group_by_user(data.user, data.n_users)
+        slots = group_by_user(data.user, data.n_users, max_padding=max_padding)
         if slots is None:
             return None
         base = super().arrays(data)

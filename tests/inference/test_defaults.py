@@ -148,3 +148,17 @@ def test_small_data_with_random_effects_get_smaller_steps():
         NutsSettings(target_accept=0.7), "given")
     fit = bp.fit(random_worths, small, seed=0, chains=1, warmup=50, draws=50, progress=False)
     assert fit.info["target_accept"] == 0.95 and fit.info["target_accept_reason"].startswith("random effects")
+
+
+def test_user_minibatches_of_worths_for_users_of_very_unequal_activity():
+    sim = bp.simulate.arena(n_judges=40, battles_per_judge=10, user_sd=0.5, seed=2)
+    heavy = sim.battles[sim.battles["judge"] == "judge000"]
+    battles = bp.simulate.arena(n_judges=1, battles_per_judge=300, seed=3).battles  # one judge with 300
+    frame = __import__("pandas").concat([sim.battles, battles.assign(judge="judge000")], ignore_index=True)
+    data = bp.Comparisons.from_arena(frame, user_covariates=sim.judges)
+    spec = bp.Hierarchical(varying="worths", covariates=False, ties=True)
+    assert len(heavy) < 20 and spec.by_user_arrays(data) is None      # too unequal for the sampler's layout
+    assert spec.by_user_arrays(data, max_padding=float("inf"))["mask"].sum() == data.n_comparisons
+    fit = bp.fit(spec, data, method="svi", user_batch_size=10, steps=300, check_every=100, num_samples=50,
+                 progress=False, seed=0)
+    assert fit.idata.posterior["user_worth"].sizes["user"] == data.n_users
