@@ -8,7 +8,8 @@ The rule, in order (:func:`choose_method`):
 3. Up to :data:`NUTS_MAX_OBS` observations, NUTS: exact, and on a CPU a hierarchical fit of 50k
    comparisons samples in about 15 s (benchmarks/RESULTS.md).
 4. Above that, the importance-corrected Laplace method where the model qualifies (Hierarchical with
-   user-varying feature weights, logit link, no ties: 1M judgements in about a minute), otherwise SVI.
+   every effect varying by user (worths and/or feature weights), logit link, no ties: 1M judgements
+   in about a minute), otherwise SVI.
 
 The choice and its reason are printed as one line (unless ``progress=False``) and kept in
 ``fit.info["method_reason"]``; an explicit ``method=`` always wins.
@@ -55,7 +56,7 @@ def choose_method(spec, data, settings=None, options=None) -> tuple[str, str]:
     if n <= NUTS_MAX_OBS and "nuts" in candidates:
         return "nuts", f"{what} (<= {NUTS_MAX_OBS:,}): NUTS, exact and fast at this size"
     if "laplace" in candidates and _laplace_ready(spec, data):
-        return "laplace", (f"{what} (> {NUTS_MAX_OBS:,}) and a model with user-varying feature weights: "
+        return "laplace", (f"{what} (> {NUTS_MAX_OBS:,}) and a model whose effects all vary by user: "
                            "importance-corrected Laplace")
     if "svi" in candidates:
         return "svi", f"{what} (> {NUTS_MAX_OBS:,}): SVI (approximate intervals; method='nuts' for exact ones)"

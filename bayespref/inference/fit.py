@@ -81,8 +81,9 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
         ``"svi"``: an autoguide (or ``guide="hierarchical"``, population parameters jointly Gaussian
         and each user's effects Gaussian given them) fitted with Adam, optionally on minibatches of
         comparisons (``batch_size``) or users (``user_batch_size``); SVI intervals are approximate.
-        ``"laplace"`` (families that offer it: Hierarchical with user-varying feature weights, logit
-        link, no ties; :mod:`bayespref.inference.laplace`): each user's effects integrated out by an
+        ``"laplace"`` (families that offer it: Hierarchical whose effects all vary by user, worths
+        and/or feature weights, logit link, no ties; :mod:`bayespref.inference.laplace`): each
+        user's effects integrated out by an
         importance-corrected Laplace approximation, the global parameters Gaussian at the mode of
         that marginal posterior; for large data (1M judgements of 20k users in about a minute on a CPU).
     seed : int or jax PRNG key
@@ -277,8 +278,9 @@ def _prepare(spec, data, method, settings) -> Prepared:
         coords["effect_bis"] = effects
     # the sampler's log density may use the comparisons grouped by user (faster; same density)
     grouped = spec.by_user_arrays(data) if getattr(settings, "batch_size", None) is None else None
-    if grouped is None and getattr(settings, "user_batch_size", None) is not None:
-        # minibatches of users need each user's comparisons in one row, whatever the padding costs
+    if grouped is None and (getattr(settings, "user_batch_size", None) is not None or method == "laplace"):
+        # minibatches of users, and the Laplace method's per-user integrals, need each user's
+        # comparisons in one row, whatever the padding costs
         grouped = spec.by_user_arrays(data, max_padding=float("inf"))
     return Prepared(spec, data, fn, arrays, grouped, sizes, dims, coords)
 

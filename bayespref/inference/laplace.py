@@ -46,6 +46,7 @@ import numpy as np
 from bayespref.errors import FitError, ModelError
 from bayespref.inference.engine import as_key
 from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
+from bayespref.models import sites
 
 
 def check_supported(spec, data, sizes) -> None:
@@ -53,8 +54,10 @@ def check_supported(spec, data, sizes) -> None:
     why = None
     if "laplace" not in spec.methods:
         why = f"{spec.family} does not offer it (its methods: {spec.methods})"
-    elif spec.resolved_varying(sizes["n_features"]) != ("features",) or spec.uses_worths(data):
-        why = "it needs user-varying feature weights and no option worths (varying='features')"
+    elif not _all_effects_vary(spec, data, sizes):
+        why = ("every effect the model uses must vary by user: user-varying feature weights without pooled "
+               "worths (varying='features'), user-varying worths without features (varying='worths', "
+               "features=False), or both varying")
     elif not spec.random_effects:
         why = "it needs user random effects (random_effects=True)"
     elif spec.link != "logit" or spec.ties:
@@ -63,6 +66,31 @@ def check_supported(spec, data, sizes) -> None:
         why = "it needs outcomes coded 0/1 (no ties or missing outcomes)"
     if why:
         raise ModelError(f"method='laplace': {why}. Use method='nuts' or method='svi' for this model.")
+
+
+def _all_effects_vary(spec, data, sizes) -> bool:
+    varying = spec.resolved_varying(sizes["n_features"])
+    worths_ok = ("worths" in varying) == bool(spec.uses_worths(data))
+    features_ok = ("features" in varying) == bool(sizes["n_features"])
+    return worths_ok and features_ok
+
+
+def user_design(spec, data, grouped, sizes) -> jnp.ndarray:
+    r"""Each user's design (user, effect, slot) in the order of the model's effects: for user-varying
+    worths the one-hot differences :math:`e_{a} - e_{b}` of the options shown (so
+    :math:`d_{uj} = \sum_o X_{uoj} 	heta_{uo}`), then :math:`x_a - x_b` for user-varying weights."""
+    parts = []
+    for name, n in spec.effect_blocks(sizes["n_options"], sizes["n_features"]):
+        if name == sites.WORTH:
+            a, b, mask = (np.asarray(grouped[k]) for k in ("a", "b", "mask"))
+            rows, slots = np.nonzero(mask)
+            dw = np.zeros((mask.shape[0], n, mask.shape[1]), np.float32)
+            dw[rows, a[rows, slots], slots] += 1.0
+            dw[rows, b[rows, slots], slots] -= 1.0
+            parts.append(dw)
+        else:
+            parts.append(np.asarray(grouped["dx"], np.float32))
+    return jnp.asarray(np.concatenate(parts, axis=1))
 
 
 def _user_design(dx, m, S, pos):
@@ -172,9 +200,9 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
         raise ModelError(f"covariance={settings.covariance!r}: use 'auto', 'hessian' or 'opg'.")
     t_start = time.perf_counter()
     U = int(sizes["n_users"])
-    F = int(sizes["n_features"])
-    dx, y, mask = (jnp.asarray(grouped["dx"], jnp.float32), jnp.asarray(grouped["y"], jnp.float32),
+    dx, y, mask = (user_design(spec, data, grouped, sizes), jnp.asarray(grouped["y"], jnp.float32),
                    jnp.asarray(grouped["mask"], jnp.float32))
+    F = int(dx.shape[1])  # the users' effects: worths and/or feature weights
     cov = jnp.asarray(arrays["covariates"], jnp.float32)
     popkw = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
 

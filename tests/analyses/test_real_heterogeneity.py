@@ -150,6 +150,7 @@ def cems_hierarchical():
     return _quiet_fit(spec, data, seed=2011)
 
 
+@pytest.mark.slow  # real-data statistical check (~45 s fit); keeps the default suite under 10 min
 @pytest.mark.parametrize("language, school", [("italian", "Milano"), ("french", "Paris"), ("spanish", "Barcelona")])
 def test_cems_poor_language_lowers_its_school(cems_hierarchical, language, school):
     """The tree's first split (italian) and Table 8's largest interactions, as group contrasts with

@@ -148,6 +148,7 @@ def test_latent_types_errors():
         f.membership()
 
 
+@pytest.mark.slow  # statistical check (~35 s); keeps the default suite under 10 min
 def test_superfluous_type_triggers_a_separation_warning():
     """One true type fitted with K = 2: the second type is emptied or overlaps the first, and the fit says so."""
     sim = bp.simulate.latent_types(n_users=60, comparisons_per_user=15, n_options=8, n_types=1, seed=12)

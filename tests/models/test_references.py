@@ -51,12 +51,14 @@ def test_citations():
     _check_worths(ds, fit, 0.05)
 
 
+@pytest.mark.slow  # published-estimate check (~15 s); keeps the default suite under 10 min
 def test_pudding_davidson_ties():
     ds, fit = _fit("pudding", bp.BradleyTerry(ties=True))
     _check_worths(ds, fit, 0.1)
     assert float(fit.idata.posterior["log_tie"].mean()) == pytest.approx(ds.reference["log_tie"], abs=0.1)
 
 
+@pytest.mark.slow  # published-estimate check (~20 s); keeps the default suite under 10 min
 def test_cems_davidson_matches_psychotools():
     ds, fit = _fit("cems", bp.BradleyTerry(ties=True), user_covariates=None)
     _check_worths(ds, fit, 0.1)
