@@ -7,14 +7,19 @@ for in a new session; bayespref with its on-disk compilation cache emptied first
   judge covariates region and age band, Davidson ties, position effect). bayespref:
   ``bp.fit(bp.Hierarchical(covariates=["region", "age_band"], ties=True, position=True), data)``
   with nothing else. Peer: nutpie on the same model written in PyMC (same priors: ZeroSumNormal
-  worths and group effects, LKJ(2) correlation with HalfNormal(1) SDs, non-centred users, users'
-  worths centred over models, Davidson ties), 4 chains x (1000 + 1000) as bayespref's defaults.
+  worths and group effects, independent HalfNormal(1) SDs (bayespref's default for more than 10
+  varying effects), non-centred users, users' worths centred over models, Davidson ties), 4 chains
+  x (1000 + 1000) as bayespref's defaults.
   Reported: end-to-end seconds, min bulk ESS over the population parameters and every judge's
   worths, ESS/s of sampling and of the whole fit.
 * ``types``: LatentTypes K = 4 on 192 users x all 10 pairs of 5 options (types' worths N(0, 1.5^2)),
   defaults, over seeds: seconds and max R-hat over the (relabelled) worths and shares. Reference:
   EM for the same mixture (psychomix-style: responsibilities per user, then each type's
   Bradley-Terry MLE by Newton; 10 random starts, the best kept), timed on the same data.
+* ``arena_large``: 1M battles (100 models, 20k judges, 50 each, regions as 2 covariate columns, no
+  ties), ``bp.fit(bp.Hierarchical(varying="worths"), data)`` with nothing else (it chooses the
+  Laplace method); seconds and the share of the global parameters (population worths, region
+  effects, judge SDs) whose 90% intervals cover the truth, over seeds.
 * ``small``: small random-effects designs with defaults, over seeds: flatlizards (random lizard
   effect + SVL; 100 contests) and simulated random residual worths (30 options, 3 features,
   300 comparisons, residual SD 0.1): min bulk ESS and divergences.
@@ -153,11 +158,9 @@ def run_nutpie_arena(seed: int) -> dict:
     with pm.Model():
         worth = pm.ZeroSumNormal("worth", sigma=2.0, shape=O)
         B = pm.ZeroSumNormal("group_worth", sigma=1.0, shape=(P, O))
-        chol, _, sd = pm.LKJCholeskyCov("L", n=O, eta=2.0, sd_dist=pm.HalfNormal.dist(1.0, shape=O),
-                                        compute_corr=True)
-        pm.Deterministic("sd_worth", sd)
+        sd = pm.HalfNormal("sd_worth", 1.0, shape=O)     # 12 effects: independent, as bayespref's default
         z = pm.Normal("z", 0.0, 1.0, shape=(U, O))
-        v = worth + pt.dot(cov, B) + pt.dot(z, chol.T)
+        v = worth + pt.dot(cov, B) + z * sd
         v = v - v.mean(axis=1, keepdims=True)
         pm.Deterministic("user_worth", v)
         pos = pm.Normal("position", 0.0, 1.0)
@@ -261,7 +264,47 @@ def run_small(seed: int) -> dict:
     return out
 
 
-WORKERS = {("arena", "bayespref"): run_bayespref_arena, ("arena", "nutpie"): run_nutpie_arena,
+def arena_large_data(seed: int, n_judges: int = 20_000, per_judge: int = 50, n_models: int = 100):
+    """Arena-style large design: 100 models, 20k judges of 3 regions (2 covariate columns), 50 battles
+    each (1M), no ties; returns the data and the truth of the global parameters."""
+    use_checkout()
+    import bayespref as bp
+
+    rng = np.random.default_rng(1000 + seed)
+    models = [f"model{i:03d}" for i in range(n_models)]
+    base = np.linspace(1.5, -1.5, n_models)
+    shifts = {"americas": np.zeros(n_models), "asia": rng.normal(0, 0.3, n_models),
+              "europe": rng.normal(0, 0.3, n_models)}
+    sim = bp.simulate.arena(n_judges=n_judges, battles_per_judge=per_judge, n_questions=500, models=models,
+                            base=base, shifts=shifts, user_sd=0.3, log_tie=-np.inf, seed=seed)
+    data = bp.Comparisons.from_arena(sim.battles, user_covariates=sim.judges)
+    g = sim.truth["group_worth"]
+    truth = {"worth": g.loc["americas"].to_numpy(),
+             "group_worth": np.stack([(g.loc[r] - g.loc["americas"]).to_numpy() for r in ("asia", "europe")]),
+             "sd_worth": np.full(n_models, 0.3 * np.sqrt(1 - 1 / n_models))}
+    return data, truth
+
+
+def run_bayespref_arena_large(seed: int) -> dict:
+    use_checkout()
+    import bayespref as bp
+
+    data, truth = arena_large_data(seed)
+    t0 = time.perf_counter()
+    fit = bp.fit(bp.Hierarchical(varying="worths"), data, seed=seed, log_likelihood=False)
+    total = time.perf_counter() - t0
+    post = fit.idata.posterior
+    cover = {}
+    for name, value in truth.items():
+        d = post[name].values.reshape((-1,) + post[name].shape[2:])
+        lo, hi = np.quantile(d, 0.05, axis=0), np.quantile(d, 0.95, axis=0)
+        cover[name] = float(np.mean((lo <= value) & (value <= hi)))
+    return {"total_s": total, "method": fit.info["method"], "coverage": cover,
+            "laplace_s": fit.info.get("laplace_s"), "converged": fit.info.get("laplace_converged"),
+            "n_comparisons": data.n_comparisons}
+
+
+WORKERS = {("arena_large", "bayespref"): run_bayespref_arena_large, ("arena", "bayespref"): run_bayespref_arena, ("arena", "nutpie"): run_nutpie_arena,
            ("types", "bayespref"): run_bayespref_types, ("types", "em"): run_em_types,
            ("small", "bayespref"): run_small}
 
@@ -269,7 +312,7 @@ WORKERS = {("arena", "bayespref"): run_bayespref_arena, ("arena", "nutpie"): run
 # ---------------------------------------------------------------- driver
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("case", choices=("arena", "types", "small"))
+    p.add_argument("case", choices=("arena", "arena_large", "types", "small"))
     p.add_argument("--peers", default=None, help="comma-separated (default: every peer of the case)")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--cold", action="store_true", help="empty bayespref's compilation cache before each fit")

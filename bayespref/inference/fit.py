@@ -168,7 +168,7 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
     if init is not None and not isinstance(init, Fit):
         raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
     spec.check(data)
-    extra = {}
+    extra = {"model_defaults": spec.resolved_defaults(data)} if spec.resolved_defaults(data) else {}
     if method == "nuts":
         settings, extra["target_accept_reason"] = resolve_target_accept(settings, spec, data)
     prepared = _prepare(spec, data, method, settings)
@@ -239,7 +239,7 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
         raise ModelError(f"guide={settings.guide!r}: a streamed fit needs per-user guide parameters indexed by "
                          "user: use guide='normal' or 'hierarchical'.")
     res = run_svi_stream(fn, source, source.n_users, seed, run_settings, chunk_users)
-    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.correlated and nf > 1 else [])
+    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.resolved_correlated(nf) else [])
     draws = svi_stream_draws(fn, res, source.n_users, jax.random.fold_in(as_key(seed), 1), settings.num_samples,
                              population, [sites.Z, sites.user(sites.WEIGHT)])
     dims = dict(spec.dims(sizes))

@@ -394,6 +394,11 @@ class ModelSpec:
         """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""
         return None
 
+    def resolved_defaults(self, data) -> dict:
+        """Options whose default (None) the family resolves from the data, with what it chose
+        (recorded in ``fit.info["model_defaults"]``)."""
+        return {}
+
     def has_random_effects(self, data) -> bool:
         """Whether the model has a scale of random effects (users' or options'), where NUTS can meet a
         funnel (small data then get a higher default ``target_accept``)."""

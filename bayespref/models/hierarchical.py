@@ -24,9 +24,11 @@ from bayespref.models.base import (
 )
 from bayespref.models.likelihood import observe
 from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
-from bayespref.validate import FLAG, POSITIVE, Real
+from bayespref.validate import FLAG, POSITIVE, OneOf, Real
 
 VARYING = ("worths", "features")
+#: most user-varying effects that get an LKJ correlation by default (``correlated=None``)
+MAX_CORRELATED = 10
 #: largest user x option x slot array of one-hot worth differences in the grouped layout (beyond it,
 #: worths are gathered per slot)
 DENSE_WORTH_CELLS = 20_000_000
@@ -96,7 +98,7 @@ class Hierarchical(ModelSpec):
         B ~ N(0, group_scale)                       [1.0]   group effects (``group_worth``, ``group_weight``);
                                                             on worths ZeroSumNormal over options
         tau ~ HalfNormal(sd_scale)                  [1.0]   user SDs (``sd_worth``, ``sd_weight``)
-        L ~ LKJCholesky(lkj_concentration)          [2.0]   when correlated and > 1 effect varies
+        L ~ LKJCholesky(lkj_concentration)          [2.0]   when correlated (default: 2 to 10 effects vary)
         beta_pos ~ N(0, position_scale), log_tie ~ N(tie_loc, tie_scale)   as in BradleyTerry
 
     **Rankings.** Given a :class:`~bayespref.Rankings`, each user's rewards rank the shown items by
@@ -122,8 +124,13 @@ class Hierarchical(ModelSpec):
         Include option worths (population level, and per user if ``"worths"`` is varying). None
         (default): worths only when no option features are used (fixed worths would absorb
         per-option features and leave the population weights to the prior).
-    correlated : bool
-        LKJ prior on the correlation of the user-varying effects (otherwise independent).
+    correlated : bool or None
+        LKJ prior on the correlation of the user-varying effects (otherwise independent). None
+        (default): correlated when at most :data:`MAX_CORRELATED` effects vary by user, independent
+        beyond (E effects bring E(E - 1)/2 correlations: 66 at 12 Arena models, 4,950 at 100, which
+        a few hundred or thousand users cannot inform and NUTS cannot even initialise; measured on
+        the Arena-style medium design, independent effects halved the gradients at the same minimum
+        ESS, benchmarks/RESULTS.md). ``fit.info`` and :meth:`resolved_correlated` say which.
     interactions : dict, optional
         Restrict the group effects: ``{covariate: [option or feature names]}`` lets that covariate
         shift only the listed effects (other covariates shift all). Example for CEMS:
@@ -153,7 +160,7 @@ class Hierarchical(ModelSpec):
     features: Sequence[str] | bool | None = None
     covariates: Sequence[str] | bool | None = None
     worths: bool | None = None
-    correlated: bool = True
+    correlated: bool | None = None
     random_effects: bool = True
     interactions: dict | None = None
     position: bool = False
@@ -179,7 +186,7 @@ class Hierarchical(ModelSpec):
     shardable: ClassVar[bool] = True
     rules: ClassVar[dict] = {**ModelSpec.rules, "group_scale": SCALE, "lkj_concentration": POSITIVE,
                              "centring": Real(0, 1, none=True, note="0: non-centred, 1: centred, None: chosen from the data"),
-                             "correlated": FLAG, "random_effects": FLAG}
+                             "correlated": OneOf((True, False), none=True), "random_effects": FLAG}
 
     def __post_init__(self):
         super().__post_init__()
@@ -211,6 +218,18 @@ class Hierarchical(ModelSpec):
 
     def uses_worths(self, data) -> bool:
         return self.resolved_worths(len(self.feature_names(data)))
+
+    def resolved_defaults(self, data) -> dict:
+        nf = len(self.feature_names(data))
+        n_eff = sum(n for _, n in self.effect_blocks(data.n_options, nf))
+        return {"varying": list(self.resolved_varying(nf)), "worths": self.resolved_worths(nf),
+                "correlated": self.resolved_correlated(n_eff) if self.random_effects else None}
+
+    def resolved_correlated(self, n_effects: int) -> bool:
+        """Whether the users' effects get an LKJ correlation (``correlated`` with the default resolved)."""
+        if n_effects < 2:
+            return False
+        return n_effects <= MAX_CORRELATED if self.correlated is None else bool(self.correlated)
 
     def resolved_varying(self, n_features: int) -> tuple[str, ...]:
         if self.varying is not None:
@@ -388,7 +407,7 @@ class Hierarchical(ModelSpec):
         tau = L = None
         if self.random_effects:
             tau = jnp.concatenate(sds)  # (E,)
-            if self.correlated and n_eff > 1:
+            if self.resolved_correlated(n_eff):
                 L = numpyro.sample(sites.CORR_CHOL, dist.LKJCholesky(n_eff, self.lkj_concentration))
                 scale_tril = tau[:, None] * L
             else:

@@ -163,3 +163,17 @@ def test_user_minibatches_of_worths_for_users_of_very_unequal_activity():
     fit = bp.fit(spec, data, method="svi", user_batch_size=10, steps=300, check_every=100, num_samples=50,
                  progress=False, seed=0)
     assert fit.idata.posterior["user_worth"].sizes["user"] == data.n_users
+
+
+def test_many_user_varying_effects_are_independent_by_default():
+    from bayespref.models.hierarchical import MAX_CORRELATED
+
+    few = bp.simulate.arena(n_judges=12, battles_per_judge=10, seed=1)          # 6 models
+    data = bp.Comparisons.from_arena(few.battles, user_covariates=few.judges)
+    spec = bp.Hierarchical(varying="worths")
+    assert spec.resolved_correlated(data.n_options) and spec.resolved_defaults(data)["correlated"]
+    assert not spec.resolved_correlated(MAX_CORRELATED + 1)
+    assert bp.Hierarchical(correlated=True).resolved_correlated(MAX_CORRELATED + 1)
+    assert not bp.Hierarchical(correlated=False).resolved_correlated(3)
+    with pytest.raises(bp.ModelError, match="correlated"):
+        bp.Hierarchical(correlated="yes")
