@@ -24,7 +24,7 @@ from bayespref.models.base import (
 )
 from bayespref.models.likelihood import observe
 from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
-from bayespref.validate import FLAG, POSITIVE, OneOf, Real
+from bayespref.validate import FLAG, POSITIVE, Flag, Real
 
 VARYING = ("worths", "features")
 #: most user-varying effects that get an LKJ correlation by default (``correlated=None``)
@@ -186,7 +186,8 @@ class Hierarchical(ModelSpec):
     shardable: ClassVar[bool] = True
     rules: ClassVar[dict] = {**ModelSpec.rules, "group_scale": SCALE, "lkj_concentration": POSITIVE,
                              "centring": Real(0, 1, none=True, note="0: non-centred, 1: centred, None: chosen from the data"),
-                             "correlated": OneOf((True, False), none=True), "random_effects": FLAG}
+                             "correlated": Flag(none=True, note="None: correlated for 2 to 10 effects"),
+                             "random_effects": FLAG}
 
     def __post_init__(self):
         super().__post_init__()

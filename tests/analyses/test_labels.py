@@ -137,7 +137,13 @@ def test_annotator_agreement_and_the_contrarian(sim):
     pop = bp.reward_labels(fit, data)
     expect = (pop["p_chosen"] > 0.5).groupby(pop["user"]).mean()
     got = labels.drop_duplicates("user").set_index("user")["annotator_agreement"]
-    np.testing.assert_allclose(got.loc[expect.index], expect, atol=1e-12)
+    # population probabilities of users outside the training data average fresh user deviations (Monte
+    # Carlo): two calls can disagree on which side of 0.5 a near-even pair falls, so users with such a
+    # pair are left out of the exact comparison
+    near_even = (pop["p_chosen"] - 0.5).abs().lt(0.02).groupby(pop["user"]).any()
+    clear = expect.index[~near_even.loc[expect.index].to_numpy()]
+    assert len(clear) > 0.5 * len(expect)
+    np.testing.assert_allclose(got.loc[clear], expect.loc[clear], atol=1e-12)
     per_user = labels.drop_duplicates("user").set_index("user")
     assert per_user.loc[CONTRARIAN, "annotator_agreement"] < 0.3 and per_user.loc[CONTRARIAN, "low_agreement"]
     others = per_user.drop(index=CONTRARIAN)

@@ -43,7 +43,7 @@ TABLE = [
 
 MORE = [
     (dict(inference="chains = true"), "[inference] chains=True must be a whole number >= 1."),
-    (dict(inference="target_accept = 1"), "[inference] target_accept=1 must be a number in (0, 1)."),
+    (dict(inference="target_accept = 1"), "[inference] target_accept=1 must be a number in (0, 1) (or None)."),
     (dict(inference="progress = false"), "unknown keys in [inference]"),
     (dict(inference="seed = 1.5"), "[inference] seed=1.5 (float) must be a whole number."),
     (dict(inference="seed = -3"), "[inference] seed=-3 must be a whole number from 0 to 4294967295"),

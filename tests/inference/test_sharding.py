@@ -99,7 +99,8 @@ def test_devices_errors_name_the_fix():
         bp.fit(bp.Hierarchical(), data, method="svi", devices=512, steps=10, progress=False)
     with pytest.raises(ModelError, match="families that can: BradleyTerry, .*Hierarchical"):
         bp.fit(bp.LatentTypes(n_types=2), data, method="svi", devices=2, steps=10, progress=False)
+    rankings = bp.simulate.rankings(n_rankings=30, n_options=5, n_shown=3, n_users=6, seed=0).rankings()
     with pytest.raises(ModelError, match="grouped"):
-        bp.fit(bp.Hierarchical(varying=["worths"]), data, method="svi", devices=2, steps=10, progress=False)
+        bp.fit(bp.Hierarchical(), rankings, method="svi", devices=2, steps=10, progress=False)
     with pytest.raises(ModelError, match="devices is a setting of method='nuts' / 'svi'"):
         bp.fit(bp.Hierarchical(), data, method="laplace", devices=2)

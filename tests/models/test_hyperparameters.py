@@ -94,10 +94,10 @@ def test_latent_types_options(options, message):
 
 @pytest.mark.parametrize("cls, options, message", [
     (Hierarchical, dict(centring=float("nan")), "Hierarchical: centring=nan must be a number in [0, 1] "
-                                                "(0: non-centred, 1: centred)."),
+                                                "(or None) (0: non-centred, 1: centred, None: chosen from the data)."),
     (Hierarchical, dict(centring=1.5), "centring=1.5 must be a number in [0, 1]"),
     (Hierarchical, dict(tie_loc=-math.inf), "Hierarchical: tie_loc=-inf must be a finite number."),
-    (Hierarchical, dict(correlated="true"), "correlated='true' must be True or False"),
+    (Hierarchical, dict(correlated="true"), "correlated='true' must be True or False (or None)"),
     (Hierarchical, dict(features=3), "Hierarchical: features=3 (int) must be"),
     (Hierarchical, dict(interactions=["a"]), "interactions=['a'] (list) must be a table (dict) or None"),
     (BradleyTerry, dict(ties=1), "BradleyTerry: ties=1 must be one of (False, True, 'davidson', 'half')"),
