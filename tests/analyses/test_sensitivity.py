@@ -449,3 +449,17 @@ def test_latent_types_group_contrast():
     assert np.all(np.isfinite(res.summary["mean"].values))
     # gamma = 0 reproduces the fitted model's contrast
     np.testing.assert_allclose(res.summary["mean"].sel(gamma=0.0).values, res.naive()["mean"], rtol=1e-5)
+
+
+def test_confounder_shift_of_davidson_ties_moves_the_reward_difference():
+    """U's shift enters a tied outcome model as a shift of d, as for the categorical form."""
+    import jax.numpy as jnp
+    import numpyro.distributions as dist
+
+    from bayespref.analyses.sensitivity.likelihood import _shifted
+    from bayespref.models.likelihood import outcome_distribution
+
+    d, shift, y = jnp.array([-1.0, 0.2, 2.5]), jnp.array([0.7, -0.4, 1.1]), jnp.array([0, 2, 1])
+    got = _shifted(outcome_distribution(d, log_tie=-0.8), shift).log_prob(y)
+    want = dist.Categorical(logits=jnp.stack([-(d + shift) / 2, (d + shift) / 2, jnp.full(3, -0.8)], -1)).log_prob(y)
+    np.testing.assert_allclose(got, want, rtol=1e-6)

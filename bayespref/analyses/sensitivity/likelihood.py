@@ -10,7 +10,7 @@ from jax.scipy.special import logsumexp
 from numpyro import handlers
 
 from bayespref.errors import ModelError
-from bayespref.models.likelihood import OBS_SITE, WinFraction, half_tie_values, outcome_distribution
+from bayespref.models.likelihood import OBS_SITE, Davidson, WinFraction, half_tie_values, outcome_distribution
 
 
 def _shifted(fn, shift):
@@ -19,6 +19,8 @@ def _shifted(fn, shift):
         return WinFraction(fn.logits + shift)
     if isinstance(fn, dist.BernoulliLogits):
         return dist.Bernoulli(logits=fn.logits + shift)
+    if isinstance(fn, Davidson):
+        return Davidson(fn.d + shift, fn.log_tie)
     if isinstance(fn, dist.CategoricalLogits) and fn.logits.shape[-1] == 3:  # Davidson: (-d/2, d/2, log nu)
         return dist.Categorical(logits=fn.logits + jnp.stack([-shift / 2, shift / 2, jnp.zeros_like(shift)], -1))
     if isinstance(fn, dist.Normal):
