@@ -98,6 +98,7 @@ def test_fit_records_the_chosen_centring(hier_data):
     fit = bp.fit(bp.Hierarchical(), hier_data, seed=0, chains=2, warmup=150, draws=100, progress=False)
     choice = fit.info["centring_choice"]
     assert choice["chosen"] == "from the data" and fit.info["centring"] == choice["centring"]
+    assert fit.info["init_modes"] is None          # one mode: NumPyro's initialisation
 
 
 # -- mixtures: chains start at the best mode ----------------------------------------------------------
@@ -122,16 +123,14 @@ def test_mode_search_finds_a_mode_at_least_as_good_as_the_truth():
     assert found["info"]["best_potential"] <= float(potential_energy(fn, (arrays,), {}, u_truth)) + 1e-3
 
 
-def test_latent_types_fit_starts_at_the_mode_unless_told_not_to():
-    sim = bp.simulate.latent_types(n_users=60, comparisons_per_user=10, n_options=5, n_types=2, worth_sd=1.5, seed=5)
+def test_latent_types_fit_starts_at_the_mode():
+    # the design of the test above: the fit reuses its compiled mode search
+    sim = bp.simulate.latent_types(n_users=80, comparisons_per_user=15, n_options=5, n_types=3, worth_sd=1.5, seed=4)
     data = sim.comparisons()
-    fit = bp.fit(bp.LatentTypes(n_types=2), data, seed=0, chains=2, warmup=100, draws=100, progress=False)
+    fit = bp.fit(bp.LatentTypes(n_types=3), data, seed=0, chains=2, warmup=100, draws=100, progress=False)
     assert fit.info["init_modes"]["starts"] == 8 and fit.info["init_mass_matrix"]
-    off = bp.fit(bp.LatentTypes(n_types=2), data, seed=0, chains=2, warmup=100, draws=100, progress=False,
-                 init_modes=0)
-    assert off.info["init_modes"] is None and not off.info["init_mass_matrix"]
     with pytest.raises(bp.ModelError, match="init_modes"):
-        bp.fit(bp.LatentTypes(n_types=2), data, init_modes=-1)
+        bp.fit(bp.LatentTypes(n_types=3), data, init_modes=-1)
 
 
 # -- target acceptance for small data with random effects -----------------------------------------------
@@ -152,17 +151,19 @@ def test_small_data_with_random_effects_get_smaller_steps():
 
 
 def test_user_minibatches_of_worths_for_users_of_very_unequal_activity():
+    from bayespref.inference.fit import _prepare
+    from bayespref.inference.settings import NutsSettings
+
     sim = bp.simulate.arena(n_judges=40, battles_per_judge=10, user_sd=0.5, seed=2)
-    heavy = sim.battles[sim.battles["judge"] == "judge000"]
     battles = bp.simulate.arena(n_judges=1, battles_per_judge=300, seed=3).battles  # one judge with 300
     frame = __import__("pandas").concat([sim.battles, battles.assign(judge="judge000")], ignore_index=True)
     data = bp.Comparisons.from_arena(frame, user_covariates=sim.judges)
     spec = bp.Hierarchical(varying="worths", covariates=False, ties=True)
-    assert len(heavy) < 20 and spec.by_user_arrays(data) is None      # too unequal for the sampler's layout
-    assert spec.by_user_arrays(data, max_padding=float("inf"))["mask"].sum() == data.n_comparisons
-    fit = bp.fit(spec, data, method="svi", user_batch_size=10, steps=300, check_every=100, num_samples=50,
-                 progress=False, seed=0)
-    assert fit.idata.posterior["user_worth"].sizes["user"] == data.n_users
+    assert spec.by_user_arrays(data) is None      # too unequal for the sampler's padded layout
+    # minibatches of users take the layout whatever the padding; NUTS keeps the per-comparison one
+    grouped = _prepare(spec, data, "svi", SviSettings(user_batch_size=10)).grouped
+    assert grouped["mask"].sum() == data.n_comparisons and grouped["mask"].shape[0] == data.n_users
+    assert _prepare(spec, data, "nuts", NutsSettings()).grouped is None
 
 
 def test_many_user_varying_effects_are_independent_by_default():

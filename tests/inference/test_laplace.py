@@ -67,6 +67,7 @@ def test_importance_correction_reduces_the_bias_with_few_draws():
     assert default < 0.6 * raw, (raw, default)
 
 
+@pytest.mark.slow  # statistical recovery (~15 s); the README's design snippet runs method="laplace" end to end
 def test_laplace_fit_recovers_globals():
     """400 users x 30 judgements, 2 features: population weights within 3 posterior SDs of the truth."""
     sim = bp.simulate.hierarchical(n_users=400, comparisons_per_user=30, n_options=100, n_features=2,
