@@ -11,7 +11,7 @@ import pytest
 import bayespref as bp
 from bayespref.models.mixture import separation
 
-SETTINGS = dict(chains=2, warmup=400, draws=400, progress=False)
+SETTINGS = dict(chains=4, warmup=400, draws=400, progress=False)
 
 
 @pytest.fixture(scope="module")
