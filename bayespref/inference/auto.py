@@ -34,7 +34,7 @@ def _laplace_ready(spec, data) -> bool:
         check_supported(spec, data, spec.sizes(data))
     except ModelError:
         return False
-    return data.obs_dim == "comparison"
+    return True
 
 
 def choose_method(spec, data, settings=None, options=None) -> tuple[str, str]:
@@ -48,9 +48,8 @@ def choose_method(spec, data, settings=None, options=None) -> tuple[str, str]:
                   if set(options) <= {f.name for f in dataclasses.fields(SETTINGS[m])}]
     if options and not candidates:
         return "nuts", "no method takes all the options given; NUTS reports which it does not take"
-    if options and len(candidates) < len(offered):
-        if len(candidates) == 1:
-            return candidates[0], f"the options given ({', '.join(sorted(options))}) are {candidates[0]} settings"
+    if options and len(candidates) == 1 < len(offered):
+        return candidates[0], f"the options given ({', '.join(sorted(options))}) are {candidates[0]} settings"
     n = int(data.n_obs)
     what = f"{n:,} {data.obs_dim}s"
     if n <= NUTS_MAX_OBS and "nuts" in candidates:

@@ -37,6 +37,7 @@ from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings, resolve_target_accept
 from bayespref.models import FAMILIES, as_spec, sites
+from bayespref.models.centring import weight as centring_weight
 from bayespref.models.plackett_luce import is_rankings, ranking_data
 from bayespref.validate import FLAG, OneOf
 from bayespref.validate import seed as check_seed
@@ -168,7 +169,8 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
     if init is not None and not isinstance(init, Fit):
         raise ModelError(f"init must be a bayespref Fit (e.g. from method='svi'), got {type(init).__name__}.")
     spec.check(data)
-    extra = {"model_defaults": spec.resolved_defaults(data)} if spec.resolved_defaults(data) else {}
+    resolved = spec.resolved_defaults(data)
+    extra = {"model_defaults": resolved} if resolved else {}
     if method == "nuts":
         settings, extra["target_accept_reason"] = resolve_target_accept(settings, spec, data)
     prepared = _prepare(spec, data, method, settings)
@@ -322,7 +324,7 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     arrays = p.arrays if p.grouped is None else {**p.arrays, "by_user": p.grouped}
     # users' effects in partially centred coordinates where the model gives a weight (same posterior)
     choice = spec.centring_choice(p.data)
-    centring = None if not choice or choice["centring"] == 0.0 else np.float32(choice["centring"])
+    centring = centring_weight(choice)
     if centring is not None:
         arrays = {**arrays, "centring": jax.numpy.asarray(centring)}
     if sharding.wanted(settings.devices):  # one chain's log density over several devices

@@ -47,6 +47,7 @@ from bayespref.errors import FitError, ModelError
 from bayespref.inference.engine import as_key
 from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
 from bayespref.models import sites
+from bayespref.models.base import worth_differences
 
 
 def check_supported(spec, data, sizes) -> None:
@@ -78,16 +79,14 @@ def _all_effects_vary(spec, data, sizes) -> bool:
 def user_design(spec, data, grouped, sizes) -> jnp.ndarray:
     r"""Each user's design (user, effect, slot) in the order of the model's effects: for user-varying
     worths the one-hot differences :math:`e_{a} - e_{b}` of the options shown (so
-    :math:`d_{uj} = \sum_o X_{uoj} 	heta_{uo}`), then :math:`x_a - x_b` for user-varying weights."""
+    :math:`d_{uj} = \sum_o X_{uoj} \theta_{uo}`), then :math:`x_a - x_b` for user-varying weights."""
     parts = []
     for name, n in spec.effect_blocks(sizes["n_options"], sizes["n_features"]):
-        if name == sites.WORTH:
-            a, b, mask = (np.asarray(grouped[k]) for k in ("a", "b", "mask"))
-            rows, slots = np.nonzero(mask)
-            dw = np.zeros((mask.shape[0], n, mask.shape[1]), np.float32)
-            dw[rows, a[rows, slots], slots] += 1.0
-            dw[rows, b[rows, slots], slots] -= 1.0
-            parts.append(dw)
+        if name == sites.WORTH and "dw" in grouped:   # the grouped layout's own one-hot rows
+            parts.append(np.asarray(grouped["dw"], np.float32))
+        elif name == sites.WORTH:
+            dw = worth_differences(grouped["a"], grouped["b"], n, grouped["mask"])   # (U, J, O)
+            parts.append(dw.transpose(0, 2, 1))
         else:
             parts.append(np.asarray(grouped["dx"], np.float32))
     return jnp.asarray(np.concatenate(parts, axis=1))

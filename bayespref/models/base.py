@@ -391,8 +391,11 @@ class ModelSpec:
         return None
 
     def centring_weight(self, data) -> np.floating | None:
-        """Partial-centring weight of the users' effects in the NUTS parameterisation, or None (default)."""
-        return None
+        """Partial-centring weight of the users' effects in the NUTS parameterisation (a float32
+        scalar), or None (non-centred, or no such parameterisation): :meth:`centring_choice`'s c."""
+        from bayespref.models.centring import weight
+
+        return weight(self.centring_choice(data))
 
     def resolved_defaults(self, data) -> dict:
         """Options whose default (None) the family resolves from the data, with what it chose
@@ -450,6 +453,15 @@ class ModelSpec:
             v = getattr(self, f.name)
             out[f.name] = list(v) if isinstance(v, tuple) else v
         return out
+
+
+def worth_differences(a, b, n_options: int, mask=None) -> np.ndarray:
+    r"""One-hot differences :math:`e_a - e_b` of the options shown, ``a.shape + (n_options,)`` float32
+    (zero where ``mask`` is False): the design of worths, :math:`\theta_a - \theta_b = (e_a - e_b)^\top
+    \theta`."""
+    eye = np.eye(n_options, dtype=np.float32)
+    out = eye[np.asarray(a)] - eye[np.asarray(b)]
+    return out if mask is None else out * np.asarray(mask)[..., None]
 
 
 def group_by_user(user: np.ndarray, n_users: int, max_padding: float = 1.5) -> dict[str, np.ndarray] | None:

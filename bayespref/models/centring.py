@@ -44,6 +44,14 @@ MIN_CENTRING = 0.05
 MAX_CELLS = 20_000_000
 
 
+def weight(choice: dict | None) -> np.floating | None:
+    """The centring weight NUTS uses (a float32 scalar) from a family's ``centring_choice``, or None
+    (non-centred: no choice, or c = 0)."""
+    if not choice or choice["centring"] == 0.0:
+        return None
+    return np.float32(choice["centring"])
+
+
 def pooled_fit(delta: np.ndarray, y: np.ndarray, ridge: float = 0.25, iters: int = 8) -> np.ndarray:
     """Pooled effects (E,): a few Newton steps of ridge-penalised logistic regression on all users."""
     win = np.where(np.asarray(y) == 2, 0.5, np.asarray(y, float))

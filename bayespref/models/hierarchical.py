@@ -21,6 +21,7 @@ from bayespref.models.base import (
     pad_leading,
     take,
     user_plate,
+    worth_differences,
 )
 from bayespref.models.likelihood import observe
 from bayespref.models.plackett_luce import is_rankings, item_rewards, observe_rankings
@@ -299,11 +300,8 @@ class Hierarchical(ModelSpec):
             if mask.size * data.n_options <= DENSE_WORTH_CELLS:
                 # few options: the worth differences as dense one-hot rows, so d = dw . theta_u is a
                 # batched matrix-vector product whose gradient needs no scatter
-                rows, slots = np.nonzero(mask)
-                dw = np.zeros((mask.shape[0], data.n_options, mask.shape[1]), np.float32)
-                dw[rows, np.asarray(base["a"])[idx][rows, slots], slots] += 1.0
-                dw[rows, np.asarray(base["b"])[idx][rows, slots], slots] -= 1.0
-                out["dw"] = jnp.asarray(dw)
+                dw = worth_differences(out["a"], out["b"], data.n_options, mask)    # (U, J, O)
+                out["dw"] = jnp.asarray(dw.transpose(0, 2, 1))
         return out
 
     def shard_arrays(self, data, arrays, n_shards):
@@ -577,6 +575,7 @@ class Hierarchical(ModelSpec):
             return {"centring": 0.0, "chosen": "non-centred (rankings: the rule is for pairs)"}
         nf = len(self.feature_names(data))
         blocks = self.effect_blocks(data.n_options, nf)
+        arr = super().arrays(data)   # features and covariates restricted to those the model uses
         a, b, user, y = (np.asarray(v) for v in (data.a, data.b, data.user, data.y))
         n, width = len(a), sum(m for _, m in blocks)
         keep = np.arange(n)
@@ -585,31 +584,12 @@ class Hierarchical(ModelSpec):
             counts = np.bincount(user, minlength=data.n_users)[order]
             chosen = order[: max(1, int(np.searchsorted(np.cumsum(counts), rule.MAX_CELLS // width)))]
             keep = np.flatnonzero(np.isin(user, chosen))
-        parts = []
-        for name, m in blocks:
-            if name == sites.WORTH:
-                d = np.zeros((len(keep), m))
-                d[np.arange(len(keep)), a[keep]] += 1.0
-                d[np.arange(len(keep)), b[keep]] -= 1.0
-            else:
-                cols = [list(data.feature_names).index(f) for f in self.feature_names(data)]
-                d = (np.asarray(data.xa) - np.asarray(data.xb))[keep][:, cols]
-            parts.append(d)
-        cov_names = self.covariate_names(data)
-        cov = None
-        if cov_names:
-            cov = np.asarray(data.covariates)[:, [list(data.covariate_names).index(c) for c in cov_names]]
-        out = rule.choose(np.concatenate(parts, axis=1), y[keep], user[keep], data.n_users, cov)
+        parts = [worth_differences(a[keep], b[keep], m) if name == sites.WORTH
+                 else np.asarray(arr["xa"] - arr["xb"])[keep] for name, m in blocks]
+        cov = np.asarray(arr["covariates"])
+        out = rule.choose(np.concatenate(parts, axis=1), y[keep], user[keep], data.n_users,
+                          cov if cov.shape[1] else None)
         return {**out, "chosen": "from the data"}
-
-    def centring_weight(self, data):
-        """Centring weight c of the NUTS parameterisation (a float32 scalar), or None (non-centred)."""
-        import numpy as np
-
-        choice = self.centring_choice(data)
-        if choice is None or choice["centring"] == 0.0:
-            return None
-        return np.float32(choice["centring"])
 
     def centred_draws(self, posterior, data, sizes):
         """Another fit's draws (non-centred ``z``) with the partially centred ``z_pc`` added.

@@ -98,11 +98,13 @@ def test_laplace_user_design_gives_the_models_reward_differences():
     data = sim.comparisons()
     spec = bp.Hierarchical(varying=["worths", "features"])
     grouped, sizes = spec.by_user_arrays(data), spec.sizes(data)
-    X = np.asarray(user_design(spec, data, grouped, sizes))                  # (U, O + F, J)
     v = np.random.default_rng(0).normal(size=(data.n_users, data.n_options + 2))
     blocks = spec.effect_blocks(data.n_options, 2)
     expect = np.asarray(spec._grouped_differences(grouped, jnp.asarray(v, jnp.float32), blocks, None, None))
-    np.testing.assert_allclose(np.einsum("uej,ue->uj", X, v), expect, rtol=1e-5, atol=1e-5)
+    # with the layout's dense one-hot worths, and built from the options shown (many options)
+    for layout in (grouped, {k: g for k, g in grouped.items() if k != "dw"}):
+        X = np.asarray(user_design(spec, data, layout, sizes))                  # (U, O + F, J)
+        np.testing.assert_allclose(np.einsum("uej,ue->uj", X, v), expect, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.slow  # statistical check against NUTS (~40 s); keeps the default suite under 10 min
