@@ -5,8 +5,12 @@ feature weights w_u ~ N(mu, 0.5^2 I), mu = linspace(1, -0.5, 4); 500 options wit
 features), ordered by user, to a temporary directory of Parquet files, one file per ``--file-users``
 users, never holding more than one file's rows in memory. Then, in a fresh child process,
 ``bp.fit(bp.Hierarchical(), ParquetComparisons(dir, ...), method="svi", guide="hierarchical",
-user_batch_size=B, chunk_users=C)`` and records its peak RSS (the child's ``ru_maxrss``), wall time
-(reader scan + fit + draws), steps, epochs and the recovery of the population weights and user SDs.
+user_batch_size=B, chunk_users=C)`` and records its peak RSS, wall time (reader scan + fit + draws),
+steps, epochs and the recovery of the population weights and user SDs. The peak RSS is also recorded
+per phase (``peak_rss_mb_by_phase``: reader scan, set-up and first chunk read, first chunk
+(``svi.init`` and compilation), training, draws, ``az.from_dict`` and ``Fit``, summaries), from the kernel's high-water mark
+``VmHWM``, reset at each phase's start (``/proc/self/clear_refs``; where that is refused, from
+``VmRSS`` sampled every 0.05 s).
 
     python benchmarks/bench_streaming.py                               # 20M judgements
     python benchmarks/bench_streaming.py --users 20000 --json /tmp/s.json   # 2M, quicker
@@ -23,6 +27,7 @@ import pathlib
 import shutil
 import sys
 import tempfile
+import threading
 import time
 
 import numpy as np
@@ -64,25 +69,105 @@ def write_dataset(path: pathlib.Path, users: int, per_user: int, file_users: int
             "sample_sd": np.sqrt(w_sq / users - mean ** 2).tolist()}
 
 
+class PhasePeaks:
+    """Peak RSS (MiB) of this process per labelled phase: ``peaks.enter("draws")`` starts a phase, which
+    lasts until the next one starts; what came before the first is labelled ``start-up``.
+
+    Linux's ``VmHWM`` (high-water mark of the RSS) is read when a phase ends and reset to the current
+    RSS when the next starts (``5`` written to ``/proc/self/clear_refs``), so short spikes are caught
+    exactly; the reset lowers ``ru_maxrss`` too, so the process's peak is the largest phase peak. Where
+    the reset is refused, a thread samples ``VmRSS`` every ``every`` seconds instead.
+    """
+
+    def __init__(self, every: float = 0.05):
+        self.peaks, self.label, self._lock = {}, "start-up", threading.Lock()
+        self._record(self._status_mb("VmHWM"))
+        try:
+            pathlib.Path("/proc/self/clear_refs").write_text("5")
+            self.sampled = False
+        except OSError:
+            self.sampled = True
+            threading.Thread(target=self._sample, args=(every,), daemon=True).start()
+
+    @staticmethod
+    def _status_mb(key: str) -> float:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def _record(self, mb: float) -> None:
+        if self.label is not None:
+            self.peaks[self.label] = max(self.peaks.get(self.label, 0.0), mb)
+
+    def _sample(self, every: float) -> None:
+        while True:
+            with self._lock:
+                self._record(self._status_mb("VmRSS"))
+            time.sleep(every)
+
+    def enter(self, label: str | None) -> None:
+        with self._lock:
+            self._record(self._status_mb("VmRSS" if self.sampled else "VmHWM"))
+            if not self.sampled:
+                pathlib.Path("/proc/self/clear_refs").write_text("5")
+            self.label = label
+
+    def result(self) -> dict:
+        self.enter(None)
+        return {k: round(v, 1) for k, v in self.peaks.items()}
+
+
+def instrument(pc, peaks: PhasePeaks) -> None:
+    """Label the phases of ``bp.fit(..., pc)``: the first chunk (``svi.init``, compilation, its steps),
+    training (the other chunks), the draws and ``az.from_dict`` + ``Fit`` (the rest of the fit)."""
+    from bayespref.inference import engine
+
+    chunks, draws = pc.chunks, engine.svi_stream_draws
+
+    seen = []
+
+    def labelled_chunks(*args, **kwargs):
+        for chunk in chunks(*args, **kwargs):
+            peaks.enter("first chunk: svi.init + compile" if not seen else "training")
+            seen.append(True)
+            yield chunk
+
+    def labelled_draws(*args, **kwargs):
+        peaks.enter("draws")
+        out = draws(*args, **kwargs)
+        peaks.enter("az.from_dict + Fit")
+        return out
+
+    pc.chunks = labelled_chunks
+    engine.svi_stream_draws = labelled_draws
+
+
 def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, seed: int) -> dict:
+    peaks = PhasePeaks()
+    peaks.enter("imports")
     use_checkout()
     import warnings
 
     import bayespref as bp
     from bayespref.data.readers.parquet_stream import ParquetComparisons
 
+    peaks.enter("reader scan")
     t0 = time.perf_counter()
     pc = ParquetComparisons(path, a="a", b="b", outcome="y", user="u",
                             features=[f"f{f}" for f in range(FEATURES)])
     scan_s = time.perf_counter() - t0
+    peaks.enter("set-up + first chunk read")
+    instrument(pc, peaks)
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fit = bp.fit(bp.Hierarchical(), pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
                      chunk_users=chunk_users, steps=steps, lr=lr, num_samples=200, progress=False, seed=seed)
     fit_s = time.perf_counter() - t1
+    peaks.enter("summaries")
     post = fit.idata.posterior
-    return {"N": pc.n_comparisons, "U": pc.n_users, "D": FEATURES, "user_batch": user_batch,
+    out = {"N": pc.n_comparisons, "U": pc.n_users, "D": FEATURES, "user_batch": user_batch,
             "chunk_users": fit.info["chunk_users"], "lr": lr, "max_steps": steps,
             "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s,
             "steps": fit.info["steps"], "epochs": fit.info["epochs"], "converged": fit.info["converged"],
@@ -90,7 +175,11 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
             "weight_mean": post["weight"].mean(("chain", "draw")).values.tolist(),
             "weight_sd": post["weight"].std(("chain", "draw")).values.tolist(),
             "sd_weight_mean": post["sd_weight"].mean(("chain", "draw")).values.tolist(),
-            "user_draws": fit.info["user_draws"], "peak_rss_mb": peak_rss_mb()}
+            "user_draws": fit.info["user_draws"]}
+    by_phase = peaks.result()
+    # the high-water mark is reset per phase (and ru_maxrss with it): the peak is the largest phase's
+    return {**out, "peak_rss_mb": max(max(by_phase.values()), peak_rss_mb()), "peak_rss_mb_by_phase": by_phase,
+            "peak_rss_sampled": peaks.sampled}
 
 
 def main(argv=None):

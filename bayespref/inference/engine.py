@@ -384,10 +384,25 @@ def draws_with_deterministics(fn, data, latent: dict, chunk: int = 100) -> dict:
     return {k: np.concatenate([p[k] for p in parts])[None] for k in sites}
 
 
+def guide_predictive(fn, guide, params: dict, num_samples: int, return_sites) -> Predictive:
+    """``Predictive(fn, guide=guide, params=params, ...)`` whose draws leave out the guide's parameters.
+
+    NumPyro's ``Predictive`` takes every site of the guide's trace as a draw, ``param`` sites included,
+    each broadcast to ``num_samples`` copies before the model runs: with per-user guide parameters
+    (users x effects, four of them in :class:`~bayespref.inference.guides.HierarchicalGuide`) that is
+    4 x users x effects x draws floats (2.6 GB at 200,000 users, 4 effects and 200 draws), even when
+    the draws need one user. Here the parameters are substituted inside a handler that hides them, so
+    only the guide's sample sites are drawn; the draws are the same (same keys, same values).
+    """
+    hidden = numpyro.handlers.block(numpyro.handlers.substitute(guide, data=params),
+                                    hide_fn=lambda site: site["type"] == "param")
+    return Predictive(fn, guide=hidden, num_samples=num_samples, return_sites=return_sites)
+
+
 def svi_draws(fn, data, res: SviResult, seed, num_samples: int) -> dict:
     """Posterior draws from the fitted guide, shaped (1, num_samples, ...), deterministic sites included."""
     sites = latent_sites(fn, data, deterministic=True)
-    pred = Predictive(fn, guide=res.guide, params=res.params, num_samples=num_samples, return_sites=sites)
+    pred = guide_predictive(fn, res.guide, res.params, num_samples, sites)
     out = pred(as_key(seed), data)
     return {k: np.asarray(out[k])[None] for k in sites}
 
@@ -509,5 +524,5 @@ def svi_stream_draws(fn, res: SviResult, n_users: int, seed, num_samples: int, p
         # would hold draws x B x slots x features floats)
         idx = idx[:1]
         data, batch, sites = _stream_step_data(n_users, chunk, idx), chunk["users"][idx], population
-    pred = Predictive(fn, guide=res.guide, params=res.params, num_samples=num_samples, return_sites=sites)
+    pred = guide_predictive(fn, res.guide, res.params, num_samples, sites)
     return {k: np.asarray(v)[None] for k, v in pred(as_key(seed), data, user_batch=batch).items()}
