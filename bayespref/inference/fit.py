@@ -68,8 +68,8 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
         A family spec (:class:`~bayespref.BradleyTerry`, :class:`~bayespref.Hierarchical`, ...) or a
         NumPyro function following the model-function contract (:mod:`bayespref.models.base`).
     data : Comparisons or ParquetComparisons
-        The validated comparisons; or, for ``method="svi"`` only, a Parquet dataset streamed from disk
-        (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`, see :func:`_fit_stream`).
+        The validated comparisons; or, for ``method="svi"`` or ``"laplace"``, a Parquet dataset streamed
+        from disk (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`, see :func:`_fit_stream`).
     method : {"auto", "nuts", "svi", "laplace"}
         ``"auto"`` (default): chosen from the model, the data size and the options given
         (:mod:`bayespref.inference.auto`): NUTS up to 200,000 comparisons, above that Laplace where
@@ -189,28 +189,31 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
 
 
 def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_predictive, init, options) -> Fit:
-    """SVI on a Parquet dataset streamed in chunks of whole users (:func:`~bayespref.inference.engine.run_svi_stream`).
+    """SVI or Laplace on a Parquet dataset streamed in chunks of whole users.
 
     Covers :class:`~bayespref.Hierarchical` with user-varying feature weights, no option worths and
-    no covariates (the grouped layout the stream yields), with ``user_batch_size`` users per step
-    and ``chunk_users`` users held in memory. The returned :class:`Fit` holds draws of the
-    population sites (``weight``, ``sd_weight``, ``corr_chol``, ...) and, when users x effects x
-    draws is at most 2e7, of ``z`` and ``user_weight``; no log-likelihood or observed-data groups.
-    ``fit.data`` is the :class:`ParquetComparisons` itself: sizes, options, users and features,
-    enough for ``summary()``, ``repr`` and ``fit.info``; anything that needs the comparisons in memory
-    (``predict()`` on the training data, ``add_posterior_predictive``, ``save``, LOO) raises a
-    :class:`~bayespref.DataError` saying so.
+    no covariates (the grouped layout the stream yields). ``method="svi"``
+    (:func:`~bayespref.inference.engine.run_svi_stream`): ``user_batch_size`` users per step and
+    ``chunk_users`` users held in memory. ``method="laplace"``
+    (:func:`~bayespref.inference.laplace.run_laplace_stream`, logit link, no ties): every L-BFGS
+    evaluation of the globals is one pass over the chunks of ``chunk_users`` users. The returned
+    :class:`Fit` holds draws of the population sites (``weight``, ``sd_weight``, ``corr_chol``, ...)
+    and, when users x effects x draws is at most 2e7, of ``z`` and ``user_weight``; no
+    log-likelihood or observed-data groups. ``fit.data`` is the :class:`ParquetComparisons` itself:
+    sizes, options, users and features, enough for ``summary()``, ``repr`` and ``fit.info``;
+    anything that needs the comparisons in memory (``predict()`` on the training data,
+    ``add_posterior_predictive``, ``save``, LOO) raises a :class:`~bayespref.DataError` saying so.
     """
-    from bayespref.inference.engine import run_svi_stream, svi_stream_draws
     from bayespref.models.hierarchical import Hierarchical
 
-    if method != "svi":
+    if method not in ("svi", "laplace"):
         raise ModelError(f"method={method!r} needs the comparisons in memory; a ParquetComparisons (streamed from "
-                         "disk) is fitted with method='svi' only (and user_batch_size=...). For NUTS or Laplace load "
-                         "the rows into a bayespref.Comparisons.")
+                         "disk) is fitted with method='laplace' or method='svi' only (the latter with user_batch_size=...). "
+                         "For NUTS load the rows into a bayespref.Comparisons.")
     if init is not None or posterior_predictive:
         raise ModelError("init= and posterior_predictive=True need the comparisons in memory; not available for a "
                          "ParquetComparisons.")
+    check_seed(seed)
     settings = make_settings(method, settings, **options)
     nf = len(source.features)
     if not isinstance(spec, Hierarchical) or spec.resolved_varying(nf) != ("features",) or \
@@ -221,6 +224,26 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
     if tuple(spec.feature_names(source)) != tuple(source.features) or spec.covariate_names(source):
         raise ModelError("A ParquetComparisons fit uses all the features the reader was given and no user "
                          "covariates: choose the features with ParquetComparisons(features=[...]).")
+    sizes = spec.sizes(source)
+    fn = spec.bind(source)
+    if method == "svi":
+        draws, info, extra = _stream_svi(spec, source, fn, sizes, seed, settings)
+    else:
+        draws, info, extra = _stream_laplace(spec, source, fn, sizes, seed, settings)
+    dims = dict(spec.dims(sizes))
+    effects = np.asarray([f"{sites.WEIGHT}[{f}]" for f in source.features], dtype=str)
+    coords = {"feature": np.asarray(source.features, dtype=str), "user": np.asarray(source.users).astype(str),
+              "effect": effects, "effect_bis": effects}
+    dt = az.from_dict({"posterior": draws}, coords=coords, dims=dims)
+    for name, group in extra.items():
+        dt[name] = group
+    return Fit(dt, spec, source, {"method": method, **_settings_info(settings), **info,
+                                  "user_draws": sites.Z in draws})
+
+
+def _stream_svi(spec, source, fn, sizes, seed, settings):
+    from bayespref.inference.engine import run_svi_stream, svi_stream_draws
+
     ubs = settings.user_batch_size
     if ubs is None or not (0 < ubs < source.n_users):
         raise ModelError(f"user_batch_size={ubs!r}: a streamed fit takes minibatches of users; give "
@@ -232,8 +255,7 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
     if chunk_users < ubs:
         raise ModelError(f"chunk_users={chunk_users} is below user_batch_size={ubs}: a minibatch is drawn "
                          "from the chunk in memory.")
-    sizes = spec.sizes(source)
-    fn = spec.bind(source)
+    nf = sizes["n_features"]
     run_settings = settings
     if isinstance(settings.guide, str) and settings.guide == "hierarchical":
         run_settings = dataclasses.replace(settings, guide=HierarchicalGuide(fn, spec, sizes))
@@ -244,20 +266,34 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
     population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.resolved_correlated(nf) else [])
     draws = svi_stream_draws(fn, res, source.n_users, jax.random.fold_in(as_key(seed), 1), settings.num_samples,
                              population, [sites.Z, sites.user(sites.WEIGHT)])
-    dims = dict(spec.dims(sizes))
-    effects = np.asarray([f"{sites.WEIGHT}[{f}]" for f in source.features], dtype=str)
-    coords = {"feature": np.asarray(source.features, dtype=str), "user": np.asarray(source.users).astype(str),
-              "effect": effects, "effect_bis": effects}
-    dt = az.from_dict({"posterior": draws}, coords=coords, dims=dims)
-    dt["svi"] = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
-    info = {"method": method, **_settings_info(settings), "chunk_users": chunk_users, "streamed": True,
-            "steps": res.steps, "max_steps": settings.steps, "converged": bool(res.converged),
-            "svi_step_seconds": res.step_seconds, "epochs": res.epochs,
-            "user_draws": sites.Z in draws}
+    loss = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
+    info = {"chunk_users": chunk_users, "streamed": True, "steps": res.steps, "max_steps": settings.steps,
+            "converged": bool(res.converged), "svi_step_seconds": res.step_seconds, "epochs": res.epochs}
     if not res.converged:
         warnings.warn(f"SVI stopped at {res.steps} steps without meeting the convergence rule (tol={settings.tol}). "
-                      "Increase steps=..., raise lr, or check fit.idata['svi'].loss.", ConvergenceWarning, stacklevel=3)
-    return Fit(dt, spec, source, info)
+                      "Increase steps=..., raise lr, or check fit.idata['svi'].loss.", ConvergenceWarning, stacklevel=4)
+    return draws, info, {"svi": loss}
+
+
+def _stream_laplace(spec, source, fn, sizes, seed, settings):
+    from bayespref.inference.laplace import run_laplace_stream
+
+    U = source.n_users
+    chunk_users = settings.chunk_users or min(U, 20_000)
+    latent, info = run_laplace_stream(spec, source, sizes, seed, settings, chunk_users)
+    draws = latent
+    if sites.Z in latent:  # the users' effects from z, with every user's (empty) rows: the draws need no data
+        f = sizes["n_features"]
+        empty = {"covariates": jax.numpy.zeros((U, 0)),
+                 "by_user": {"dx": jax.numpy.zeros((U, f, 1)), "y": jax.numpy.zeros((U, 1), np.int32),
+                             "mask": jax.numpy.zeros((U, 1), bool)}}
+        draws = draws_with_deterministics(fn, empty, latent)
+    if not info["laplace_converged"]:
+        warnings.warn(f"method='laplace': L-BFGS stopped without converging ({info['laplace_message']}); "
+                      "the intervals may be off. Compare with method='nuts' on a subset.",
+                      ConvergenceWarning, stacklevel=4)
+    info.pop("user_draws", None)
+    return draws, info, {}
 
 
 def _offering(capability: str, value: str) -> str:
@@ -401,6 +437,9 @@ def _svi(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
 
 
 def _laplace(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
+    if settings.chunk_users is not None:
+        raise ModelError("chunk_users sets the users held in memory when the data are streamed from disk (a "
+                         "ParquetComparisons); these comparisons are in memory: leave it unset.")
     latent, info = run_laplace(p.spec, p.data, p.arrays, p.grouped, p.sizes, seed, settings)
     draws = draws_with_deterministics(p.fn, p.arrays, latent)
     dt = _datatree(p, draws, with_log_likelihood=log_likelihood)

@@ -50,8 +50,9 @@ from bayespref.models import sites
 from bayespref.models.base import worth_differences
 
 
-def check_supported(spec, data, sizes) -> None:
-    """Raise a ModelError unless ``spec`` is a Hierarchical model this method handles."""
+def check_supported(spec, data, sizes, outcomes: bool = True) -> None:
+    """Raise a ModelError unless ``spec`` is a Hierarchical model this method handles (``outcomes``:
+    also check that the outcomes are 0/1; a streamed reader has checked them row by row)."""
     why = None
     if "laplace" not in spec.methods:
         why = f"{spec.family} does not offer it (its methods: {spec.methods})"
@@ -63,7 +64,7 @@ def check_supported(spec, data, sizes) -> None:
         why = "it needs user random effects (random_effects=True)"
     elif spec.link != "logit" or spec.ties:
         why = "it needs the logit link and no ties"
-    elif data.y is None or not np.isin(np.asarray(data.y), (0, 1)).all():
+    elif outcomes and (data.y is None or not np.isin(np.asarray(data.y), (0, 1)).all()):
         why = "it needs outcomes coded 0/1 (no ties or missing outcomes)"
     if why:
         raise ModelError(f"method='laplace': {why}. Use method='nuts' or method='svi' for this model.")
@@ -184,77 +185,120 @@ def run_laplace(spec, data, arrays, grouped, sizes, seed, settings: LaplaceSetti
         return _run(spec, data, arrays, grouped, sizes, seed, settings)
 
 
-def _run(spec, data, arrays, grouped, sizes, seed, settings):
-    import numpyro
-    import scipy.optimize as so
-    from jax.flatten_util import ravel_pytree
-    from numpyro.distributions.transforms import biject_to
-    from numpyro.infer.util import constrain_fn, potential_energy
+def run_laplace_stream(spec, source, sizes, seed, settings: LaplaceSettings, chunk_users: int) -> tuple[dict, dict]:
+    """:func:`run_laplace` on comparisons streamed from disk in chunks of ``chunk_users`` whole users
+    (:meth:`~bayespref.data.readers.parquet_stream.ParquetComparisons.chunks`), never the whole table.
 
-    check_supported(spec, data, sizes)
-    if grouped is None:
-        raise ModelError("method='laplace' needs the comparisons grouped by user; this data could not be grouped "
-                         "(Hierarchical.by_user_arrays returned None).")
-    if settings.covariance not in ("auto", "hessian", "opg"):
-        raise ModelError(f"covariance={settings.covariance!r}: use 'auto', 'hessian' or 'opg'.")
-    t_start = time.perf_counter()
-    U = int(sizes["n_users"])
-    dx, y, mask = (user_design(spec, data, grouped, sizes), jnp.asarray(grouped["y"], jnp.float32),
-                   jnp.asarray(grouped["mask"], jnp.float32))
-    F = int(dx.shape[1])  # the users' effects: worths and/or feature weights
-    cov = jnp.asarray(arrays["covariates"], jnp.float32)
-    popkw = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
-
-    def population(arr):
-        return spec.population(arr, **popkw)
-
-    # the population sites read only these arrays; passing the 1M-comparison arrays as well made
-    # NumPyro's initialisation 70x slower (9 s at 1M judgements)
-    pop_arrays = {k: arrays[k] for k in ("covariates", "group_mask") if k in arrays}
+    The objective of the globals is a sum over users, so each L-BFGS evaluation streams the chunks
+    and adds up their values and gradients (one compiled program for the chunk shape); the users'
+    modes (users x effects floats) stay in memory, indexed by global user id, and start the next
+    evaluation's Newton searches. One more pass at the mode gives the modes, the covariance ("opg":
+    the users' scores; "hessian": each chunk's Hessian, forward over reverse) and the users' draws.
+    """
+    with _x64():
+        return _run_stream(spec, source, sizes, seed, settings, chunk_users)
 
 
-    key = as_key(seed)
-    k_eps, k_glob, k_user = jax.random.split(jax.random.fold_in(key, 7), 3)
-    eps = (None if settings.importance == 0 else
-           jax.random.normal(k_eps, (settings.importance, U, F), jnp.float32))
+class _Globals:
+    """What the in-memory and the streamed runs share: the population model, its unconstrained
+    globals as one flat vector, and the per-user computations on a block of users ``D`` (a dict:
+    ``dx`` (users, E, J), ``y``, ``mask`` (users, J), ``cov`` (users, covariates), ``eps`` (K,
+    users, E) or None, ``pop`` the population's arrays, and ``valid`` (users,) for a padded block)."""
 
-    def unconstrained_shapes():
-        tr = numpyro.handlers.trace(numpyro.handlers.seed(population, 0)).get_trace(pop_arrays)
-        return {name: biject_to(site["fn"].support).inv(site["value"]) for name, site in tr.items()
-                if site["type"] == "sample" and not site["is_observed"]}
+    def __init__(self, spec, sizes, pop_arrays, settings):
+        import numpyro
+        from jax.flatten_util import ravel_pytree
+        from numpyro.distributions.transforms import biject_to
 
-    # shapes only (abstract tracing): NumPyro's eager initialisation compiled hundreds of small
-    # operations one by one (9 s at every new process)
-    proto = {k: jnp.zeros(a.shape, a.dtype) for k, a in jax.eval_shape(unconstrained_shapes).items()}
-    v0, unravel = ravel_pytree(proto)
+        popkw = {k: sizes[k] for k in ("n_options", "n_features", "n_covariates")}
 
-    def prior_potential(z, pa):
-        return potential_energy(population, (pa,), {}, z)
+        def population(arr):
+            return spec.population(arr, **popkw)
 
-    newton_kw = {"max_newton": settings.max_newton, "tol": settings.newton_tol, "widen": settings.widen}
+        def unconstrained_shapes():
+            tr = numpyro.handlers.trace(numpyro.handlers.seed(population, 0)).get_trace(pop_arrays)
+            return {name: biject_to(site["fn"].support).inv(site["value"]) for name, site in tr.items()
+                    if site["type"] == "sample" and not site["is_observed"]}
 
-    def pop_at(v, pa):
-        params = constrain_fn(population, (pa,), {}, unravel(v))
-        return numpyro.handlers.block(numpyro.handlers.substitute(population, data=params))(pa)
+        # shapes only (abstract tracing): NumPyro's eager initialisation compiled hundreds of small
+        # operations one by one (9 s at every new process)
+        proto = {k: jnp.zeros(a.shape, a.dtype) for k, a in jax.eval_shape(unconstrained_shapes).items()}
+        self.population, self.pop_arrays = population, pop_arrays
+        self.v0, self.unravel = ravel_pytree(proto)
+        self.newton_kw = {"max_newton": settings.max_newton, "tol": settings.newton_tol, "widen": settings.widen}
+        self.num_samples = settings.num_samples
 
-    def users(pop, cov_, dx_, y_, mask_, z0_, eps_):
+    def prior_potential(self, v, pa):
+        from numpyro.infer.util import potential_energy
+
+        return potential_energy(self.population, (pa,), {}, self.unravel(v))
+
+    def pop_at(self, v, pa):
+        import numpyro
+        from numpyro.infer.util import constrain_fn
+
+        params = constrain_fn(self.population, (pa,), {}, self.unravel(v))
+        return numpyro.handlers.block(numpyro.handlers.substitute(self.population, data=params))(pa)
+
+    def users(self, pop, cov_, dx_, y_, mask_, z0_, eps_):
         m = pop["mu"] + cov_ @ pop["B"]
         ll, z, iters = user_marginals(dx_, y_, mask_, m, pop["scale_tril"], pop["position"], z0_, eps=eps_,
-                                      **newton_kw)
-        return ll.astype(v0.dtype), z, iters
+                                      **self.newton_kw)
+        return ll.astype(self.v0.dtype), z, iters
 
-    # the data are arguments of the compiled programs, not constants baked into them
-    D = {"dx": dx, "y": y, "mask": mask, "cov": cov, "eps": eps, "pop": pop_arrays}
+    def data_term(self, v, z0, D):
+        """Minus the block's users' log marginal likelihoods, summed; their modes; Newton iterations."""
+        ll, z, iters = self.users(self.pop_at(v, D["pop"]), D["cov"], D["dx"], D["y"], D["mask"], z0, D["eps"])
+        if "valid" in D:
+            # a padding user (no judgements) has log marginal 0, but its importance-weighted estimate
+            # is a log-mean of K weights that is not exactly 0: leave it out
+            ll = jnp.where(D["valid"], ll, jnp.zeros_like(ll))
+        return -jnp.sum(ll), (z, iters)
 
-    def objective(v, z0, D):
-        ll, z, iters = users(pop_at(v, D["pop"]), D["cov"], D["dx"], D["y"], D["mask"], z0, D["eps"])
-        return prior_potential(unravel(v), D["pop"]) - jnp.sum(ll), (z, iters)
+    def objective(self, v, z0, D):
+        """Minus the log marginal posterior of the globals ``v`` (up to a constant), over D's users."""
+        nll, aux = self.data_term(v, z0, D)
+        return self.prior_potential(v, D["pop"]) + nll, aux
 
-    value_grad = jax.jit(jax.value_and_grad(objective, has_aux=True))
-    state = {"z": jnp.zeros((U, F), jnp.float32), "evals": 0, "newton": 0}
+    def prior_hessian(self, x, pa) -> np.ndarray:
+        return np.array(jax.jit(jax.hessian(self.prior_potential))(x, pa), dtype=float)
+
+    def scores(self, with_eps: bool):
+        """Compiled: each user's score, the gradient of its log marginal in the globals, (users, P)."""
+        def one_user(v, pa, dxu, yu, mu_, cu, zu, eu):
+            ll, _, _ = self.users(self.pop_at(v, pa), cu[None], dxu[None], yu[None], mu_[None], zu[None],
+                                  None if eu is None else eu[:, None])
+            return ll[0]
+
+        return jax.jit(jax.vmap(jax.grad(one_user), in_axes=(None, None, 0, 0, 0, 0, 0, 1 if with_eps else None)))
+
+    def global_draws(self, x, chol, pa, key):
+        """``num_samples`` draws of the population sites from :math:`N(x, \\text{chol}\\,\\text{chol}^\\top)`."""
+        from numpyro.infer.util import constrain_fn
+
+        v_draws = x[None] + jax.random.normal(key, (self.num_samples, x.size), x.dtype) @ chol.T
+        return jax.vmap(lambda v: constrain_fn(self.population, (pa,), {}, self.unravel(v)))(v_draws)
+
+    def user_draws(self, x, z_hat, D, e):
+        """Draws (S, users, E) of D's users' ``z`` from :math:`N(\\hat z_u, H_u^{-1})` at the globals ``x``,
+        ``e`` (S, users, E) standard normal."""
+        pop = self.pop_at(x, D["pop"])
+        L = conditional_cholesky(D["dx"], D["y"], D["mask"], pop["mu"] + D["cov"] @ pop["B"], pop["scale_tril"],
+                                 pop["position"], z_hat)
+        Lt = jnp.swapaxes(L, -1, -2)
+        return z_hat[None] + jax.vmap(
+            lambda ek: jax.scipy.linalg.solve_triangular(Lt, ek[..., None], lower=False)[..., 0])(e)
+
+
+def _minimise(G, evaluate, z_init, settings):
+    """L-BFGS on the globals; ``evaluate(v, z0) -> (value, gradient, modes, Newton iterations)`` with
+    each evaluation's Newton searches starting at the previous (finite) evaluation's modes."""
+    import scipy.optimize as so
+
+    state = {"z": z_init, "evals": 0, "newton": 0}
 
     def fun(v):
-        (val, (z, iters)), g = value_grad(jnp.asarray(v, v0.dtype), state["z"], D)
+        val, g, z, iters = evaluate(jnp.asarray(v, G.v0.dtype), state["z"])
         state["evals"] += 1
         state["newton"] += int(iters)
         val, g = float(val), np.asarray(g, float)
@@ -264,70 +308,195 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
             val, g = np.inf, np.zeros_like(g)
         return val, g
 
-    t_opt = time.perf_counter()
-    res = so.minimize(fun, np.zeros(v0.size), jac=True, method="L-BFGS-B",
+    res = so.minimize(fun, np.zeros(G.v0.size), jac=True, method="L-BFGS-B",
                       options={"maxiter": settings.max_iter, "gtol": settings.gtol, "ftol": settings.ftol})
-    opt_s = time.perf_counter() - t_opt
     if not np.isfinite(res.fun):
         raise FitError("method='laplace': the marginal posterior of the globals could not be evaluated (not finite). "
                        "Check the data for users with separable judgements, or use method='nuts'.")
-    x = jnp.asarray(res.x, v0.dtype)
-    z_hat = value_grad(x, state["z"], D)[0][1][0]
+    return res, state
 
-    t_cov = time.perf_counter()
-    how = settings.covariance
-    if how == "auto":
-        how = "opg" if U >= settings.opg_from_users else "hessian"
-    if how == "hessian":
-        grad_fn = jax.grad(lambda v, zh, D_: objective(v, zh, D_)[0])
-        hvp = jax.jit(lambda e, x_, zh, D_: jax.jvp(lambda v: grad_fn(v, zh, D_), (x_,), (e,))[1])
-        H = np.stack([np.asarray(hvp(e, x, z_hat, D), float) for e in jnp.eye(x.size, dtype=x.dtype)])
-    else:
-        H = np.array(jax.jit(jax.hessian(lambda v, pa: prior_potential(unravel(v), pa)))(x, pop_arrays),
-                     dtype=float)
 
-        def one_user(v, pa, dxu, yu, mu_, cu, zu, eu):
-            ll, _, _ = users(pop_at(v, pa), cu[None], dxu[None], yu[None], mu_[None], zu[None],
-                          None if eu is None else eu[:, None])
-            return ll[0]
+def _covariance_kind(settings, n_users: int) -> str:
+    if settings.covariance not in ("auto", "hessian", "opg"):
+        raise ModelError(f"covariance={settings.covariance!r}: use 'auto', 'hessian' or 'opg'.")
+    if settings.covariance == "auto":
+        return "opg" if n_users >= settings.opg_from_users else "hessian"
+    return settings.covariance
 
-        scores = jax.jit(jax.vmap(jax.grad(one_user),
-                                  in_axes=(None, None, 0, 0, 0, 0, 0, None if eps is None else 1)))
-        for lo in range(0, U, settings.user_block):  # blocks of users bound the memory
-            sl = slice(lo, min(lo + settings.user_block, U))
-            s = np.asarray(scores(x, pop_arrays, dx[sl], y[sl], mask[sl], cov[sl], z_hat[sl],
-                                  None if eps is None else eps[:, sl]), float)
-            H += s.T @ s
+
+def _cholesky_of_inverse(H) -> np.ndarray:
     H = 0.5 * (H + H.T)
     try:
-        chol = np.linalg.cholesky(np.linalg.inv(H))
+        return np.linalg.cholesky(np.linalg.inv(H))
     except np.linalg.LinAlgError as err:
         raise FitError("method='laplace': the curvature of the globals' marginal posterior is not positive "
                        f"definite at the mode ({err}); the L-BFGS search may not have converged. Use "
                        "method='nuts'.") from err
-    cov_s = time.perf_counter() - t_cov
 
-    S_ = settings.num_samples
 
-    @jax.jit  # one program (run op by op, its hundreds of small operations each compile: seconds)
-    def make_draws(x, chol, z_hat, D, k_glob, k_user):
-        v_draws = x[None] + jax.random.normal(k_glob, (S_, x.size), x.dtype) @ chol.T
-        out = jax.vmap(lambda v: constrain_fn(population, (D["pop"],), {}, unravel(v)))(v_draws)
-        pop = pop_at(x, D["pop"])
-        L = conditional_cholesky(D["dx"], D["y"], D["mask"], pop["mu"] + D["cov"] @ pop["B"], pop["scale_tril"],
-                                 pop["position"], z_hat)
-        Lt = jnp.swapaxes(L, -1, -2)
-        e = jax.random.normal(k_user, (S_, U, F), jnp.float32)
-        out["z"] = z_hat[None] + jax.vmap(
-            lambda ek: jax.scipy.linalg.solve_triangular(Lt, ek[..., None], lower=False)[..., 0])(e)
-        return out
-
-    draws = make_draws(x, jnp.asarray(chol, x.dtype), z_hat, D, k_glob, k_user)
-    info = {"laplace_importance": settings.importance, "laplace_covariance": how,
+def _info(settings, how, res, state, t_start, t_opt, opt_s, t_cov, cov_s) -> dict:
+    return {"laplace_importance": settings.importance, "laplace_covariance": how,
             "laplace_evaluations": int(state["evals"]), "newton_iterations": int(state["newton"]),
             "laplace_converged": bool(res.success),
             "laplace_message": str(res.message), "laplace_max_gradient": float(np.max(np.abs(res.jac))),
             "optimise_s": round(opt_s, 3), "covariance_s": round(cov_s, 3),
             "setup_s": round(t_opt - t_start, 3), "draws_s": round(time.perf_counter() - t_cov - cov_s, 3),
             "laplace_s": round(time.perf_counter() - t_start, 3)}
+
+
+def _run(spec, data, arrays, grouped, sizes, seed, settings):
+    check_supported(spec, data, sizes)
+    if grouped is None:
+        raise ModelError("method='laplace' needs the comparisons grouped by user; this data could not be grouped "
+                         "(Hierarchical.by_user_arrays returned None).")
+    _covariance_kind(settings, 0)
+    t_start = time.perf_counter()
+    U = int(sizes["n_users"])
+    dx, y, mask = (user_design(spec, data, grouped, sizes), jnp.asarray(grouped["y"], jnp.float32),
+                   jnp.asarray(grouped["mask"], jnp.float32))
+    F = int(dx.shape[1])  # the users' effects: worths and/or feature weights
+    cov = jnp.asarray(arrays["covariates"], jnp.float32)
+    # the population sites read only these arrays; passing the 1M-comparison arrays as well made
+    # NumPyro's initialisation 70x slower (9 s at 1M judgements)
+    pop_arrays = {k: arrays[k] for k in ("covariates", "group_mask") if k in arrays}
+    G = _Globals(spec, sizes, pop_arrays, settings)
+
+    key = as_key(seed)
+    k_eps, k_glob, k_user = jax.random.split(jax.random.fold_in(key, 7), 3)
+    eps = (None if settings.importance == 0 else
+           jax.random.normal(k_eps, (settings.importance, U, F), jnp.float32))
+
+    # the data are arguments of the compiled programs, not constants baked into them
+    D = {"dx": dx, "y": y, "mask": mask, "cov": cov, "eps": eps, "pop": pop_arrays}
+    value_grad = jax.jit(jax.value_and_grad(G.objective, has_aux=True))
+
+    def evaluate(v, z0):
+        (val, (z, iters)), g = value_grad(v, z0, D)
+        return val, g, z, iters
+
+    t_opt = time.perf_counter()
+    res, state = _minimise(G, evaluate, jnp.zeros((U, F), jnp.float32), settings)
+    opt_s = time.perf_counter() - t_opt
+    x = jnp.asarray(res.x, G.v0.dtype)
+    z_hat = value_grad(x, state["z"], D)[0][1][0]
+
+    t_cov = time.perf_counter()
+    how = _covariance_kind(settings, U)
+    if how == "hessian":
+        grad_fn = jax.grad(lambda v, zh, D_: G.objective(v, zh, D_)[0])
+        hvp = jax.jit(lambda e, x_, zh, D_: jax.jvp(lambda v: grad_fn(v, zh, D_), (x_,), (e,))[1])
+        H = np.stack([np.asarray(hvp(e, x, z_hat, D), float) for e in jnp.eye(x.size, dtype=x.dtype)])
+    else:
+        H = G.prior_hessian(x, pop_arrays)
+        scores = G.scores(eps is not None)
+        for lo in range(0, U, settings.user_block):  # blocks of users bound the memory
+            sl = slice(lo, min(lo + settings.user_block, U))
+            s = np.asarray(scores(x, pop_arrays, dx[sl], y[sl], mask[sl], cov[sl], z_hat[sl],
+                                  None if eps is None else eps[:, sl]), float)
+            H += s.T @ s
+    chol = _cholesky_of_inverse(H)
+    cov_s = time.perf_counter() - t_cov
+
+    @jax.jit  # one program (run op by op, its hundreds of small operations each compile: seconds)
+    def make_draws(x, chol, z_hat, D, k_glob, k_user):
+        out = G.global_draws(x, chol, D["pop"], k_glob)
+        out["z"] = G.user_draws(x, z_hat, D, jax.random.normal(k_user, (settings.num_samples, U, F), jnp.float32))
+        return out
+
+    draws = make_draws(x, jnp.asarray(chol, x.dtype), z_hat, D, k_glob, k_user)
+    info = _info(settings, how, res, state, t_start, t_opt, opt_s, t_cov, cov_s)
     return {k: np.asarray(v)[None] for k, v in draws.items()}, info
+
+
+def _run_stream(spec, source, sizes, seed, settings, chunk_users):
+    from bayespref.inference.engine import STREAM_USER_DRAWS
+
+    check_supported(spec, source, sizes, outcomes=False)  # the reader checked every outcome is 0 or 1
+    how = _covariance_kind(settings, int(sizes["n_users"]))
+    t_start = time.perf_counter()
+    U, F, K, S_ = int(sizes["n_users"]), int(sizes["n_features"]), settings.importance, settings.num_samples
+    pop_arrays = {"covariates": jnp.zeros((U, 0), jnp.float32)}  # the stream's scope: no covariates
+    G = _Globals(spec, sizes, pop_arrays, settings)
+
+    key = as_key(seed)
+    k_eps, k_glob, k_user = jax.random.split(jax.random.fold_in(key, 7), 3)
+    # the importance draws: held whole when users x effects x K is at most STREAM_USER_DRAWS floats
+    # (80 MB), drawn with the in-memory method's key, so the objective is the in-memory one whatever
+    # the chunk size; above that, drawn for each chunk from fold_in(key, chunk index) (the same at
+    # every pass, so the objective stays deterministic; it then depends on chunk_users)
+    held = K * U * F <= STREAM_USER_DRAWS
+    eps_all = np.asarray(jax.random.normal(k_eps, (K, U, F), jnp.float32)) if K and held else None
+    passes = [0]
+
+    def blocks():
+        """One pass over the data: (user ids with padding at 0, which are real users, the block D)."""
+        passes[0] += 1
+        for i, raw in enumerate(source.chunks(users=chunk_users)):
+            valid = raw["users"] >= 0
+            idx = np.where(valid, raw["users"], 0)
+            eps = (None if K == 0 else jnp.asarray(eps_all[:, idx]) if held else
+                   jax.random.normal(jax.random.fold_in(k_eps, i), (K, len(idx), F), jnp.float32))
+            yield idx, valid, {"dx": jnp.asarray(raw["dx"], jnp.float32), "y": jnp.asarray(raw["y"], jnp.float32),
+                               "mask": jnp.asarray(raw["mask"], jnp.float32),
+                               "cov": jnp.zeros((len(idx), 0), jnp.float32), "eps": eps, "pop": pop_arrays,
+                               "valid": jnp.asarray(valid)}
+
+    def start(z, idx, valid):  # a padding user starts (and stays) at 0
+        return jnp.asarray(np.where(valid[:, None], z[idx], 0.0), jnp.float32)
+
+    chunk_value_grad = jax.jit(jax.value_and_grad(G.data_term, has_aux=True))  # compiled once: one chunk shape
+    prior_value_grad = jax.jit(jax.value_and_grad(G.prior_potential))
+
+    def evaluate(v, z0):
+        val, g = prior_value_grad(v, pop_arrays)
+        parts = []
+        for idx, valid, D in blocks():  # results fetched after the pass: reading overlaps computing
+            parts.append((idx, valid, chunk_value_grad(v, start(z0, idx, valid), D)))
+        val, g, z, iters = float(val), np.array(g, float), np.array(z0), 0
+        for idx, valid, ((cv, (cz, ci)), cg) in parts:
+            val += float(cv)
+            g += np.asarray(cg, float)
+            z[idx[valid]] = np.asarray(cz)[valid]
+            iters = max(iters, int(ci))
+        return val, g, z, iters
+
+    t_opt = time.perf_counter()
+    res, state = _minimise(G, evaluate, np.zeros((U, F), np.float32), settings)
+    opt_s = time.perf_counter() - t_opt
+    x = jnp.asarray(res.x, G.v0.dtype)
+
+    # one more pass at the mode: each chunk's modes, its part of the curvature and its users' draws
+    t_cov = time.perf_counter()
+    with_users = U * F * S_ <= STREAM_USER_DRAWS
+    H = G.prior_hessian(x, pop_arrays)
+    if how == "opg":
+        scores = G.scores(K > 0)
+    else:  # each chunk's Hessian of its data term: forward over reverse, all globals at once
+        chunk_hessian = jax.jit(jax.hessian(lambda v, zh, D_: G.data_term(v, zh, D_)[0]))
+    user_draws = jax.jit(G.user_draws)
+    if with_users:
+        e = np.asarray(jax.random.normal(k_user, (S_, U, F), jnp.float32))  # the in-memory method's draws
+        z_draws = np.zeros((S_, U, F), np.float32)
+    z_hat = np.zeros((U, F), np.float32)
+    for idx, valid, D in blocks():
+        zc = chunk_value_grad(x, start(state["z"], idx, valid), D)[0][1][0]
+        z_hat[idx[valid]] = np.asarray(zc)[valid]
+        if how == "opg":
+            s = np.asarray(scores(x, pop_arrays, D["dx"], D["y"], D["mask"], D["cov"], zc, D["eps"]), float)
+            H += s[valid].T @ s[valid]
+        else:
+            H += np.asarray(chunk_hessian(x, zc, D), float)
+        if with_users:
+            z_draws[:, idx[valid]] = np.asarray(user_draws(x, zc, D, jnp.asarray(e[:, idx])))[:, valid]
+    chol = _cholesky_of_inverse(H)
+    cov_s = time.perf_counter() - t_cov
+
+    draws = {k: np.asarray(v) for k, v in
+             jax.jit(G.global_draws)(x, jnp.asarray(chol, x.dtype), pop_arrays, k_glob).items()}
+    if with_users:
+        draws["z"] = z_draws
+    info = _info(settings, how, res, state, t_start, t_opt, opt_s, t_cov, cov_s)
+    info.update({"streamed": True, "chunk_users": int(chunk_users), "laplace_passes": passes[0],
+                 "laplace_importance_draws": "none" if K == 0 else "held" if held else "per chunk",
+                 "user_draws": bool(with_users)})
+    return {k: v[None] for k, v in draws.items()}, info

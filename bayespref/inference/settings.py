@@ -154,6 +154,10 @@ class LaplaceSettings:
     Gaussian ("auto", "hessian" or "opg"), ``max_iter``/``gtol``/``ftol`` the L-BFGS run,
     ``num_samples`` draws, ``opg_from_users`` users above which "auto" takes the outer-product
     covariance, ``user_block`` users per block of the per-user computations.
+
+    ``chunk_users``: Parquet input only (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`,
+    :func:`bayespref.inference.laplace.run_laplace_stream`): users per chunk held in memory (None:
+    ``min(n_users, 20000)``); every L-BFGS evaluation is one pass over the chunks.
     """
 
     importance: int = 8
@@ -167,6 +171,7 @@ class LaplaceSettings:
     num_samples: int = 1000
     opg_from_users: int = 5000
     user_block: int = 5000
+    chunk_users: int | None = None
     progress: bool = True
 
     #: field -> what it may be (bayespref.validate)
@@ -174,7 +179,7 @@ class LaplaceSettings:
         "importance": Whole(0), "widen": POSITIVE, "max_newton": Whole(1), "newton_tol": POSITIVE,
         "covariance": OneOf(("auto", "hessian", "opg")), "max_iter": Whole(1), "gtol": POSITIVE,
         "ftol": POSITIVE, "num_samples": Whole(1), "opg_from_users": Whole(1), "user_block": Whole(1),
-        "progress": FLAG,
+        "chunk_users": Whole(1, none=True), "progress": FLAG,
     }
 
     def __post_init__(self):
