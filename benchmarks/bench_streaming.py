@@ -1,4 +1,4 @@
-"""Out-of-core SVI: a hierarchical fit on a Parquet dataset streamed from disk in user chunks (issue 24).
+"""Out-of-core SVI and Laplace: a hierarchical fit on a Parquet dataset streamed from disk in user chunks (issue 24).
 
 Writes N = users x per_user judgements (default 200,000 users x 100 = 20M; 4 features; user-varying
 feature weights w_u ~ N(mu, 0.5^2 I), mu = linspace(1, -0.5, 4); 500 options with standard-normal
@@ -6,7 +6,9 @@ features), ordered by user, to a temporary directory of Parquet files, one file 
 users, never holding more than one file's rows in memory. Then, in a fresh child process,
 ``bp.fit(bp.Hierarchical(), ParquetComparisons(dir, ...), method="svi", guide="hierarchical",
 user_batch_size=B, chunk_users=C)`` and records its peak RSS, wall time (reader scan + fit + draws),
-steps, epochs and the recovery of the population weights and user SDs. The peak RSS is also recorded
+steps, epochs and the recovery of the population weights and user SDs. With ``--method laplace``:
+``bp.fit(bp.Hierarchical(), ParquetComparisons(...), method="laplace", chunk_users=C)`` (each L-BFGS
+evaluation one pass over the chunks) and its evaluations, passes and recovery instead. The peak RSS is also recorded
 per phase (``peak_rss_mb_by_phase``: reader scan, set-up and first chunk read, first chunk
 (``svi.init`` and compilation), training, draws, ``az.from_dict`` and ``Fit``, summaries), from the kernel's high-water mark
 ``VmHWM``, reset at each phase's start (``/proc/self/clear_refs``; where that is refused, from
@@ -14,8 +16,9 @@ per phase (``peak_rss_mb_by_phase``: reader scan, set-up and first chunk read, f
 
     python benchmarks/bench_streaming.py                               # 20M judgements
     python benchmarks/bench_streaming.py --users 20000 --json /tmp/s.json   # 2M, quicker
+    python benchmarks/bench_streaming.py --method laplace --users 20000 --file-users 2000 --chunk-users 2000
 
-JSON to ``benchmarks/results/scaling/streaming_svi_<N>.json`` (``--json`` to override).
+JSON to ``benchmarks/results/scaling/streaming_<method>_<N>.json`` (``--json`` to override).
 """
 
 from __future__ import annotations
@@ -118,20 +121,40 @@ class PhasePeaks:
         return {k: round(v, 1) for k, v in self.peaks.items()}
 
 
-def instrument(pc, peaks: PhasePeaks) -> None:
-    """Label the phases of ``bp.fit(..., pc)``: the first chunk (``svi.init``, compilation, its steps),
-    training (the other chunks), the draws and ``az.from_dict`` + ``Fit`` (the rest of the fit)."""
-    from bayespref.inference import engine
+def instrument(pc, peaks: PhasePeaks, method: str = "svi") -> None:
+    """Label the phases of ``bp.fit(..., pc)``. SVI: the first chunk (``svi.init``, compilation, its
+    steps), training (the other chunks), the draws and ``az.from_dict`` + ``Fit`` (the rest of the fit).
+    Laplace: the first chunk (compilation), the L-BFGS passes (the other chunks), the final pass (modes,
+    curvature, users' draws), then the global draws, the users' effects, ``az.from_dict`` + ``Fit``."""
+    from bayespref.inference import engine, laplace
 
     chunks, draws = pc.chunks, engine.svi_stream_draws
+    later = "training" if method == "svi" else "L-BFGS passes (the other chunks)"
+    first = "first chunk: svi.init + compile" if method == "svi" else "first chunk: compile"
 
     seen = []
 
     def labelled_chunks(*args, **kwargs):
         for chunk in chunks(*args, **kwargs):
-            peaks.enter("first chunk: svi.init + compile" if not seen else "training")
+            if len(seen) < 2:  # later phases are labelled by the calls below
+                peaks.enter(first if not seen else later)
             seen.append(True)
             yield chunk
+
+    if method == "laplace":
+        hessian, chol = laplace._Globals.prior_hessian, laplace._cholesky_of_inverse
+
+        def labelled_hessian(*args, **kwargs):
+            peaks.enter("final pass: modes, curvature, users' draws")
+            return hessian(*args, **kwargs)
+
+        def labelled_chol(*args, **kwargs):
+            out = chol(*args, **kwargs)
+            peaks.enter("global draws, user effects, az.from_dict + Fit")
+            return out
+
+        laplace._Globals.prior_hessian = labelled_hessian
+        laplace._cholesky_of_inverse = labelled_chol
 
     def labelled_draws(*args, **kwargs):
         peaks.enter("draws")
@@ -143,7 +166,8 @@ def instrument(pc, peaks: PhasePeaks) -> None:
     engine.svi_stream_draws = labelled_draws
 
 
-def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, seed: int) -> dict:
+def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, seed: int,
+           method: str = "svi") -> dict:
     peaks = PhasePeaks()
     peaks.enter("imports")
     use_checkout()
@@ -158,24 +182,37 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
                             features=[f"f{f}" for f in range(FEATURES)])
     scan_s = time.perf_counter() - t0
     peaks.enter("set-up + first chunk read")
-    instrument(pc, peaks)
+    instrument(pc, peaks, method)
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fit = bp.fit(bp.Hierarchical(), pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
-                     chunk_users=chunk_users, steps=steps, lr=lr, num_samples=200, progress=False, seed=seed)
+        if method == "svi":
+            fit = bp.fit(bp.Hierarchical(), pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
+                         chunk_users=chunk_users, steps=steps, lr=lr, num_samples=200, progress=False, seed=seed)
+        else:
+            fit = bp.fit(bp.Hierarchical(), pc, method="laplace", chunk_users=chunk_users, num_samples=200,
+                         progress=False, seed=seed)
     fit_s = time.perf_counter() - t1
     peaks.enter("summaries")
     post = fit.idata.posterior
-    out = {"N": pc.n_comparisons, "U": pc.n_users, "D": FEATURES, "user_batch": user_batch,
-            "chunk_users": fit.info["chunk_users"], "lr": lr, "max_steps": steps,
-            "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s,
-            "steps": fit.info["steps"], "epochs": fit.info["epochs"], "converged": fit.info["converged"],
-            "svi_step_ms": 1000 * fit.info["svi_step_seconds"],
-            "weight_mean": post["weight"].mean(("chain", "draw")).values.tolist(),
+    out = {"method": method, "N": pc.n_comparisons, "U": pc.n_users, "D": FEATURES,
+           "chunk_users": fit.info["chunk_users"], "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s}
+    if method == "svi":
+        out.update({"user_batch": user_batch, "lr": lr, "max_steps": steps,
+                    "steps": fit.info["steps"], "epochs": fit.info["epochs"], "converged": fit.info["converged"],
+                    "svi_step_ms": 1000 * fit.info["svi_step_seconds"]})
+    else:
+        info = fit.info
+        out.update({k: info[k] for k in ("laplace_evaluations", "laplace_passes", "newton_iterations",
+                                         "laplace_converged", "laplace_message", "laplace_max_gradient",
+                                         "laplace_covariance", "laplace_importance", "laplace_importance_draws",
+                                         "setup_s", "optimise_s", "covariance_s", "draws_s", "laplace_s")})
+        out["pass_s"] = info["optimise_s"] / max(info["laplace_evaluations"], 1)
+    out.update({"weight_mean": post["weight"].mean(("chain", "draw")).values.tolist(),
             "weight_sd": post["weight"].std(("chain", "draw")).values.tolist(),
             "sd_weight_mean": post["sd_weight"].mean(("chain", "draw")).values.tolist(),
-            "user_draws": fit.info["user_draws"]}
+            "sd_weight_sd": post["sd_weight"].std(("chain", "draw")).values.tolist(),
+            "user_draws": fit.info["user_draws"]})
     by_phase = peaks.result()
     # the high-water mark is reset per phase (and ru_maxrss with it): the peak is the largest phase's
     return {**out, "peak_rss_mb": max(max(by_phase.values()), peak_rss_mb()), "peak_rss_mb_by_phase": by_phase,
@@ -184,6 +221,7 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--method", choices=("svi", "laplace"), default="svi")
     p.add_argument("--users", type=int, default=200_000)
     p.add_argument("--per-user", type=int, default=100)
     p.add_argument("--file-users", type=int, default=10_000, help="users per Parquet file written")
@@ -208,7 +246,7 @@ def main(argv=None):
         disk_mb = sum(f.stat().st_size for f in (tmp / "judgements").glob("*.parquet")) / 2 ** 20
         print(f"wrote {a.users * a.per_user:,} judgements ({disk_mb:.0f} MiB) in {write_s:.0f} s", flush=True)
         kw = {"path": str(tmp / "judgements"), "user_batch": a.user_batch, "chunk_users": a.chunk_users,
-              "steps": a.steps, "lr": a.lr, "seed": a.seed}
+              "steps": a.steps, "lr": a.lr, "seed": a.seed, "method": a.method}
         # the system allocator for Arrow's buffers and two malloc arenas: freed batch and chunk buffers
         # go back to the OS instead of staying in allocator caches (peak RSS is what is measured)
         env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "2"}
@@ -224,11 +262,13 @@ def main(argv=None):
               "weight_max_abs_error": float(err.max()),
               "weight_max_abs_error_vs_sample_mean": float(err_sample.max()),
               "sd_weight_max_abs_error": float(np.max(np.abs(np.asarray(out["sd_weight_mean"]) - USER_SD))),
+              "sd_weight_max_abs_error_vs_sample_sd": float(np.max(np.abs(np.asarray(out["sd_weight_mean"])
+                                                                         - np.asarray(truth["sample_sd"])))),
               "rss_limit_mb": 3072, "rss_ok": out["peak_rss_mb"] <= 3072}
     print(json.dumps(report, indent=1), flush=True)
     n = out["N"]
     tag = f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
-    write_json(a.json or RESULTS_DIR / "scaling" / f"streaming_svi_{tag}.json", report)
+    write_json(a.json or RESULTS_DIR / "scaling" / f"streaming_{a.method}_{tag}.json", report)
     return report
 
 
