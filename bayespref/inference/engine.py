@@ -20,7 +20,7 @@ from bayespref import config
 from bayespref.errors import FitError
 from bayespref.inference import nuts as _nuts
 from bayespref.inference import sharding
-from bayespref.inference.settings import DEFAULT_ACCEPT, NutsSettings, SviSettings
+from bayespref.inference.settings import DEFAULT_ACCEPT, DEFAULT_DRAWS, NutsSettings, SviSettings
 from bayespref.validate import seed as check_seed
 
 GUIDES = {
@@ -77,7 +77,7 @@ def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True
     elif not isinstance(dense, bool):
         raise FitError(f"dense_mass={dense!r}: use True, False or a list of tuples of site names.")
     return _nuts.sample(fn, data, as_key(seed), chains=settings.chains, warmup=settings.warmup,
-                        draws=settings.draws,
+                        draws=DEFAULT_DRAWS if settings.draws is None else settings.draws,
                         target_accept=DEFAULT_ACCEPT if settings.target_accept is None else settings.target_accept,
                         max_tree_depth=settings.max_tree_depth, dense_mass=dense, log_likelihood=log_likelihood,
                         init=init, inverse_mass_matrix=inverse_mass_matrix,
@@ -144,7 +144,7 @@ def _mode_programs(fn, data, proto, starts, max_iter):
 
         def search(x0, data_):
             return jax.vmap(lambda x: minimize(lambda y: f(y, data_), x, method="BFGS",
-                                               options={"maxiter": max_iter, "gtol": 1e-3}))(x0)
+                                               options={"maxiter": max_iter}))(x0)
 
         _MODE_PROGRAMS[key] = (jax.jit(search), jax.jit(jax.hessian(f)), unravel)
     return _MODE_PROGRAMS[key]

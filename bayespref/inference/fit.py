@@ -35,7 +35,7 @@ from bayespref.inference.engine import (
 from bayespref.inference.guides import HierarchicalGuide
 from bayespref.inference.laplace import run_laplace
 from bayespref.inference.result import Fit
-from bayespref.inference.settings import SETTINGS, make_settings, resolve_target_accept
+from bayespref.inference.settings import SETTINGS, make_settings, resolve_draws, resolve_target_accept
 from bayespref.models import FAMILIES, as_spec, sites
 from bayespref.models.centring import weight as centring_weight
 from bayespref.models.plackett_luce import is_rankings, ranking_data
@@ -173,6 +173,7 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
     extra = {"model_defaults": resolved} if resolved else {}
     if method == "nuts":
         settings, extra["target_accept_reason"] = resolve_target_accept(settings, spec, data)
+        settings, extra["draws_reason"] = resolve_draws(settings, spec, data)
     prepared = _prepare(spec, data, method, settings)
     dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
     info = {**extra, **info}

@@ -37,6 +37,10 @@ class NutsSettings:
     divergences) on at most :data:`SMALL_DATA_OBS` observations, where the smaller steps cost little
     (:func:`resolve_target_accept`), else 0.8.
 
+    ``draws``: draws per chain after warm-up. None (default): :data:`MIXTURE_DRAWS` for a mixture
+    (:class:`~bayespref.LatentTypes` with K > 1) on at most :data:`SMALL_DATA_OBS` observations,
+    :data:`DEFAULT_DRAWS` otherwise (:func:`resolve_draws`).
+
     ``init_modes``: number of random starts from which the posterior mode is searched before sampling
     (:func:`bayespref.inference.engine.init_from_modes`); the chains start around the best mode and
     warm-up from the curvature there. None (default): 8 for families whose posterior has several
@@ -46,7 +50,7 @@ class NutsSettings:
 
     chains: int = 4
     warmup: int = 1000
-    draws: int = 1000
+    draws: int | None = None
     target_accept: float | None = None
     max_tree_depth: int = 10
     dense_mass: bool | list | tuple = False
@@ -57,7 +61,7 @@ class NutsSettings:
 
     #: field -> what it may be (bayespref.validate); the other fields are checked by their annotation
     rules: ClassVar[dict] = {
-        "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1), "init_modes": Whole(0, none=True),
+        "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1, none=True), "init_modes": Whole(0, none=True),
         "target_accept": Real(0, 1, open_low=True, open_high=True, none=True), "max_tree_depth": Whole(1),
         "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "devices": Whole(1, none=True),
         "progress": FLAG,
@@ -75,6 +79,8 @@ class NutsSettings:
 
 #: target acceptance for small data with random effects, and what counts as small
 SMALL_DATA_ACCEPT, SMALL_DATA_OBS = 0.95, 5000
+#: draws per chain by default, and for mixtures (several posterior modes) on small data
+DEFAULT_DRAWS, MIXTURE_DRAWS = 1000, 2000
 #: NumPyro's default target acceptance, for everything else
 DEFAULT_ACCEPT = 0.8
 
@@ -92,6 +98,23 @@ def resolve_target_accept(settings: NutsSettings, spec, data) -> tuple[NutsSetti
         why = f"random effects on {data.n_obs:,} {data.obs_dim}s (<= {SMALL_DATA_OBS:,})"
         return dataclasses.replace(settings, target_accept=SMALL_DATA_ACCEPT), why
     return dataclasses.replace(settings, target_accept=DEFAULT_ACCEPT), "default"
+
+
+def resolve_draws(settings: NutsSettings, spec, data) -> tuple[NutsSettings, str]:
+    """The settings with ``draws`` chosen when it is None, and why.
+
+    A mixture's chains move slowly between the tails of its types (a type of few users has skewed,
+    heavy-tailed worths), so its R-hat over 4 x 1000 draws is itself noisy around 1.01; on small data
+    the extra draws cost seconds. On LatentTypes K = 4 (192 users x all 10 pairs of 5 options) seeds 2
+    and 3 gave R-hat 1.015 and 1.006 with 1000 draws, and 1.004 and 1.004 with 2000
+    (benchmarks/RESULTS.md, "LatentTypes K = 4").
+    """
+    if settings.draws is not None:
+        return settings, "given"
+    if spec.multimodal() and data.n_obs <= SMALL_DATA_OBS:
+        why = f"a mixture on {data.n_obs:,} {data.obs_dim}s (<= {SMALL_DATA_OBS:,}): more draws for its slower mixing"
+        return dataclasses.replace(settings, draws=MIXTURE_DRAWS), why
+    return dataclasses.replace(settings, draws=DEFAULT_DRAWS), "default"
 
 
 @dataclasses.dataclass(frozen=True)

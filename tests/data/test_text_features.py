@@ -372,7 +372,10 @@ def test_fit_save_load_predict_on_new_texts(tmp_path):
     assert p["p_a"].iloc[0] > 0.5    # the shorter answer is preferred
 
 
-@pytest.mark.parametrize("family", ["Hierarchical", "LatentTypes", "Conditioned"])
+# Conditioned (a Hierarchical by condition) runs by default; the two others compile a larger program
+# each (~20 s), so they run with the statistical checks (-m slow) to keep the default suite in 10 min
+@pytest.mark.parametrize("family", [pytest.param("Hierarchical", marks=pytest.mark.slow),
+                                    pytest.param("LatentTypes", marks=pytest.mark.slow), "Conditioned"])
 def test_text_features_feed_every_family(family):
     trl = synthetic_trl(120, seed=2)
     trl["user"] = [f"u{i % 12}" for i in range(len(trl))]

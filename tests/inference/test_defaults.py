@@ -133,6 +133,22 @@ def test_latent_types_fit_starts_at_the_mode():
         bp.fit(bp.LatentTypes(n_types=3), data, init_modes=-1)
 
 
+def test_mixtures_on_small_data_get_more_draws():
+    from bayespref.inference.settings import NutsSettings, resolve_draws
+
+    sim = bp.simulate.latent_types(n_users=80, comparisons_per_user=15, n_options=5, n_types=3, worth_sd=1.5, seed=4)
+    small = sim.comparisons()
+    big = bp.simulate.latent_types(n_users=400, comparisons_per_user=15, n_options=5, n_types=2, seed=4).comparisons()
+    got = resolve_draws(NutsSettings(), bp.LatentTypes(n_types=3), small)
+    assert got[0].draws == 2000 and "a mixture on 1,200 comparisons" in got[1]
+    assert resolve_draws(NutsSettings(), bp.LatentTypes(n_types=3), big)[0].draws == 1000   # 6,000 > 5,000
+    assert resolve_draws(NutsSettings(), bp.LatentTypes(n_types=1), small)[0].draws == 1000  # one type: no mixture
+    assert resolve_draws(NutsSettings(), bp.BradleyTerry(), small) == (NutsSettings(draws=1000), "default")
+    assert resolve_draws(NutsSettings(draws=300), bp.LatentTypes(n_types=3), small) == (NutsSettings(draws=300), "given")
+    with pytest.raises(bp.ModelError, match="draws"):
+        NutsSettings(draws=0)
+
+
 # -- target acceptance for small data with random effects -----------------------------------------------
 def test_small_data_with_random_effects_get_smaller_steps():
     from bayespref.inference.settings import NutsSettings, resolve_target_accept
