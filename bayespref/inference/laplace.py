@@ -449,16 +449,23 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
 
     def evaluate(v, z0):
         val, g = prior_value_grad(v, pop_arrays)
-        parts = []
-        for idx, valid, D in blocks():  # results fetched after the pass: reading overlaps computing
-            parts.append((idx, valid, chunk_value_grad(v, start(z0, idx, valid), D)))
-        val, g, z, iters = float(val), np.array(g, float), np.array(z0), 0
-        for idx, valid, ((cv, (cz, ci)), cg) in parts:
-            val += float(cv)
-            g += np.asarray(cg, float)
-            z[idx[valid]] = np.asarray(cz)[valid]
-            iters = max(iters, int(ci))
-        return val, g, z, iters
+        acc = {"val": float(val), "g": np.array(g, float), "z": np.array(z0), "iters": 0}
+
+        def add(idx, valid, out):
+            (cv, (cz, ci)), cg = out
+            acc["val"] += float(cv)
+            acc["g"] += np.asarray(cg, float)
+            acc["z"][idx[valid]] = np.asarray(cz)[valid]
+            acc["iters"] = max(acc["iters"], int(ci))
+
+        pending = None
+        for idx, valid, D in blocks():
+            out = chunk_value_grad(v, start(z0, idx, valid), D)  # dispatched; runs while the next chunk is read
+            if pending is not None:
+                add(*pending)  # waits for the previous chunk: at most two chunks in memory
+            pending = (idx, valid, out)
+        add(*pending)
+        return acc["val"], acc["g"], acc["z"], acc["iters"]
 
     t_opt = time.perf_counter()
     res, state = _minimise(G, evaluate, np.zeros((U, F), np.float32), settings)
