@@ -62,6 +62,25 @@ def choose_method(spec, data, settings=None, options=None) -> tuple[str, str]:
     return candidates[0], f"{what}: {candidates[0]} is the only method that takes the options given"
 
 
+def choose_stream_method(settings=None, options=None) -> tuple[str, str]:
+    """(method, reason) for ``fit(..., method="auto")`` on a Parquet dataset streamed from disk.
+
+    Only the Laplace method and SVI read a stream. A settings object or options that only one of
+    them takes choose it (``user_batch_size=2000`` means SVI); otherwise the Laplace method, which
+    needs no tuning (one pass over the data per L-BFGS evaluation: 20M judgements in about 4 minutes,
+    benchmarks/RESULTS.md).
+    """
+    options = options or {}
+    for name in ("laplace", "svi"):
+        if isinstance(settings, SETTINGS[name]):
+            return name, f"settings={SETTINGS[name].__name__}(...) was given"
+    takes = [m for m in ("laplace", "svi") if set(options) <= {f.name for f in dataclasses.fields(SETTINGS[m])}]
+    if options and len(takes) == 1:
+        return takes[0], f"the options given ({', '.join(sorted(options))}) are {takes[0]} settings"
+    return "laplace", ("a Parquet dataset streamed from disk: the Laplace method, one pass over the data per "
+                       "evaluation (SVI with user_batch_size=...)")
+
+
 def announce(method: str, reason: str, quiet: bool) -> None:
     """Print the one-line choice (to stderr, so it shows in notebooks and does not mix with output)."""
     if not quiet:

@@ -21,7 +21,7 @@ from bayespref import config
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
 from bayespref.inference import sharding
-from bayespref.inference.auto import announce, choose_method
+from bayespref.inference.auto import announce, choose_method, choose_stream_method
 from bayespref.inference.engine import (
     as_key,
     draws_with_deterministics,
@@ -127,9 +127,13 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
     from bayespref.data.readers.parquet_stream import ParquetComparisons
 
     if isinstance(data, ParquetComparisons):
+        reason = "method=... was given"
         if method == "auto":
-            method = "svi"
-        return _fit_stream(spec, data, method, seed, settings, log_likelihood, posterior_predictive, init, options)
+            method, reason = choose_stream_method(settings, options)
+            announce(method, reason, quiet=options.get("progress", getattr(settings, "progress", True)) is False)
+        result = _fit_stream(spec, data, method, seed, settings, log_likelihood, posterior_predictive, init, options)
+        result.info["method_reason"] = reason
+        return result
     if not (isinstance(data, Comparisons) or ranking_data(data)):
         raise DataError(
             f"fit() needs a bayespref.Comparisons or bayespref.Rankings as `data`, got {type(data).__name__}. "

@@ -69,6 +69,7 @@ def test_streamed_laplace_matches_in_memory_laplace(pair):
     assert info["laplace_converged"] and info["laplace_covariance"] == "opg"
     assert info["laplace_importance_draws"] == "held" and info["user_draws"]
     assert info["laplace_passes"] == info["laplace_evaluations"] + 1
+    assert info["method_reason"] == "method=... was given"
     _assert_same_globals(streamed, memory, 1e-3)
     # the users, by global user id (labels in file order = the in-memory users, sorted)
     post_s, post_m = streamed.idata.posterior, memory.idata.posterior
@@ -79,6 +80,33 @@ def test_streamed_laplace_matches_in_memory_laplace(pair):
     assert bp.checks.convergence(streamed).ok
     with pytest.raises(DataError, match="stay on disk"):
         streamed.add_posterior_predictive()
+
+
+def test_auto_method_on_a_stream(pair, monkeypatch, capsys):
+    import sys
+
+    from bayespref.inference.auto import choose_stream_method
+    from bayespref.inference.settings import SviSettings
+
+    assert choose_stream_method()[0] == "laplace"
+    assert choose_stream_method(options={"user_batch_size": 20}) == (
+        "svi", "the options given (user_batch_size) are svi settings")
+    assert choose_stream_method(options={"importance": 4})[0] == "laplace"
+    assert choose_stream_method(settings=SviSettings(user_batch_size=20))[0] == "svi"
+    # fit(method="auto") on a stream: says what it chose and passes it on
+    seen = {}
+
+    class Stub:
+        info = {}
+
+    def fake(spec, source, method, *args):
+        seen["method"] = method
+        return Stub()
+
+    monkeypatch.setattr(sys.modules["bayespref.inference.fit"], "_fit_stream", fake)
+    out = bp.fit(bp.Hierarchical(), pair[0])
+    assert seen["method"] == "laplace" and out.info["method_reason"].startswith("a Parquet dataset")
+    assert "method='laplace'" in capsys.readouterr().err
 
 
 def test_chunk_sums_equal_the_in_memory_objective(pair):

@@ -65,7 +65,7 @@ def test_streamed_svi_matches_in_memory_svi(pair):
         streamed.add_posterior_predictive()
 
 
-def test_streamed_input_is_svi_only(pair):
+def test_streamed_input_is_svi_or_laplace_only(pair):
     pc, _ = pair
     with pytest.raises(ModelError, match="method='svi' only"):
         bp.fit(bp.Hierarchical(), pc, method="nuts")

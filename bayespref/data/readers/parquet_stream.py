@@ -184,7 +184,7 @@ class ParquetComparisons:
             raise AttributeError(name)
         raise StreamedData(
             f"ParquetComparisons has no {name!r}: the comparisons stay on disk ({self.path}). A fit on them "
-            "(bp.fit(..., method='svi')) offers summary() and the posterior draws; for predictions on the "
+            "(bp.fit(..., method='svi' or 'laplace')) offers summary() and the posterior draws; for predictions on the "
             "training rows, posterior predictive checks, LOO or saving, load the rows into a bayespref.Comparisons.")
 
 
