@@ -284,6 +284,9 @@ def _stream_laplace(spec, source, fn, sizes, seed, settings):
     from bayespref.inference.laplace import run_laplace_stream
 
     U = source.n_users
+    if sharding.wanted(settings.devices):
+        raise ModelError("A ParquetComparisons fit streams its user chunks through one device: leave devices unset "
+                         "(devices=N splits comparisons held in memory, a bayespref.Comparisons).")
     chunk_users = settings.chunk_users or min(U, 20_000)
     latent, info = run_laplace_stream(spec, source, sizes, seed, settings, chunk_users)
     draws = latent

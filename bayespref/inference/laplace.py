@@ -44,6 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from bayespref.errors import FitError, ModelError
+from bayespref.inference import sharding
 from bayespref.inference.engine import as_key
 from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
 from bayespref.models import sites
@@ -368,6 +369,10 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
 
     # the data are arguments of the compiled programs, not constants baked into them
     D = {"dx": dx, "y": y, "mask": mask, "cov": cov, "eps": eps, "pop": pop_arrays}
+    z_init = jnp.zeros((U, F), jnp.float32)
+    if sharding.wanted(settings.devices):  # the users split over devices, one all-reduce per evaluation
+        D, z_init = _split_users(D, z_init, int(settings.devices))
+    U_all = int(z_init.shape[0])  # users, with the padding users of a split
     value_grad = jax.jit(jax.value_and_grad(G.objective, has_aux=True))
 
     def evaluate(v, z0):
@@ -375,7 +380,7 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
         return val, g, z, iters
 
     t_opt = time.perf_counter()
-    res, state = _minimise(G, evaluate, jnp.zeros((U, F), jnp.float32), settings)
+    res, state = _minimise(G, evaluate, z_init, settings)
     opt_s = time.perf_counter() - t_opt
     x = jnp.asarray(res.x, G.v0.dtype)
     z_hat = value_grad(x, state["z"], D)[0][1][0]
@@ -400,12 +405,42 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     @jax.jit  # one program (run op by op, its hundreds of small operations each compile: seconds)
     def make_draws(x, chol, z_hat, D, k_glob, k_user):
         out = G.global_draws(x, chol, D["pop"], k_glob)
-        out["z"] = G.user_draws(x, z_hat, D, jax.random.normal(k_user, (settings.num_samples, U, F), jnp.float32))
+        e = jax.random.normal(k_user, (settings.num_samples, U, F), jnp.float32)
+        if U_all > U:  # padding users of a split: draws of their own, left out
+            e = jnp.concatenate([e, jnp.zeros((settings.num_samples, U_all - U, F), e.dtype)], axis=1)
+        out["z"] = G.user_draws(x, z_hat, D, e)[:, :U]
         return out
 
-    draws = make_draws(x, jnp.asarray(chol, x.dtype), z_hat, D, k_glob, k_user)
+    draws = sharding.gather(make_draws(x, jnp.asarray(chol, x.dtype), z_hat, D, k_glob, k_user))
     info = _info(settings, how, res, state, t_start, t_opt, opt_s, t_cov, cov_s)
+    if sharding.wanted(settings.devices):
+        info["devices"] = int(settings.devices)
     return {k: np.asarray(v)[None] for k, v in draws.items()}, info
+
+
+def _split_users(D, z_init, devices: int):
+    """``D``'s per-user arrays and the starting modes padded with empty users to a multiple of
+    ``devices`` and split over them by user (the importance draws along their user axis); ``valid``
+    marks the real users, so the padding users add nothing. The population's arrays are replicated."""
+    from jax.sharding import NamedSharding, PartitionSpec
+
+    mesh = sharding.make_mesh(devices)
+    users = int(z_init.shape[0])
+    pad = -users % devices
+
+    def padded(x, axis=0):
+        widths = [(0, 0)] * np.ndim(x)
+        widths[axis] = (0, pad)
+        return np.pad(np.asarray(x), widths)
+
+    rows = NamedSharding(mesh, PartitionSpec(sharding.AXIS))
+    by_user_axis1 = NamedSharding(mesh, PartitionSpec(None, sharding.AXIS))
+    whole = NamedSharding(mesh, PartitionSpec())
+    out = {k: sharding.place(padded(D[k]), rows) for k in ("dx", "y", "mask", "cov")}
+    out["valid"] = sharding.place(np.arange(users + pad) < users, rows)
+    out["eps"] = None if D["eps"] is None else sharding.place(padded(D["eps"], axis=1), by_user_axis1)
+    out["pop"] = jax.tree.map(lambda a: sharding.place(a, whole), D["pop"])
+    return out, sharding.place(padded(z_init), rows)
 
 
 def _run_stream(spec, source, sizes, seed, settings, chunk_users):

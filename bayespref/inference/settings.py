@@ -181,6 +181,10 @@ class LaplaceSettings:
     ``chunk_users``: Parquet input only (:class:`~bayespref.data.readers.parquet_stream.ParquetComparisons`,
     :func:`bayespref.inference.laplace.run_laplace_stream`): users per chunk held in memory (None:
     ``min(n_users, 20000)``); every L-BFGS evaluation is one pass over the chunks.
+
+    ``devices``: None or 1 (default) one device; N > 1 splits the users (their comparisons, modes
+    and importance draws) over N devices (:mod:`bayespref.inference.sharding`): each evaluation's
+    per-user Newton searches run on every device's block and the sums meet in one all-reduce.
     """
 
     importance: int = 8
@@ -195,11 +199,12 @@ class LaplaceSettings:
     opg_from_users: int = 5000
     user_block: int = 5000
     chunk_users: int | None = None
+    devices: int | None = None
     progress: bool = True
 
     #: field -> what it may be (bayespref.validate)
     rules: ClassVar[dict] = {
-        "importance": Whole(0), "widen": POSITIVE, "max_newton": Whole(1), "newton_tol": POSITIVE,
+        "devices": Whole(1, none=True), "importance": Whole(0), "widen": POSITIVE, "max_newton": Whole(1), "newton_tol": POSITIVE,
         "covariance": OneOf(("auto", "hessian", "opg")), "max_iter": Whole(1), "gtol": POSITIVE,
         "ftol": POSITIVE, "num_samples": Whole(1), "opg_from_users": Whole(1), "user_block": Whole(1),
         "chunk_users": Whole(1, none=True), "progress": FLAG,

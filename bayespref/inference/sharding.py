@@ -50,7 +50,9 @@ def make_mesh(devices: int) -> Mesh:
     return Mesh(np.asarray(avail[:devices]), (AXIS,))
 
 
-def _place(x, sharding):
+def place(x, sharding):
+    """``x`` (on the host) as a global array laid out by ``sharding``; each process places only its
+    own blocks."""
     x = np.asarray(x)
     return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
 
@@ -67,7 +69,7 @@ def shard(spec, data, arrays: dict, devices: int) -> dict:
     out = {}
     for key, value in laid.items():
         sharding = rows if key in split else whole
-        out[key] = jax.tree.map(lambda x, s=sharding: _place(x, s), value)
+        out[key] = jax.tree.map(lambda x, s=sharding: place(x, s), value)
     return out
 
 
@@ -83,4 +85,4 @@ def gather(tree):
     return jax.tree.map(one, tree)
 
 
-__all__ = ["AXIS", "gather", "make_mesh", "shard", "wanted"]
+__all__ = ["AXIS", "gather", "make_mesh", "place", "shard", "wanted"]

@@ -90,6 +90,29 @@ def nuts(short=True):
     return _compare(one, four)
 
 
+def laplace():
+    """The Laplace method on one device and with its 37 users split over 8 (padded to 40): the largest
+    difference of the globals' posterior means (in posterior SDs) and SDs (relative), and of the
+    users' draws of z (standard-normal scale)."""
+    data = hier_data()
+    kw = dict(method="laplace", num_samples=200, progress=False, seed=3, log_likelihood=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        one = bp.fit(bp.Hierarchical(), data, **kw)
+        split = bp.fit(bp.Hierarchical(), data, devices=8, **kw)
+    p1, p8 = one.idata.posterior, split.idata.posterior
+    rel = {}
+    for site in ("weight", "sd_weight"):
+        for stat in ("mean", "std"):
+            a = getattr(p1[site], stat)(("chain", "draw")).values
+            b = getattr(p8[site], stat)(("chain", "draw")).values
+            scale = p1[site].std(("chain", "draw")).values if stat == "mean" else np.abs(a)
+            rel[f"{site} {stat}"] = float(np.max(np.abs(a - b) / scale))
+    return {"rel": rel, "z_abs": float(np.max(np.abs(p1["z"].values - p8["z"].values))),
+            "evaluations": [one.info["laplace_evaluations"], split.info["laplace_evaluations"]],
+            "devices": split.info.get("devices"), "converged": bool(split.info["laplace_converged"])}
+
+
 def svi():
     data = hier_data(users=30, per=12, seed=4)
     spec = bp.Hierarchical()
@@ -112,6 +135,6 @@ def _compare(one, four):
 
 
 if __name__ == "__main__":
-    result = {"density": density, "density_quick": lambda: density(quick=True), "nuts": nuts,
+    result = {"density": density, "density_quick": lambda: density(quick=True), "laplace": laplace, "nuts": nuts,
               "nuts_long": lambda: nuts(short=False), "svi": svi}[sys.argv[1]]()
     print("RESULT " + json.dumps(result))

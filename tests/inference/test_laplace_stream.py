@@ -153,7 +153,7 @@ def test_chunk_sums_equal_the_in_memory_objective(pair):
 
 def test_streamed_laplace_errors(pair):
     pc, data = pair
-    with pytest.raises(ModelError, match="devices is a setting of method='nuts' / 'svi'"):
+    with pytest.raises(ModelError, match="one device: leave devices unset"):
         bp.fit(bp.Hierarchical(), pc, method="laplace", devices=2)
     with pytest.raises(ModelError, match="user_batch_size is a setting of method='svi'"):
         bp.fit(bp.Hierarchical(), pc, method="laplace", user_batch_size=10)
