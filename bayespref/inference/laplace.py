@@ -388,9 +388,7 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     t_cov = time.perf_counter()
     how = _covariance_kind(settings, U)
     if how == "hessian":
-        grad_fn = jax.grad(lambda v, zh, D_: G.objective(v, zh, D_)[0])
-        hvp = jax.jit(lambda e, x_, zh, D_: jax.jvp(lambda v: grad_fn(v, zh, D_), (x_,), (e,))[1])
-        H = np.stack([np.asarray(hvp(e, x, z_hat, D), float) for e in jnp.eye(x.size, dtype=x.dtype)])
+        H = _hessian_by_blocks(lambda v: G.objective(v, z_hat, D)[0], x, _hvp_block(U_all, dx.shape))
     else:
         H = G.prior_hessian(x, pop_arrays)
         scores = G.scores(eps is not None)
@@ -416,6 +414,38 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     if sharding.wanted(settings.devices):
         info["devices"] = int(settings.devices)
     return {k: np.asarray(v)[None] for k, v in draws.items()}, info
+
+
+#: floats of per-user work held at once by a block of Hessian-vector products (about 0.8 GB)
+HVP_BLOCK_FLOATS = 2e8
+
+
+def _hvp_block(n_users: int, design_shape) -> int:
+    """Hessian-vector products per block: each holds about users x effects x (effects + slots)
+    floats of per-user tangents (the Newton parts), so a block of b holds b times that."""
+    _, effects, slots = design_shape
+    return max(1, int(HVP_BLOCK_FLOATS // max(1, n_users * effects * (effects + slots))))
+
+
+def _hessian_by_blocks(f, x, block: int) -> np.ndarray:
+    """The Hessian of scalar ``f`` at ``x``, ``block`` Hessian-vector products at a time.
+
+    Forward over reverse, vectorised over the block's basis vectors: the primal pass (every user's
+    Newton parts at the mode) is shared by the block instead of repeated per column; at 200 users x
+    100 effects and 400 globals one product at a time took 0.67 s a column. The last block is padded
+    with zero vectors so that one compiled program serves every block.
+    """
+    n = x.size
+    block = min(block, n)
+    hvp = jax.jit(jax.vmap(lambda e, x_: jax.jvp(jax.grad(f), (x_,), (e,))[1], in_axes=(0, None)))
+    eye = np.eye(n, dtype=np.asarray(x).dtype)
+    cols = []
+    for lo in range(0, n, block):
+        part = eye[lo:lo + block]
+        if len(part) < block:
+            part = np.concatenate([part, np.zeros((block - len(part), n), part.dtype)])
+        cols.append(np.asarray(hvp(jnp.asarray(part), x), float)[: min(block, n - lo)])
+    return np.concatenate(cols)
 
 
 def _split_users(D, z_init, devices: int):
