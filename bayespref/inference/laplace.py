@@ -388,7 +388,7 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     t_cov = time.perf_counter()
     how = _covariance_kind(settings, U)
     if how == "hessian":
-        H = _hessian_by_blocks(lambda v: G.objective(v, z_hat, D)[0], x, _hvp_block(U_all, dx.shape))
+        H = _hessian_by_blocks(lambda v, zh, D_: G.objective(v, zh, D_)[0], x, _hvp_block(U_all, dx.shape), z_hat, D)
     else:
         H = G.prior_hessian(x, pop_arrays)
         scores = G.scores(eps is not None)
@@ -427,8 +427,10 @@ def _hvp_block(n_users: int, design_shape) -> int:
     return max(1, int(HVP_BLOCK_FLOATS // max(1, n_users * effects * (effects + slots))))
 
 
-def _hessian_by_blocks(f, x, block: int) -> np.ndarray:
-    """The Hessian of scalar ``f`` at ``x``, ``block`` Hessian-vector products at a time.
+def _hessian_by_blocks(f, x, block: int, *args) -> np.ndarray:
+    """The Hessian in ``v`` of scalar ``f(v, *args)`` at ``x``, ``block`` Hessian-vector products at a
+    time (``args``, the data, are arguments of the compiled program: arrays split across hosts
+    cannot be its constants).
 
     Forward over reverse, vectorised over the block's basis vectors: the primal pass (every user's
     Newton parts at the mode) is shared by the block instead of repeated per column; at 200 users x
@@ -437,14 +439,16 @@ def _hessian_by_blocks(f, x, block: int) -> np.ndarray:
     """
     n = x.size
     block = min(block, n)
-    hvp = jax.jit(jax.vmap(lambda e, x_: jax.jvp(jax.grad(f), (x_,), (e,))[1], in_axes=(0, None)))
+    grad = jax.grad(f)
+    hvp = jax.jit(jax.vmap(lambda e, x_, *a: jax.jvp(lambda v: grad(v, *a), (x_,), (e,))[1],
+                           in_axes=(0, None) + (None,) * len(args)))
     eye = np.eye(n, dtype=np.asarray(x).dtype)
     cols = []
     for lo in range(0, n, block):
         part = eye[lo:lo + block]
         if len(part) < block:
             part = np.concatenate([part, np.zeros((block - len(part), n), part.dtype)])
-        cols.append(np.asarray(hvp(jnp.asarray(part), x), float)[: min(block, n - lo)])
+        cols.append(np.asarray(hvp(jnp.asarray(part), x, *args), float)[: min(block, n - lo)])
     return np.concatenate(cols)
 
 
