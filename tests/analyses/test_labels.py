@@ -176,6 +176,7 @@ def test_separately_encoded_data_are_matched_by_label(sim, heldout):
     assert again["chosen"].tolist() == heldout["chosen"].tolist()
 
 
+@pytest.mark.slow  # a second model fit (~8 s); keeps the default suite within 10 min
 def test_a_model_without_the_covariate_gives_one_label(sim):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -73,6 +73,7 @@ def test_cyclic_triad_rate():
 # ---------------------------------------------------------------------------------------------
 # posterior predictive checks
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # a second model fit (~10 s); keeps the default suite within 10 min
 def test_position_bias_shows_without_position_term_and_disappears_with_it(fit_no_position, fit_position):
     without = ppc.position_flip(fit_no_position)
     with_ = ppc.position_flip(fit_position)
@@ -163,6 +164,7 @@ def test_loo_and_compare_prefer_the_position_model(fit_no_position, fit_position
     assert cmp.plot().__class__.__name__ == "Figure"
 
 
+@pytest.mark.slow  # 20 refits (~20 s); keeps the default suite within 10 min
 def test_kfold_masked_refits_match_subset_refits():
     """K-fold by masking the held-out likelihood equals fitting the training subset."""
     data = bp.simulate.bradley_terry(n_options=4, n_comparisons=120, seed=8).comparisons()

@@ -33,7 +33,7 @@ def write(tmp_path, **tables) -> pathlib.Path:
 
 # the table's rows: each was accepted (or gave a traceback) and is now a ModelError naming the key
 TABLE = [
-    (dict(inference="draws = 1.5"), "[inference] draws=1.5 must be a whole number >= 1."),
+    (dict(inference="draws = 1.5"), "[inference] draws=1.5 must be a whole number >= 1 (or None)."),
     (dict(inference="warmup = -10"), "[inference] warmup=-10 must be a whole number >= 0."),
     (dict(model='position = "yes"'), "[model] BradleyTerry: position='yes' must be True or False."),
     (dict(inference="chains = 0"), "[inference] chains=0 must be a whole number >= 1."),

@@ -57,6 +57,7 @@ def test_same_shape_refit_compiles_once(compiles):
     assert f2.idata.log_likelihood["y"].shape == (2, 60, 150)
 
 
+@pytest.mark.slow  # four sampler compilations (~25 s); same-shape reuse stays in the default suite
 def test_new_shape_or_settings_build_a_new_sampler():
     data = bp.simulate.bradley_terry(n_options=5, n_comparisons=120, seed=4).comparisons()
     bigger = bp.simulate.bradley_terry(n_options=5, n_comparisons=121, seed=4).comparisons()

@@ -174,6 +174,7 @@ def test_convergence_warning_on_tiny_run():
         bp.fit(bp.BradleyTerry(), data, seed=0, chains=2, warmup=10, draws=10, progress=False)
 
 
+@pytest.mark.slow  # two SVI compilations (~11 s); user minibatches stay in test_scale; keeps the suite within 10 min
 def test_svi_minibatch_and_loss_trace():
     sim = bp.simulate.bradley_terry(n_options=6, n_comparisons=2000, n_features=0, seed=4)
     fit = bp.fit(bp.BradleyTerry(), sim.comparisons(), method="svi", batch_size=256, steps=6000,

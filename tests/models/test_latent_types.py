@@ -31,6 +31,7 @@ def _match_types(fit, truth_worth):
     return np.array([np.argmin(((est - w) ** 2).sum(1)) for w in truth_worth])
 
 
+@pytest.mark.slow  # the 4-chain recovery fit shared by these (~25 s); keeps the default suite within 10 min
 def test_two_types_recover_both_reward_functions(hidden):
     sim, _, fit, _ = hidden
     label = _match_types(fit, sim.truth["worth"])
@@ -45,6 +46,7 @@ def test_two_types_recover_both_reward_functions(hidden):
     assert fit.diagnostics()["max_rhat"] < 1.02
 
 
+@pytest.mark.slow  # the 4-chain recovery fit shared by these (~25 s); keeps the default suite within 10 min
 def test_users_assigned_to_their_true_type(hidden):
     sim, _, fit, _ = hidden
     label = _match_types(fit, sim.truth["worth"])
@@ -56,6 +58,7 @@ def test_users_assigned_to_their_true_type(hidden):
     assert sep["separated"].all()
 
 
+@pytest.mark.slow  # the 4-chain recovery fit shared by these (~25 s); keeps the default suite within 10 min
 def test_pooled_model_averages_and_serves_the_minority_badly(hidden):
     sim, data, types, pooled = hidden
     truth = sim.truth["worth"]
@@ -94,6 +97,7 @@ def test_membership_depends_on_covariate():
     assert lo > 0 and lo <= sim.truth["type_coef"] <= hi, (lo, hi, sim.truth["type_coef"])
 
 
+@pytest.mark.slow  # the 4-chain recovery fit shared by these (~25 s); keeps the default suite within 10 min
 def test_few_shot_new_users_from_ten_judgements(hidden):
     sim, data, fit, _ = hidden
     label = _match_types(fit, sim.truth["worth"])
@@ -125,6 +129,7 @@ def test_label_switching_handled_for_three_types():
     assert sorted(_match_types(fit, sim.truth["worth"] - sim.truth["worth"].mean(1, keepdims=True))) == [0, 1, 2]
 
 
+@pytest.mark.slow  # the 4-chain recovery fit shared by these (~25 s); keeps the default suite within 10 min
 def test_latent_types_save_load_and_svi(hidden, tmp_path):
     _, data, fit, _ = hidden
     loaded = bp.load_fit(fit.save(tmp_path / "lt.nc"))
