@@ -183,7 +183,11 @@ def _cases(reps: int, points=None):
             yield pytest.param(point, name, reps, id=f"{point}-{name}")
 
 
-@pytest.mark.parametrize("point, name, reps", list(_cases(1, points=("writing",))))
+# SIGINT (at the file) runs by default; SIGTERM (at the folder, ~15 s) with the slow profile, which
+# also interrupts 20 times at every point: keeps the default suite within 10 min
+@pytest.mark.parametrize("point, name, reps", [
+    pytest.param(*c.values, marks=pytest.mark.slow, id=c.id) if "SIGTERM" in c.id else c
+    for c in _cases(1, points=("writing",))])
 def test_interrupt_leaves_previous_results_or_none(setup, tmp_path, point, name, reps):
     """The writing point once per signal: at the file (SIGINT) and at the folder (SIGTERM), with and
     without previous results, after which a re-run succeeds. Compile and sampling interruptions run

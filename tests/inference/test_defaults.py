@@ -94,6 +94,7 @@ def test_worths_varying_by_user_get_a_centring_too():
     assert 0.0 <= choice["centring"] <= centring.MAX_CENTRING
 
 
+@pytest.mark.slow  # a Hierarchical NUTS compilation (~12 s); keeps the default suite within 10 min
 def test_fit_records_the_chosen_centring(hier_data):
     fit = bp.fit(bp.Hierarchical(), hier_data, seed=0, chains=2, warmup=150, draws=100, progress=False)
     choice = fit.info["centring_choice"]
