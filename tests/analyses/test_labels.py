@@ -131,6 +131,7 @@ def test_population_level_mixes_the_groups(sim):
     assert np.mean(np.abs(only_b["p_chosen"] - true_p(only_b, sim["worths"], "B"))) < 0.05
 
 
+@pytest.mark.slow  # a second fit (~8 s); keeps the default suite within 10 min (CI-like runs: 10:07-10:31 before)
 def test_annotator_agreement_and_the_contrarian(sim):
     fit, data = sim["fit"], sim["data"]
     labels = bp.reward_labels(fit, data, level="user")

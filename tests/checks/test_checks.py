@@ -196,6 +196,7 @@ def test_errors():
 # ---------------------------------------------------------------------------------------------
 # convergence report
 # ---------------------------------------------------------------------------------------------
+@pytest.mark.slow  # an SVI fit (~8 s); keeps the default suite within 10 min (CI-like runs: 10:07-10:31 before)
 def test_convergence_report_nuts_and_svi(fit_position):
     rep = fit_position.convergence()
     assert rep.method == "nuts"

@@ -64,6 +64,7 @@ def test_console_script_help():
     assert "fit" in res.stdout and "demo" in res.stdout
 
 
+@pytest.mark.slow  # a fresh interpreter importing JAX (~5 s); keeps the default suite within 10 min (CI-like runs: 10:07-10:31 before)
 def test_bp_fit_stays_the_function():
     """bp.fit is the function even after the module holding it was imported (no name clash)."""
     code = ("import bayespref as bp\n"

@@ -341,6 +341,7 @@ def test_kwise_text_features():
 
 
 @pytest.mark.filterwarnings("ignore::bayespref.ConvergenceWarning")  # tiny runs: the wiring is tested
+@pytest.mark.slow  # two fits and a reload (~12 s); keeps the default suite within 10 min (CI-like runs: 10:07-10:31 before)
 def test_fit_save_load_predict_on_new_texts(tmp_path):
     trl = synthetic_trl(120)
     data = Comparisons.from_trl(trl, text_features=TextFeatures(builtins=("log_words", "refusal"),

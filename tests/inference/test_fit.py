@@ -168,6 +168,7 @@ def test_data_must_be_comparisons():
     assert issubclass(bp.DataError, BayesprefError)
 
 
+@pytest.mark.slow  # a NUTS compilation (~5 s); the messages stay in test_convergence_messages; keeps the default suite within 10 min (CI-like runs: 10:07-10:31 before)
 def test_convergence_warning_on_tiny_run():
     data = bp.load_dataset("citations").comparisons()
     with pytest.warns(bp.ConvergenceWarning, match="R-hat|ESS"):
