@@ -318,8 +318,7 @@ def _minimise(G, evaluate, z_init, settings):
 
 
 def _covariance_kind(settings, n_users: int) -> str:
-    if settings.covariance not in ("auto", "hessian", "opg"):
-        raise ModelError(f"covariance={settings.covariance!r}: use 'auto', 'hessian' or 'opg'.")
+    """"opg" or "hessian" (``LaplaceSettings`` has checked the value)."""
     if settings.covariance == "auto":
         return "opg" if n_users >= settings.opg_from_users else "hessian"
     return settings.covariance
@@ -350,7 +349,6 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     if grouped is None:
         raise ModelError("method='laplace' needs the comparisons grouped by user; this data could not be grouped "
                          "(Hierarchical.by_user_arrays returned None).")
-    _covariance_kind(settings, 0)
     t_start = time.perf_counter()
     U = int(sizes["n_users"])
     dx, y, mask = (user_design(spec, data, grouped, sizes), jnp.asarray(grouped["y"], jnp.float32),
@@ -388,7 +386,8 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     t_cov = time.perf_counter()
     how = _covariance_kind(settings, U)
     if how == "hessian":
-        H = _hessian_by_blocks(lambda v, zh, D_: G.objective(v, zh, D_)[0], x, _hvp_block(U_all, dx.shape), z_hat, D)
+        H = _block_hessian(lambda v, zh, D_: G.objective(v, zh, D_)[0], x.size, _hvp_block(U_all, dx.shape))(
+            x, z_hat, D)
     else:
         H = G.prior_hessian(x, pop_arrays)
         scores = G.scores(eps is not None)
@@ -427,9 +426,10 @@ def _hvp_block(n_users: int, design_shape) -> int:
     return max(1, int(HVP_BLOCK_FLOATS // max(1, n_users * effects * (effects + slots))))
 
 
-def _hessian_by_blocks(f, x, block: int, *args) -> np.ndarray:
-    """The Hessian in ``v`` of scalar ``f(v, *args)`` at ``x``, ``block`` Hessian-vector products at a
-    time (``args``, the data, are arguments of the compiled program: arrays split across hosts
+def _block_hessian(f, n: int, block: int):
+    """``hessian(x, *args)``: the (n, n) Hessian in ``v`` of scalar ``f(v, *args)`` at ``x``, ``block``
+    Hessian-vector products at a time, compiled once for every call with arguments of the same
+    shapes (``args``, the data, are arguments of the compiled program: arrays split across hosts
     cannot be its constants).
 
     Forward over reverse, vectorised over the block's basis vectors: the primal pass (every user's
@@ -437,19 +437,22 @@ def _hessian_by_blocks(f, x, block: int, *args) -> np.ndarray:
     100 effects and 400 globals one product at a time took 0.67 s a column. The last block is padded
     with zero vectors so that one compiled program serves every block.
     """
-    n = x.size
     block = min(block, n)
     grad = jax.grad(f)
-    hvp = jax.jit(jax.vmap(lambda e, x_, *a: jax.jvp(lambda v: grad(v, *a), (x_,), (e,))[1],
-                           in_axes=(0, None) + (None,) * len(args)))
-    eye = np.eye(n, dtype=np.asarray(x).dtype)
-    cols = []
-    for lo in range(0, n, block):
-        part = eye[lo:lo + block]
-        if len(part) < block:
-            part = np.concatenate([part, np.zeros((block - len(part), n), part.dtype)])
-        cols.append(np.asarray(hvp(jnp.asarray(part), x, *args), float)[: min(block, n - lo)])
-    return np.concatenate(cols)
+    hvp = jax.jit(jax.vmap(lambda e, x_, a: jax.jvp(lambda v: grad(v, *a), (x_,), (e,))[1],
+                           in_axes=(0, None, None)))
+
+    def hessian(x, *args) -> np.ndarray:
+        eye = np.eye(n, dtype=np.asarray(x).dtype)
+        cols = []
+        for lo in range(0, n, block):
+            part = eye[lo:lo + block]
+            if len(part) < block:
+                part = np.concatenate([part, np.zeros((block - len(part), n), part.dtype)])
+            cols.append(np.asarray(hvp(jnp.asarray(part), x, args), float)[: min(block, n - lo)])
+        return np.concatenate(cols)
+
+    return hessian
 
 
 def _split_users(D, z_init, devices: int):
@@ -547,8 +550,9 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
     H = G.prior_hessian(x, pop_arrays)
     if how == "opg":
         scores = G.scores(K > 0)
-    else:  # each chunk's Hessian of its data term: forward over reverse, all globals at once
-        chunk_hessian = jax.jit(jax.hessian(lambda v, zh, D_: G.data_term(v, zh, D_)[0]))
+    else:  # each chunk's Hessian of its data term, in blocks of Hessian-vector products (one program)
+        chunk_hessian = _block_hessian(lambda v, zh, D_: G.data_term(v, zh, D_)[0], x.size,
+                                       _hvp_block(chunk_users, (None, F, source.max_per_user)))
     user_draws = jax.jit(G.user_draws)
     if with_users:
         e = np.asarray(jax.random.normal(k_user, (S_, U, F), jnp.float32))  # the in-memory method's draws
@@ -561,7 +565,7 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
             s = np.asarray(scores(x, pop_arrays, D["dx"], D["y"], D["mask"], D["cov"], zc, D["eps"]), float)
             H += s[valid].T @ s[valid]
         else:
-            H += np.asarray(chunk_hessian(x, zc, D), float)
+            H += chunk_hessian(x, zc, D)
         if with_users:
             z_draws[:, idx[valid]] = np.asarray(user_draws(x, zc, D, jnp.asarray(e[:, idx])))[:, valid]
     chol = _cholesky_of_inverse(H)

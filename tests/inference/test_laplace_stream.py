@@ -8,36 +8,21 @@ import warnings
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pandas as pd
 import pytest
 
 import bayespref as bp
 from bayespref.errors import DataError, ModelError
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow.parquet")  # the reader's optional dependency
 
-from bayespref.data.readers.parquet_stream import ParquetComparisons  # noqa: E402
 
 USERS, CHUNK = 90, 40  # 40 does not divide 90: the last chunk holds 10 users and 30 padding rows
 KW = dict(method="laplace", num_samples=200, progress=False, seed=1)
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    sim = bp.simulate.hierarchical(n_users=USERS, comparisons_per_user=12, n_options=15, n_features=2, seed=3)
-    data = sim.comparisons()
-    xa, xb = np.asarray(data.xa), np.asarray(data.xb)
-    df = pd.DataFrame({"a": np.asarray(data.options)[data.a], "b": np.asarray(data.options)[data.b],
-                       "y": np.asarray(data.y), "u": np.asarray(data.users)[data.user],
-                       "f0_a": xa[:, 0], "f0_b": xb[:, 0], "f1_a": xa[:, 1], "f1_b": xb[:, 1]})
-    df = df.sort_values("u", kind="stable").reset_index(drop=True)
-    path = tmp_path_factory.mktemp("lstream") / "d"
-    path.mkdir()
-    for i, part in enumerate(np.array_split(np.arange(len(df)), 3)):
-        pq.write_table(pa.Table.from_pandas(df.iloc[part], preserve_index=False), path / f"part-{i}.parquet")
-    pc = ParquetComparisons(path, a="a", b="b", outcome="y", user="u", features=["f0", "f1"], batch_rows=200)
-    return pc, data  # data: the same rows in memory, users in the same (label) order
+def pair(write_stream):
+    return write_stream(USERS, 12, batch_rows=200)  # (reader, the same rows in memory)
 
 
 def _fits(pc, data, **kw):

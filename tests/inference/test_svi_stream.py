@@ -5,36 +5,21 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import bayespref as bp
 from bayespref.errors import DataError, ModelError
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
+pytest.importorskip("pyarrow.parquet")  # the reader's optional dependency
 
-from bayespref.data.readers.parquet_stream import ParquetComparisons  # noqa: E402
 
 SETTINGS = dict(method="svi", guide="hierarchical", user_batch_size=40, steps=3000, check_every=500, tol=0.0, lr=0.02,
                 num_samples=300, progress=False)
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    sim = bp.simulate.hierarchical(n_users=200, comparisons_per_user=25, n_options=15, n_features=2, seed=3)
-    data = sim.comparisons()
-    xa, xb = np.asarray(data.xa), np.asarray(data.xb)
-    df = pd.DataFrame({"a": np.asarray(data.options)[data.a], "b": np.asarray(data.options)[data.b],
-                       "y": np.asarray(data.y), "u": np.asarray(data.users)[data.user],
-                       "f0_a": xa[:, 0], "f0_b": xb[:, 0], "f1_a": xa[:, 1], "f1_b": xb[:, 1]})
-    df = df.sort_values("u", kind="stable").reset_index(drop=True)
-    path = tmp_path_factory.mktemp("stream") / "d"
-    path.mkdir()
-    for i, part in enumerate(np.array_split(np.arange(len(df)), 3)):
-        pq.write_table(pa.Table.from_pandas(df.iloc[part], preserve_index=False), path / f"part-{i}.parquet")
-    pc = ParquetComparisons(path, a="a", b="b", outcome="y", user="u", features=["f0", "f1"], batch_rows=500)
-    return pc, data  # data: the same rows in memory, users in the same (label) order
+def pair(write_stream):
+    return write_stream(200, 25, batch_rows=500)  # (reader, the same rows in memory)
 
 
 @pytest.mark.slow  # two SVI fits of 3,000 steps (~45 s on 2 cores): over the default-suite budget
