@@ -391,9 +391,12 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     else:
         H = G.prior_hessian(x, pop_arrays)
         scores = G.scores(eps is not None)
-        for lo in range(0, U, settings.user_block):  # blocks of users bound the memory
+        # the users' modes on this host (split over devices, and processes across hosts): each
+        # process sums every user's outer product, in blocks of users that bound the memory
+        z_host = sharding.gather(z_hat)
+        for lo in range(0, U, settings.user_block):
             sl = slice(lo, min(lo + settings.user_block, U))
-            s = np.asarray(scores(x, pop_arrays, dx[sl], y[sl], mask[sl], cov[sl], z_hat[sl],
+            s = np.asarray(scores(x, pop_arrays, dx[sl], y[sl], mask[sl], cov[sl], z_host[sl],
                                   None if eps is None else eps[:, sl]), float)
             H += s.T @ s
     chol = _cholesky_of_inverse(H)

@@ -1,5 +1,5 @@
 """Worker of tests/inference/test_multihost.py: one process of a multi-process fit on CPU
-(``python multihost_worker.py svi`` or ``laplace``).
+(``python multihost_worker.py svi``, ``laplace``, ``laplace_opg`` or ``nuts``).
 
 Started with ``BAYESPREF_COORDINATOR``, ``BAYESPREF_NUM_PROCESSES``, ``BAYESPREF_PROCESS_ID`` and
 ``BAYESPREF_HOST_DEVICES`` (each process's CPU devices); prints ``RESULT {json}``: the process index,
@@ -24,14 +24,19 @@ METHOD = sys.argv[1] if len(sys.argv) > 1 else "svi"
 
 
 def main():
+    if METHOD == "nuts":
+        jax.config.update("jax_enable_x64", True)
     sim = bp.simulate.hierarchical(n_users=64, comparisons_per_user=20, n_options=20, n_features=3, seed=3)
     data = sim.comparisons()
     n = jax.device_count()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        kw = (dict(method="svi", steps=3000, check_every=500) if METHOD == "svi" else
-              dict(method="laplace", log_likelihood=False))
-        f = bp.fit(bp.Hierarchical(), data, seed=2, num_samples=500, devices=n if jax.process_count() > 1 else None,
+        kw = {"svi": dict(method="svi", steps=3000, check_every=500, num_samples=500),
+              "laplace": dict(method="laplace", log_likelihood=False, num_samples=500),
+              "laplace_opg": dict(method="laplace", covariance="opg", log_likelihood=False, num_samples=500),
+              # float64 and short: the draws equal the one-process ones (as in test_sharding's NUTS check)
+              "nuts": dict(method="nuts", chains=2, warmup=10, draws=10, log_likelihood=False)}[METHOD]
+        f = bp.fit(bp.Hierarchical(), data, seed=2, devices=n if jax.process_count() > 1 else None,
                    progress=False, **kw)
     post = f.idata.posterior
     out = {"process": jax.process_index(), "processes": jax.process_count(), "devices": n}
