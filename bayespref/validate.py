@@ -98,21 +98,6 @@ class Whole(Rule):
 
 
 @dataclasses.dataclass(frozen=True)
-class WholeOrPair(Rule):
-    """A whole number >= ``low``, or a tuple of two of them (a mesh shape such as ``(2, 4)``)."""
-
-    low: int = 1
-
-    def accepts(self, value) -> bool:
-        if isinstance(value, tuple):
-            return len(value) == 2 and all(_is_whole(v) and v >= self.low for v in value)
-        return _is_whole(value) and value >= self.low
-
-    def describe(self) -> str:
-        return f"a whole number >= {self.low}, or a tuple of two of them"
-
-
-@dataclasses.dataclass(frozen=True)
 class Real(Rule):
     """A finite number (an int or a float, not a bool, never NaN or inf) in the interval given."""
 

@@ -12,13 +12,6 @@ device and split by user over 2, 4 and 8 devices (:mod:`bayespref.inference.shar
 (:func:`_common.median_loop_time`). Virtual CPU devices share the machine's cores: on 2 physical
 cores the curve flattens from 2 devices on; the numbers measure the partitioned program's overhead as
 much as its speed-up. Output: ``benchmarks/results/scaling/grad_strong_scaling.json`` (default).
-
-``--nuts-mesh`` times whole NUTS fits (4 chains) of ``Hierarchical()`` on a smaller simulated design
-(default 1,000 users x 40 judgements) in the layouts ``devices`` offers on the 8 virtual devices:
-chains one per device (``devices=None``, ``pmap``), one data mesh of 8 with the chains one after
-another (``devices=8``), and 2-D meshes chains x data (``devices=(2, 4)``, ``(4, 2)``): wall seconds,
-compile / warm-up / sampling, and min bulk ESS per second of sampling. Output:
-``benchmarks/results/scaling/nuts_mesh.json``.
 """
 
 from __future__ import annotations
@@ -58,60 +51,20 @@ def worker(users, per_user, features):
     print(json.dumps(out))
 
 
-def mesh_worker(users, per_user, features, warmup, draws):
-    import json
-    import time
-    import warnings
-
-    from _common import simulate_large
-
-    import bayespref as bp
-
-    _, data = simulate_large(users, per_user, features)
-    out = {"N": int(data.n_comparisons), "U": users, "D": features, "cpu_count": os.cpu_count(),
-           "chains": 4, "warmup": warmup, "draws": draws, "runs": []}
-    for devices in (None, 8, (2, 4), (4, 2)):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            f = bp.fit(bp.Hierarchical(), data, seed=1, chains=4, warmup=warmup, draws=draws, devices=devices,
-                       progress=False, log_likelihood=False)
-        wall = time.perf_counter() - t0
-        ess = float(f.summary()["ess_bulk"].min())
-        run = {"devices": str(devices), "wall_s": round(wall, 2), "compile_s": f.info["compile_s"],
-               "warmup_s": f.info["warmup_s"], "sampling_s": f.info["sampling_s"], "min_ess_bulk": round(ess, 1),
-               "ess_per_s": round(ess / f.info["sampling_s"], 2), "mesh": f.info.get("mesh")}
-        out["runs"].append(run)
-        print(json.dumps(run), file=sys.stderr, flush=True)
-    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
-    out["loadavg_end"] = loadavg()
-    print(json.dumps(out))
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--users", type=int, default=20_000)
     ap.add_argument("--per-user", type=int, default=50)
     ap.add_argument("--features", type=int, default=8)
-    ap.add_argument("--json", default=None)
-    ap.add_argument("--nuts-mesh", action="store_true", help="whole NUTS fits in each layout (see above)")
-    ap.add_argument("--warmup", type=int, default=500)
-    ap.add_argument("--draws", type=int, default=500)
+    ap.add_argument("--json", default=str(RESULTS_DIR / "scaling" / "grad_strong_scaling.json"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.nuts_mesh and args.users == 20_000:  # the smaller default design of the whole-fit timing
-        args.users, args.per_user, args.features = 1_000, 40, 4
     if args.worker:
-        if args.nuts_mesh:
-            return mesh_worker(args.users, args.per_user, args.features, args.warmup, args.draws)
         return worker(args.users, args.per_user, args.features)
-    args.json = args.json or str(RESULTS_DIR / "scaling" / ("nuts_mesh.json" if args.nuts_mesh else
-                                                            "grad_strong_scaling.json"))
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
     start = loadavg()
     res, proc = run_child([sys.executable, __file__, "--worker", "--users", str(args.users), "--per-user",
-                           str(args.per_user), "--features", str(args.features), "--warmup", str(args.warmup),
-                           "--draws", str(args.draws)] + (["--nuts-mesh"] if args.nuts_mesh else []), env=env)
+                           str(args.per_user), "--features", str(args.features)], env=env)
     if res is None:
         sys.exit(proc.stderr[-3000:])
     res["loadavg_start"] = start

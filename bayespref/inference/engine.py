@@ -58,9 +58,7 @@ def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True
     (:mod:`bayespref.inference.nuts`). ``init``: starting values per chain; ``inverse_mass_matrix``: warm-up's first mass matrix.
     """
     method, n_dev = config.devices_for_chains(settings.chains)
-    if sharding.mesh_shape(settings.devices)[0] > 1:  # a 2-D mesh: the chains in lock-step over its rows
-        method = "vectorized"
-    elif sharding.wanted(settings.devices):  # each chain spans the mesh: chains one after another
+    if sharding.wanted(settings.devices):  # each chain spans the mesh: chains one after another
         method = settings.chain_method or "sequential"
     elif settings.chain_method is not None:
         method = settings.chain_method
@@ -83,7 +81,7 @@ def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True
                         target_accept=DEFAULT_ACCEPT if settings.target_accept is None else settings.target_accept,
                         max_tree_depth=settings.max_tree_depth, dense_mass=dense, log_likelihood=log_likelihood,
                         init=init, inverse_mass_matrix=inverse_mass_matrix,
-                        method=method, progress=settings.progress, chain_mesh=sharding.chain_mesh(data))
+                        method=method, progress=settings.progress)
 
 
 

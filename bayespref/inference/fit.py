@@ -411,7 +411,7 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     info = {"sampler_reused": bool(run.cached), "init_mass_matrix": imm is not None,
             "centring": None if choice is None else choice["centring"],
             "centring_choice": choice,
-            "init_modes": modes, "mesh": run.layout,
+            "init_modes": modes,
             "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
             "sampling_s": round(run.sampling_s, 3)}
     return dt, info

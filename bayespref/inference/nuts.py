@@ -60,8 +60,6 @@ class NutsRun:
     compile_s: float = float("nan")
     warmup_s: float = float("nan")
     sampling_s: float = float("nan")
-    #: the device mesh the draws were made on (:func:`_layout`); None on one device
-    layout: dict | None = None
 
 
 def _signature(tree):
@@ -88,8 +86,7 @@ def _fn_key(fn):
     return fn
 
 
-def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass,
-           chain_mesh=None):
+def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass):
     # ``imm``, when given, is the initial diagonal inverse mass matrix over all latent sites (flattened
     # in sorted site order, NumPyro's convention); an argument, so a new one does not recompile
     """One program for all chains: initialise, warm up, draw, constrain, log-likelihood."""
@@ -127,8 +124,6 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
         return samples, dict(zip(FIELDS + ("step_size",), extra)), ll
 
     ids = jnp.arange(chains)
-    if chain_mesh is not None:  # a 2-D mesh: one program per chain group, the data split within it
-        return _grouped(one_chain, chain_mesh), ids
     if method == "parallel":
         program = jax.pmap(one_chain, in_axes=(0, None, 0, 0, None), devices=jax.local_devices()[:chains])
     elif method == "vectorized":
@@ -137,31 +132,6 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
         program = jax.jit(lambda keys, data, c, init, imm: jax.lax.map(
             lambda kci: one_chain(kci[0], data, kci[1], kci[2], imm), (keys, c, init)))
     return program, ids
-
-
-def _grouped(one_chain, mesh):
-    """The sampler over a 2-D mesh ("chains" x "data"): the chains vectorised (``vmap``, in lock-step)
-    with their axis split over "chains", the data over "data"; the partitioner runs each chain group's
-    log densities on its row of devices and sums over the row with one all-reduce per evaluation.
-
-    Lock-step, not independent groups (``shard_map`` manual in "chains"): a group's tree building
-    takes a data-dependent number of steps, and a collective inside it waits for every device of the
-    program (XLA's CPU runtime joins all of them; measured: the independent groups deadlock on a
-    collective-permute), whereas under ``vmap`` every device runs the longest chain's steps."""
-    from jax.sharding import NamedSharding
-    from jax.sharding import PartitionSpec as P
-
-    from bayespref.inference.sharding import CHAINS
-
-    chained = NamedSharding(mesh, P(CHAINS))
-
-    def split(tree):
-        return jax.tree.map(lambda x: jax.lax.with_sharding_constraint(x, chained), tree)
-
-    def program(keys, data, c, init, imm):
-        out = jax.vmap(one_chain, in_axes=(0, None, 0, 0, None))(split(keys), data, split(c), split(init), imm)
-        return split(out)
-    return jax.jit(program)
 
 
 def _compile(built, keys, data, init, imm):
@@ -188,7 +158,7 @@ class _Host:
 
 
 def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-           method, progress, dense_mass=False, init=None, inverse_mass_matrix=None, chain_mesh=None) -> NutsRun:
+           method, progress, dense_mass=False, init=None, inverse_mass_matrix=None) -> NutsRun:
     """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits.
 
     ``init``: None (NumPyro's default initialisation) or a dict of unconstrained starting values with
@@ -213,8 +183,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         cached = runner is not None
         if runner is None:
             runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-                                     method, progress, dense_mass, chain_mesh), keys, data, init,
-                            inverse_mass_matrix)
+                                     method, progress, dense_mass), keys, data, init, inverse_mass_matrix)
             if cache_key is not None:
                 _CACHE[cache_key] = runner
                 while len(_CACHE) > CACHE_SIZE:
@@ -225,9 +194,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         _Host.bar = progress_bar(chains * (warmup + draws), progress)
         _Host.warm_end = []
         try:
-            out = runner(keys, data, init, inverse_mass_matrix)
-            layout = _layout(out)
-            samples, extra, ll = jax.device_get(out)
+            samples, extra, ll = jax.device_get(runner(keys, data, init, inverse_mass_matrix))
             t2 = time.perf_counter()
         finally:
             if _Host.bar is not None:
@@ -237,21 +204,7 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         t_warm = max(_Host.warm_end) if _Host.warm_end else float("nan")
     return NutsRun(samples={k: np.asarray(v) for k, v in samples.items()}, stats=_stats(extra, max_tree_depth),
                    log_likelihood={k: np.asarray(v) for k, v in ll.items()}, cached=cached,
-                   compile_s=t1 - t0, warmup_s=t_warm - t1, sampling_s=t2 - t_warm, layout=layout)
-
-
-def _layout(out) -> dict | None:
-    """Where the draws were made: the mesh's axes and sizes and how the draws' leading (chain) axis
-    is split over them (None: not split); None itself on one device or with ``pmap``."""
-    from jax.sharding import NamedSharding
-
-    from bayespref.inference.sharding import AXIS, CHAINS
-
-    s = getattr(jax.tree.leaves(out)[0], "sharding", None)
-    if not isinstance(s, NamedSharding) or not {AXIS, CHAINS} & set(s.mesh.axis_names):
-        return None
-    first = s.spec[0] if len(s.spec) else None
-    return {"mesh": {str(k): int(v) for k, v in s.mesh.shape.items()}, "chains_over": first}
+                   compile_s=t1 - t0, warmup_s=t_warm - t1, sampling_s=t2 - t_warm)
 
 
 def _stats(extra, max_tree_depth):

@@ -14,7 +14,7 @@ import typing
 from typing import ClassVar
 
 from bayespref.errors import ModelError
-from bayespref.validate import FLAG, NON_NEGATIVE, POSITIVE, OneOf, Real, Whole, WholeOrPair, check_fields
+from bayespref.validate import FLAG, NON_NEGATIVE, POSITIVE, OneOf, Real, Whole, check_fields
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,10 +30,7 @@ class NutsSettings:
     ``devices``: None or 1 (default) runs each chain on one device (chains in parallel over
     devices); N > 1 splits one chain's log density over N devices (:mod:`bayespref.inference.sharding`;
     families with ``shardable``), the chains then run one after another (``chain_method`` None or
-    "sequential") or in lock-step ("vectorized") on that mesh, not with "parallel". A pair
-    ``(G, N)`` lays out a 2-D mesh of G x N devices, chains x data: the chains are split into G groups
-    that run at the same time, each on its own N devices over which its log density is split
-    (``chains`` a multiple of G; the chains run in lock-step, ``chain_method`` None or "vectorized").
+    "sequential") or in lock-step ("vectorized") on that mesh, not with "parallel".
 
     ``target_accept``: NUTS's target acceptance rate. None (default): :data:`SMALL_DATA_ACCEPT` for a
     model with random effects (a scale of user or option effects, where a funnel can cause
@@ -58,7 +55,7 @@ class NutsSettings:
     max_tree_depth: int = 10
     dense_mass: bool | list | tuple = False
     chain_method: str | None = None
-    devices: int | tuple[int, int] | None = None
+    devices: int | None = None
     init_modes: int | None = None
     progress: bool = True
 
@@ -66,29 +63,18 @@ class NutsSettings:
     rules: ClassVar[dict] = {
         "chains": Whole(1), "warmup": Whole(0), "draws": Whole(1, none=True), "init_modes": Whole(0, none=True),
         "target_accept": Real(0, 1, open_low=True, open_high=True, none=True), "max_tree_depth": Whole(1),
-        "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "devices": WholeOrPair(1, none=True),
+        "chain_method": OneOf(("parallel", "vectorized", "sequential"), none=True), "devices": Whole(1, none=True),
         "progress": FLAG,
     }
 
     def __post_init__(self):
         if not isinstance(self.dense_mass, (bool, list, tuple)):
             raise ModelError(f"dense_mass={self.dense_mass!r}: use True, False or a list of tuples of site names.")
-        if isinstance(self.devices, list):  # from a spec file or a CLI: a list is the pair's natural form
-            object.__setattr__(self, "devices", tuple(self.devices))
         check_fields(self, self.rules)
-        groups, shards = (1, 1) if self.devices is None else (
-            self.devices if isinstance(self.devices, tuple) else (1, self.devices))
-        if groups * shards > 1 and self.chain_method == "parallel":
-            raise ModelError(f"devices={self.devices} splits each chain over {shards} devices, so chains "
+        if self.devices is not None and self.devices > 1 and self.chain_method == "parallel":
+            raise ModelError(f"devices={self.devices} splits each chain over {self.devices} devices, so chains "
                              "cannot also run one per device: use chain_method='sequential' (or None), or "
                              "devices=None for chain_method='parallel'.")
-        if groups > 1 and self.chain_method not in (None, "vectorized"):
-            raise ModelError(f"devices={self.devices} runs the chains vectorised in lock-step over {groups} groups "
-                             f"of devices: leave chain_method=None (or 'vectorized'), not {self.chain_method!r}.")
-        if self.chains % groups:
-            raise ModelError(f"devices={self.devices} runs the chains in {groups} groups, but chains={self.chains} "
-                             f"is not a multiple of {groups}: use chains={groups * max(1, self.chains // groups)}, "
-                             "or another number of groups.")
 
 
 #: target acceptance for small data with random effects, and what counts as small

@@ -12,11 +12,6 @@ log-density evaluation (a scalar and, in the gradient, the global parameters' pa
 the small global parameters stay replicated. No ``shard_map``: the partitioner's split of a sum over
 a sharded axis is already the data-parallel one.
 
-A 2-D mesh (``devices=(G, N)`` for NUTS) adds an axis ``"chains"``: the data are split over
-``"data"`` and repeated over ``"chains"``; the chains are vectorised with their axis split over
-``"chains"`` (:func:`bayespref.inference.nuts._grouped`), so each row of N devices runs its chains'
-log densities and the rows run at the same time, in lock-step.
-
 Across hosts (``jax.distributed``, :func:`bayespref.config.setup_distributed`) the mesh spans every
 process's devices (``jax.devices()``) and each process places only its own blocks
 (``jax.make_array_from_callback``).
@@ -32,54 +27,27 @@ from bayespref.errors import ModelError
 
 #: name of the mesh axis the data are split over
 AXIS = "data"
-#: name of the mesh axis the chain groups are split over (2-D meshes only)
-CHAINS = "chains"
-
-
-def mesh_shape(devices) -> tuple[int, int]:
-    """(chain groups, data shards) asked for by the setting ``devices``: None -> (1, 1), N -> (1, N),
-    a pair (G, N) -> (G, N)."""
-    if devices is None:
-        return 1, 1
-    if isinstance(devices, (tuple, list)):
-        return int(devices[0]), int(devices[1])
-    return 1, int(devices)
 
 
 def wanted(devices) -> bool:
     """Whether the setting ``devices`` asks for a sharded fit (more than one device)."""
-    groups, shards = mesh_shape(devices)
-    return groups * shards > 1
+    return devices is not None and int(devices) > 1
 
 
-def make_mesh(devices) -> Mesh:
-    """The mesh asked for by ``devices`` over the first devices of ``jax.devices()`` (all processes):
-    one axis ``"data"`` for N, two axes ``("chains", "data")`` shaped (G, N) for a pair.
+def make_mesh(devices: int) -> Mesh:
+    """A one-axis mesh (``"data"``) over the first ``devices`` of ``jax.devices()`` (all processes).
 
     Raises a :class:`ModelError` when JAX sees fewer devices, naming how to get more.
     """
-    groups, shards = mesh_shape(devices)
-    n = groups * shards
     avail = jax.devices()
-    if n > len(avail):
+    if devices > len(avail):
         raise ModelError(
-            f"devices={devices} needs {n} devices, but JAX sees {len(avail)} {avail[0].platform.upper()} device(s) "
-            f"({jax.process_count()} process(es)). On a CPU, set BAYESPREF_HOST_DEVICES={n} (or "
-            f"XLA_FLAGS=--xla_force_host_platform_device_count={n}) before JAX starts; across hosts, "
+            f"devices={devices}, but JAX sees {len(avail)} {avail[0].platform.upper()} device(s) "
+            f"({jax.process_count()} process(es)). On a CPU, set BAYESPREF_HOST_DEVICES={devices} (or "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={devices}) before JAX starts; across hosts, "
             "start every process with bayespref.config.setup_distributed (docs/scaling.md); or ask for "
-            f"at most {len(avail)} devices.")
-    if isinstance(devices, (tuple, list)):
-        return Mesh(np.asarray(avail[:n]).reshape(groups, shards), (CHAINS, AXIS))
-    return Mesh(np.asarray(avail[:n]), (AXIS,))
-
-
-def chain_mesh(tree) -> Mesh | None:
-    """The 2-D mesh (with a ``"chains"`` axis) that ``tree``'s arrays are laid out on, or None."""
-    for x in jax.tree.leaves(tree):
-        s = getattr(x, "sharding", None)
-        if isinstance(s, NamedSharding) and CHAINS in s.mesh.axis_names:
-            return s.mesh
-    return None
+            f"devices<={len(avail)}.")
+    return Mesh(np.asarray(avail[:devices]), (AXIS,))
 
 
 def place(x, sharding):
@@ -90,15 +58,13 @@ def place(x, sharding):
 
 
 def shard(spec, data, arrays: dict, devices: int) -> dict:
-    """The model arrays for ``spec``'s log density split over the data axis of the mesh ``devices``
-    asks for (:func:`make_mesh`).
+    """The model arrays for ``spec``'s log density split over ``devices`` devices.
 
     ``spec.shard_arrays`` gives the layout and the keys to split; those arrays are split along
-    their leading axis over ``"data"``, everything else is replicated on the mesh (a 2-D mesh
-    repeats the split arrays over ``"chains"``).
+    their leading axis, everything else is replicated on the mesh.
     """
-    laid, split = spec.shard_arrays(data, arrays, mesh_shape(devices)[1])  # the family first: can it be split?
-    mesh = make_mesh(devices)
+    laid, split = spec.shard_arrays(data, arrays, int(devices))  # the family first: can it be split at all?
+    mesh = make_mesh(int(devices))
     rows, whole = NamedSharding(mesh, PartitionSpec(AXIS)), NamedSharding(mesh, PartitionSpec())
     out = {}
     for key, value in laid.items():
@@ -119,4 +85,4 @@ def gather(tree):
     return jax.tree.map(one, tree)
 
 
-__all__ = ["AXIS", "CHAINS", "chain_mesh", "gather", "make_mesh", "mesh_shape", "place", "shard", "wanted"]
+__all__ = ["AXIS", "gather", "make_mesh", "place", "shard", "wanted"]

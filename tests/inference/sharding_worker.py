@@ -90,20 +90,6 @@ def nuts(short=True):
     return _compare(one, four)
 
 
-def nuts_mesh():
-    """A 2-D mesh of 2 chain groups x 4 data shards (``devices=(2, 4)``) against one device: float64,
-    10 + 10 iterations, as :func:`nuts`; and where the draws live (each chain group's devices)."""
-    jax.config.update("jax_enable_x64", True)
-    data = hier_data(users=30, per=12, seed=4)
-    spec = bp.Hierarchical(correlated=False, covariates=False)
-    kw = dict(chains=4, warmup=10, draws=10, progress=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        one = bp.fit(spec, data, seed=7, **kw)
-        mesh = bp.fit(spec, data, seed=7, devices=(2, 4), **kw)
-    return {**_compare(one, mesh), "mesh": mesh.info["mesh"], "mesh_one": one.info["mesh"]}
-
-
 def laplace():
     """The Laplace method on one device and with its 37 users split over 8 (padded to 40): the largest
     difference of the globals' posterior means (in posterior SDs) and SDs (relative), and of the
@@ -150,5 +136,5 @@ def _compare(one, four):
 
 if __name__ == "__main__":
     result = {"density": density, "density_quick": lambda: density(quick=True), "laplace": laplace, "nuts": nuts,
-              "nuts_long": lambda: nuts(short=False), "nuts_mesh": nuts_mesh, "svi": svi}[sys.argv[1]]()
+              "nuts_long": lambda: nuts(short=False), "svi": svi}[sys.argv[1]]()
     print("RESULT " + json.dumps(result))

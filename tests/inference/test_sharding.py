@@ -68,17 +68,6 @@ def test_sharded_nuts_gives_the_same_draws():
 
 
 @pytest.mark.slow
-def test_nuts_on_a_mesh_of_chains_by_data_gives_the_same_draws():
-    """devices=(2, 4): 4 chains in 2 groups, each group's log density over 4 devices; draws as on one
-    device (same tolerance as above), made on the 2-D mesh with the chain axis split over "chains"."""
-    out = _worker("nuts_mesh")
-    assert out["max_abs_diff"] < 1e-9, out["diffs"]
-    assert out["summary_one"] == out["summary_split"]
-    assert out["mesh"] == {"mesh": {"chains": 2, "data": 4}, "chains_over": "chains"}, out["mesh"]
-    assert out["mesh_one"] is None
-
-
-@pytest.mark.slow
 def test_sharded_nuts_long_run_same_posterior():
     out = _worker("nuts_long")
     one, split = out["summary_one"], out["summary_split"]
@@ -116,17 +105,6 @@ def test_devices_setting_rules():
         NutsSettings(devices=2, chain_method="parallel")
     with pytest.raises(ModelError, match="user_batch_size"):
         SviSettings(devices=2, batch_size=10)
-    # a 2-D mesh (chain groups x data shards): a pair (a list from a spec file becomes one)
-    assert NutsSettings(devices=[2, 4]).devices == (2, 4)
-    for bad in [(2, 0), (2, 4, 1), (2.0, 4), "2x4"]:
-        with pytest.raises(ModelError, match="tuple of two"):
-            NutsSettings(devices=bad)
-    with pytest.raises(ModelError, match="not a multiple of 2: use chains=4"):
-        NutsSettings(devices=(2, 4), chains=5)
-    with pytest.raises(ModelError, match="lock-step"):
-        NutsSettings(devices=(2, 4), chain_method="sequential")
-    with pytest.raises(ModelError, match=r"devices=\(2, 4\) must be a whole number >= 1"):  # chains: NUTS only
-        SviSettings(devices=(2, 4))
 
 
 def test_devices_errors_name_the_fix():
