@@ -347,13 +347,10 @@ def test_swapping_a_and_b_and_flipping_the_outcome(position):
 # -- the Conditioned model and the estimands ------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def conditioned():
-    sim = bp.simulate.confounded_objective(rho=0.7, n_users=30, comparisons_per_user=40, n_test=300, seed=2)
-    parts = sim.split()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = bp.fit(bp.Conditioned("objective"), parts["train"], method="svi", seed=1, progress=False, steps=2500)
-    return sim, parts, fit
+def conditioned(conditioned_svi):
+    """``(sim, parts, fit)``: the SVI fit of ``Conditioned("objective")`` made once per session
+    (tests/conftest.py: rho=0.7, 30 users x 40 comparisons, 300 test pairs, 2500 steps)."""
+    return conditioned_svi
 
 
 def test_conditioned_recovers_conflicting_heads(conditioned):

@@ -42,11 +42,10 @@ def hier():
 
 
 @pytest.fixture(scope="module")
-def types():
-    """Two latent types; P(type 1) is 0.2 in group A and 0.8 in group B."""
-    sim = bp.simulate.latent_types(n_users=120, comparisons_per_user=20, n_options=8, covariate_shift=(0.2, 0.8),
-                                   seed=3)
-    fit = _quiet_fit(bp.LatentTypes(n_types=2), sim.comparisons(), seed=2)
+def types(latent_types_fit):
+    """Two latent types; P(type 1) is 0.2 in group A and 0.8 in group B (120 users x 20 comparisons of
+    8 options, LatentTypes(n_types=2) with QUICK chains: the session's fit, tests/conftest.py)."""
+    sim, fit = latent_types_fit
     return sim, fit, het.membership_by_group(fit, "group")
 
 

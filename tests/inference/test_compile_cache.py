@@ -71,8 +71,14 @@ def test_new_shape_or_settings_build_a_new_sampler():
 
 
 def test_same_seed_same_draws_across_cache_hits():
-    data = bp.simulate.bradley_terry(n_options=5, n_comparisons=120, seed=5).comparisons()
-    kw = dict(chains=2, warmup=50, draws=50, progress=False, seed=7)
-    a = bp.fit(bp.BradleyTerry(), data, **kw).idata.posterior["worth"].values
-    b = bp.fit(bp.BradleyTerry(), data, **kw).idata.posterior["worth"].values
-    np.testing.assert_array_equal(a, b)
+    # the model, data shape and settings of test_same_shape_refit_compiles_once: after it, both fits
+    # reuse the sampler it compiled (run alone, the second fit reuses the first's)
+    data = bp.simulate.bradley_terry(n_options=6, n_comparisons=150, n_features=2, seed=5).comparisons()
+    kw = dict(chains=2, warmup=60, draws=60, progress=False, log_likelihood=True, seed=7)
+    a = bp.fit(bp.BradleyTerry(features=True), data, **kw)
+    b = bp.fit(bp.BradleyTerry(features=True), data, **kw)
+    assert b.info["sampler_reused"]
+    post_a, post_b = a.idata.posterior, b.idata.posterior
+    assert set(post_a.data_vars) == set(post_b.data_vars) and "weight" in post_a.data_vars
+    for name in post_a.data_vars:
+        np.testing.assert_array_equal(post_a[name].values, post_b[name].values)

@@ -44,13 +44,23 @@ def test_auto_picks_laplace_or_svi_above_the_nuts_size(hier_data, monkeypatch):
     assert auto.choose_method(bp.BradleyTerry(), hier_data)[0] == "svi"
 
 
+def _small_random_worths():
+    """BradleyTerry(worths="random") on 300 comparisons of 30 options, one short chain: the model, data
+    and settings of test_small_data_with_random_effects_get_smaller_steps's fit, so that the quiet auto
+    call below and that fit share one compiled sampler."""
+    data = bp.simulate.bradley_terry(n_options=30, n_comparisons=300, n_features=2, seed=1).comparisons()
+    return bp.BradleyTerry(worths="random"), data, dict(seed=0, chains=1, warmup=50, draws=50, progress=False)
+
+
 def test_auto_fit_says_what_it_chose(capsys):
     data = bp.simulate.bradley_terry(n_options=5, n_comparisons=60, seed=2).comparisons()
     fit = bp.fit(bp.BradleyTerry(), data, seed=0)
     err = capsys.readouterr().err
     assert "method='nuts'" in err and "60 comparisons" in err
     assert fit.info["method"] == "nuts" and "60 comparisons" in fit.info["method_reason"]
-    bp.fit(bp.BradleyTerry(), data, seed=0, progress=False, chains=1, draws=20, warmup=20)
+    # progress=False: the choice is made (method="auto") but not printed
+    spec, small, quiet = _small_random_worths()
+    assert bp.fit(spec, small, **quiet).info["method"] == "nuts"
     assert "bayespref.fit" not in capsys.readouterr().err
     with pytest.raises(bp.ModelError, match="method"):
         bp.fit(bp.BradleyTerry(), data, method="fastest")
@@ -124,14 +134,14 @@ def test_mode_search_finds_a_mode_at_least_as_good_as_the_truth():
     assert found["info"]["best_potential"] <= float(potential_energy(fn, (arrays,), {}, u_truth)) + 1e-3
 
 
-def test_latent_types_fit_starts_at_the_mode():
-    # the design of the test above: the fit reuses its compiled mode search
-    sim = bp.simulate.latent_types(n_users=80, comparisons_per_user=15, n_options=5, n_types=3, worth_sd=1.5, seed=4)
-    data = sim.comparisons()
-    fit = bp.fit(bp.LatentTypes(n_types=3), data, seed=0, chains=2, warmup=100, draws=100, progress=False)
+def test_latent_types_fit_starts_at_the_mode(latent_types_fit):
+    # a mixture's NUTS fit searches the modes first (8 starts by default) and starts its chains and mass
+    # matrix there: the session's two-type fit (tests/conftest.py) shows it without another compilation
+    _, fit = latent_types_fit
     assert fit.info["init_modes"]["starts"] == 8 and fit.info["init_mass_matrix"]
+    sim = bp.simulate.latent_types(n_users=80, comparisons_per_user=15, n_options=5, n_types=3, worth_sd=1.5, seed=4)
     with pytest.raises(bp.ModelError, match="init_modes"):
-        bp.fit(bp.LatentTypes(n_types=3), data, init_modes=-1)
+        bp.fit(bp.LatentTypes(n_types=3), sim.comparisons(), init_modes=-1)
 
 
 def test_mixtures_on_small_data_get_more_draws():

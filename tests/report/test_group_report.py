@@ -24,10 +24,12 @@ def data(arena):
 
 
 @pytest.fixture(scope="module")
-def report(data):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        fit = bp.fit(bp.Hierarchical(varying=["worths"], covariates=["region"], ties=True), data, seed=3, **QUICK)
+def report(readme_run):
+    """The report on the README snippet's fit (tests/report/conftest.py, run once per session):
+    ``Hierarchical(varying=["worths"], covariates=["region"], ties=True)`` on these Arena data with the
+    default chains (4 x 1000 draws), so the model is compiled and sampled once for both modules."""
+    fit = readme_run[1]["fit"]
+    assert fit.model == bp.Hierarchical(varying=["worths"], covariates=["region"], ties=True)
     return group_report(fit, "region", reference=None, seed=1)
 
 

@@ -8,52 +8,25 @@ the library defaults; the data are small enough for that.
 
 from __future__ import annotations
 
-import os
-import pathlib
-import re
-
 import numpy as np
 import pandas as pd
 import pytest
 
 import bayespref as bp
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-START = "<!-- readme-snippet: alignment"
-END = "<!-- /readme-snippet -->"
-
 pytestmark = pytest.mark.filterwarnings("ignore::bayespref.errors.DataWarning")
 
 
-def snippet() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert text.count(START) == 1, "README.md must hold the alignment snippet once"
-    start = text.index(START)
-    assert text.find(END, start) > start, "the alignment snippet must be closed by " + END
-    block = text[start:text.index(END, start)]
-    code = re.search(r"```python\n(.*?)```", block, re.S)
-    assert code, "the snippet markers must enclose a ```python block"
-    return code.group(1)
-
-
-def test_snippet_is_at_most_ten_lines_of_code():
-    lines = [ln for ln in snippet().splitlines() if ln.strip() and not ln.strip().startswith("#")]
+def test_snippet_is_at_most_ten_lines_of_code(readme_snippet):
+    lines = [ln for ln in readme_snippet.splitlines() if ln.strip() and not ln.strip().startswith("#")]
     assert len(lines) <= 10, lines
     assert any("from_arena(battles" in ln for ln in lines) and any("group_report(" in ln for ln in lines)
 
 
 @pytest.fixture(scope="module")
-def ran(arena, tmp_path_factory):
-    battles, judges = arena
-    folder = tmp_path_factory.mktemp("readme")
-    cwd = pathlib.Path.cwd()
-    namespace = {"battles": battles.copy(), "judges": judges.copy()}
-    os.chdir(folder)
-    try:
-        exec(compile(snippet(), "README.md (alignment snippet)", "exec"), namespace)
-    finally:
-        os.chdir(cwd)
-    return folder, namespace
+def ran(readme_run):
+    """The snippet run once per session (tests/report/conftest.py: test_group_report uses its fit)."""
+    return readme_run
 
 
 def test_snippet_writes_the_report_folder(ran):
