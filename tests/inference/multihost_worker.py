@@ -24,8 +24,6 @@ METHOD = sys.argv[1] if len(sys.argv) > 1 else "svi"
 
 
 def main():
-    if METHOD == "nuts":
-        jax.config.update("jax_enable_x64", True)
     sim = bp.simulate.hierarchical(n_users=64, comparisons_per_user=20, n_options=20, n_features=3, seed=3)
     data = sim.comparisons()
     n = jax.device_count()
@@ -34,7 +32,7 @@ def main():
         kw = {"svi": dict(method="svi", steps=3000, check_every=500, num_samples=500),
               "laplace": dict(method="laplace", log_likelihood=False, num_samples=500),
               "laplace_opg": dict(method="laplace", covariance="opg", log_likelihood=False, num_samples=500),
-              # float64 and short: the draws equal the one-process ones (as in test_sharding's NUTS check)
+              # refused across processes before anything compiles (test_two_process_nuts_is_refused_with_the_fix)
               "nuts": dict(method="nuts", chains=2, warmup=10, draws=10, log_likelihood=False)}[METHOD]
         f = bp.fit(bp.Hierarchical(), data, seed=2, devices=n if jax.process_count() > 1 else None,
                    progress=False, **kw)
