@@ -34,6 +34,7 @@ import pandas as pd
 
 from bayespref import config
 from bayespref.errors import FitError
+from bayespref.inference import rank_diagnostics
 
 BFMI_MIN = 0.3
 TREE_DEPTH_SHARE = 0.01
@@ -169,7 +170,7 @@ def _nuts(fit, var_names, rhat_max, ess_per_chain, bfmi_min, tree_share):
     if missing:
         raise FitError(f"var_names {missing} are not in the posterior; it has {sorted(post.data_vars)}.")
     ds = post[var_names]
-    diag = xr_table(az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail"))
+    diag = xr_table(*rank_diagnostics.diagnostics(ds))
     chains = int(post.sizes["chain"])
     need = config.min_ess(chains, ess_per_chain)
     ss = fit.idata.sample_stats.dataset if "sample_stats" in fit.idata.children else None
@@ -351,7 +352,7 @@ def quick_check(fit, max_users: int | None = None) -> dict:
     n_users = ds.sizes.get("user", 0)
     if max_users is not None and n_users > max_users:
         ds = ds.isel(user=np.linspace(0, n_users - 1, max_users).round().astype(int))
-    table = xr_table(az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail"))
+    table = xr_table(*rank_diagnostics.diagnostics(ds))
     chains = int(post.sizes["chain"])
     need = config.min_ess(chains)
     out.update(max_rhat=float(table["r_hat"].max()), min_ess_bulk=float(table["ess_bulk"].min()),

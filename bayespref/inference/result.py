@@ -27,6 +27,7 @@ from bayespref.errors import (
     SeparationWarning,
 )
 from bayespref.inference import convergence as _convergence
+from bayespref.inference import rank_diagnostics
 from bayespref.inference.engine import as_key, latent_sites
 from bayespref.intervals import interval_table
 from bayespref.models import CustomModel, ModelSpec, as_spec, sites, spec_from_dict
@@ -102,9 +103,10 @@ class Fit:
                "divergences": 0}
         if self.info.get("method") != "nuts" or not names:
             return out
-        out["max_rhat"] = _extreme(az.rhat(post), max)
-        out["min_ess_bulk"] = _extreme(az.ess(post, method="bulk"), min)
-        out["min_ess_tail"] = _extreme(az.ess(post, method="tail"), min)
+        rhat, bulk, tail = rank_diagnostics.diagnostics(post)
+        out["max_rhat"] = _extreme(rhat, max)
+        out["min_ess_bulk"] = _extreme(bulk, min)
+        out["min_ess_tail"] = _extreme(tail, min)
         if "sample_stats" in self.idata.children and "diverging" in self.idata.sample_stats:
             out["divergences"] = int(self.idata.sample_stats["diverging"].sum())
         return out
