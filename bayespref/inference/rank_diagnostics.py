@@ -20,11 +20,12 @@ from the autocovariances of all chains (FFT). Tail ESS is the smaller ESS of the
 :math:`x \le q_p` and :math:`x \le q_{1-p}`, :math:`p = (1 - \text{ci\_prob})/2` (ArviZ's
 ``stats.ci_prob``).
 
-ArviZ computes these one parameter at a time in Python; a hierarchical fit of 300 users x 12
-worths has 3,700 parameters, whose three diagnostics took 8-15 s after every fit. Here all
-parameters of a dataset are one ``(parameter, chain, draw)`` array: ranks, FFTs and the Geyer
-truncation are vectorised over the parameter axis (about 0.3 s for the same fit). The results
-equal ArviZ's to floating-point rounding (``tests/inference/test_rank_diagnostics.py``).
+ArviZ computes these one parameter at a time in Python; the automatic check after a NUTS fit of
+300 users x 12 worths covers 3,700 parameters. Here all parameters are ``(parameter, chain,
+draw)`` arrays, taken in blocks: ranks (one sort per parameter, ties found from equal neighbours),
+FFTs and the Geyer truncation are vectorised over the parameter axis. On 3,700 parameters x 4 x
+1,000 draws: 3.6-4.4 s against ArviZ's 11.0 s (2 cores). The results equal ArviZ's to
+floating-point rounding (``tests/inference/test_rank_diagnostics.py``).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ import arviz as az
 import numpy as np
 import xarray as xr
 from scipy import fft as sfft
-from scipy import special, stats
+from scipy import special
+
+#: parameters per block of the vectorised pass
+BLOCK = 32
 
 
 def _split(x: np.ndarray) -> np.ndarray:
@@ -45,8 +49,26 @@ def _split(x: np.ndarray) -> np.ndarray:
 def _z_scale(x: np.ndarray) -> np.ndarray:
     """Normal scores of the ranks over all chains and draws of each parameter (ties averaged)."""
     P, C, D = x.shape
-    r = stats.rankdata(x.reshape(P, C * D), method="average", axis=-1)
-    return special.ndtri((r - 0.375) / (C * D + 0.25)).reshape(P, C, D)
+    N = C * D
+    flat = x.reshape(P, N)
+    order = np.argsort(flat, axis=-1)
+    srt = np.take_along_axis(flat, order, axis=-1)
+    # twice the 1-based rank at each sorted position: 2 (j + 1), or first + last + 2 within a run of
+    # equal values (their average rank); runs are few, so they are found from the equal neighbours only
+    twice = np.broadcast_to(2 * np.arange(N) + 2, (P, N)).copy()
+    pair = np.flatnonzero(srt[:, 1:] == srt[:, :-1])              # left element of each equal pair
+    if pair.size:
+        pos = pair // (N - 1) * N + pair % (N - 1)                # its index in the (P * N) array
+        new = np.r_[True, pos[1:] != pos[:-1] + 1]
+        start, end = pos[new], pos[np.r_[new[1:], True]] + 1      # each run's first and last index
+        length = end - start + 1
+        members = np.repeat(start, length) + np.arange(length.sum()) - np.repeat(np.cumsum(length) - length, length)
+        twice.reshape(-1)[members] = np.repeat(start % N + end % N + 2, length)
+    # ranks are multiples of 1/2: the normal scores come from one table of the 2N + 1 possible values
+    table = special.ndtri((np.arange(2 * N + 1) / 2.0 - 0.375) / (N + 0.25))
+    z = np.empty((P, N))
+    np.put_along_axis(z, order, table[twice], axis=-1)
+    return z.reshape(P, C, D)
 
 
 def _rhat(x: np.ndarray) -> np.ndarray:
@@ -96,20 +118,23 @@ def _valid(x: np.ndarray, min_chains: int) -> np.ndarray:
     return ~np.isnan(x).any((1, 2)) & (x.shape[1] >= min_chains) & (x.shape[2] >= 4)
 
 
-def rhat(x: np.ndarray) -> np.ndarray:
-    """Rank-normalised split R-hat of each parameter of ``x`` (parameter, chain, draw)."""
+def rhat(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
+    """Rank-normalised split R-hat of each parameter of ``x`` (parameter, chain, draw); ``z_split``:
+    the normal scores of the split chains when already computed (:func:`ess_bulk` uses them too)."""
     x = np.asarray(x, float)
     s = _split(x)
+    z = _z_scale(s) if z_split is None else z_split
     folded = np.abs(s - np.median(s.reshape(s.shape[0], -1), -1)[:, None, None])
-    bulk, tail = _rhat(_z_scale(s)), _rhat(_z_scale(folded))
+    bulk, tail = _rhat(z), _rhat(_z_scale(folded))
     out = np.where(tail > bulk, tail, bulk)   # as ArviZ's max(): a NaN tail value keeps the bulk one
     return np.where(_valid(x, 2), out, np.nan)
 
 
-def ess_bulk(x: np.ndarray) -> np.ndarray:
+def ess_bulk(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
     """Bulk ESS of each parameter of ``x`` (parameter, chain, draw)."""
     x = np.asarray(x, float)
-    return np.where(_valid(x, 1), _ess(_z_scale(_split(x))), np.nan)
+    z = _z_scale(_split(x)) if z_split is None else z_split
+    return np.where(_valid(x, 1), _ess(z), np.nan)
 
 
 def ess_tail(x: np.ndarray, prob: float | None = None) -> np.ndarray:
@@ -140,8 +165,14 @@ def diagnostics(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
     if not parts:
         return xr.Dataset(), xr.Dataset(), xr.Dataset()
     x = np.concatenate(parts, axis=0)
+    results = np.empty((3, x.shape[0]))
+    # blocks of parameters: each block's temporaries stay small (a few MB) instead of several copies
+    # of all draws, which made the pass memory-bound
     with np.errstate(divide="ignore", invalid="ignore"):  # constant parameters: R-hat NaN, as in ArviZ
-        results = (rhat(x), ess_bulk(x), ess_tail(x))
+        for lo in range(0, x.shape[0], BLOCK):
+            xb = x[lo:lo + BLOCK]
+            z = _z_scale(_split(xb))
+            results[:, lo:lo + BLOCK] = rhat(xb, z), ess_bulk(xb, z), ess_tail(xb)
     out = []
     for res in results:
         data_vars, start = {}, 0
