@@ -104,19 +104,29 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
                       inverse_mass_matrix=None if imm is None else {tuple(sorted(init)): imm})
         state = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
 
-        def warm(st, i):
+        def kept(st):
+            return st.z, tuple(getattr(st, f) for f in FIELDS) + (st.adapt_state.step_size,)
+
+        # one scan over warm-up and draws (NumPyro's kernel adapts while its own counter is below
+        # ``warmup``), so the sampler's tree-building loop is compiled once, not once per phase; the
+        # draws go into buffers (warm-up iterations write slot 0, which the first draw overwrites)
+        buffers = jax.tree.map(lambda x: jnp.zeros((draws,) + x.shape, x.dtype),
+                               jax.eval_shape(lambda st: kept(kernel.sample(st, (data,), {})), state))
+
+        def step(carry, i):
+            st, buf = carry
             tick(i, chain_id)
-            return kernel.sample(st, (data,), {}), None
-
-        def draw(st, i):
-            tick(i + warmup, chain_id)
             st = kernel.sample(st, (data,), {})
-            return st, (st.z, tuple(getattr(st, f) for f in FIELDS) + (st.adapt_state.step_size,))
+            # the host notes when each chain ends its warm-up (the callback waits for that state)
+            jax.lax.cond(i == warmup - 1, lambda: jax.debug.callback(_Host.warm_done, chain_id, st.potential_energy),
+                         lambda: None)
+            slot = jnp.maximum(i - warmup, 0)
+            buf = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, slot, 0), buf, kept(st))
+            return (st, buf), None
 
-        state, _ = jax.lax.scan(warm, state, jnp.arange(warmup))
-        # the host notes when each chain ends its warm-up (the callback waits for the warm-up state)
-        jax.debug.callback(_Host.warm_done, chain_id, state.potential_energy)
-        _, (z, extra) = jax.lax.scan(draw, state, jnp.arange(draws))
+        if warmup == 0:
+            jax.debug.callback(_Host.warm_done, chain_id, state.potential_energy)
+        (_, (z, extra)), _ = jax.lax.scan(step, (state, buffers), jnp.arange(warmup + draws))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
         # pointwise values from the per-comparison arrays (the grouped layout is for the sampler only)
         per_comparison = {k: v for k, v in data.items() if k not in SAMPLER_ONLY}
