@@ -120,7 +120,11 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
         try:
             path.mkdir(parents=True, exist_ok=True)
             jax.config.update("jax_compilation_cache_dir", str(path))
-            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+            # every program, however quick to compile: NumPyro compiles SVI's start (svi.init) one
+            # small operation at a time, hundreds of ~30 ms programs; kept on disk, a new process's
+            # first SVI fit of the Arena medium model took 8.3 s instead of 19.1 s (0.5 s threshold),
+            # for 3 MB of cache (benchmarks/RESULTS.md)
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         except OSError:  # read-only home: run without the on-disk cache
             pass
 
