@@ -40,6 +40,11 @@ from scipy import special
 BLOCK = 32
 
 
+def _floats(x) -> np.ndarray:
+    """Draws as float64, as ArviZ takes them (float32 draws too: folding and quantiles in float64)."""
+    return np.asarray(x, float)
+
+
 def _split(x: np.ndarray) -> np.ndarray:
     """(P, C, D) -> (P, 2C, D // 2): each chain's first and last halves as separate chains."""
     half = x.shape[-1] // 2
@@ -121,7 +126,7 @@ def _valid(x: np.ndarray, min_chains: int) -> np.ndarray:
 def rhat(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
     """Rank-normalised split R-hat of each parameter of ``x`` (parameter, chain, draw); ``z_split``:
     the normal scores of the split chains when already computed (:func:`ess_bulk` uses them too)."""
-    x = np.asarray(x, float)
+    x = _floats(x)
     s = _split(x)
     z = _z_scale(s) if z_split is None else z_split
     folded = np.abs(s - np.median(s.reshape(s.shape[0], -1), -1)[:, None, None])
@@ -132,7 +137,7 @@ def rhat(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
 
 def ess_bulk(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
     """Bulk ESS of each parameter of ``x`` (parameter, chain, draw)."""
-    x = np.asarray(x, float)
+    x = _floats(x)
     z = _z_scale(_split(x)) if z_split is None else z_split
     return np.where(_valid(x, 1), _ess(z), np.nan)
 
@@ -140,7 +145,7 @@ def ess_bulk(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
 def ess_tail(x: np.ndarray, prob: float | None = None) -> np.ndarray:
     """Tail ESS of each parameter of ``x`` (parameter, chain, draw): the smaller ESS of the
     indicators of the two ``(1 - prob) / 2`` tails (``prob``: ArviZ's ``stats.ci_prob``)."""
-    x = np.asarray(x, float)
+    x = _floats(x)
     prob = float(az.rcParams["stats.ci_prob"] if prob is None else prob)
     flat = x.reshape(x.shape[0], -1)
     out = None
@@ -154,35 +159,25 @@ def ess_tail(x: np.ndarray, prob: float | None = None) -> np.ndarray:
 def diagnostics(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
     """(R-hat, bulk ESS, tail ESS) of every variable of a posterior dataset with dims ``chain`` and
     ``draw``, as datasets shaped like ArviZ's ``az.rhat(ds)``, ``az.ess(ds, method="bulk")`` and
-    ``az.ess(ds, method="tail")``; all variables are computed in one vectorised pass."""
-    parts, shapes = [], {}
-    for name, da in ds.data_vars.items():
-        da = da.transpose("chain", "draw", ...)
-        vals = np.asarray(da.values, float)
-        C, D = vals.shape[:2]
-        parts.append(vals.reshape(C, D, -1).transpose(2, 0, 1))
-        shapes[name] = da
-    if not parts:
-        return xr.Dataset(), xr.Dataset(), xr.Dataset()
-    x = np.concatenate(parts, axis=0)
-    results = np.empty((3, x.shape[0]))
+    ``az.ess(ds, method="tail")``, each variable in its own precision."""
+    out = ({}, {}, {})
     # blocks of parameters: each block's temporaries stay small (a few MB) instead of several copies
     # of all draws, which made the pass memory-bound
     with np.errstate(divide="ignore", invalid="ignore"):  # constant parameters: R-hat NaN, as in ArviZ
-        for lo in range(0, x.shape[0], BLOCK):
-            xb = x[lo:lo + BLOCK]
-            z = _z_scale(_split(xb))
-            results[:, lo:lo + BLOCK] = rhat(xb, z), ess_bulk(xb, z), ess_tail(xb)
-    out = []
-    for res in results:
-        data_vars, start = {}, 0
-        for name, da in shapes.items():
+        for name, da in ds.data_vars.items():
+            da = da.transpose("chain", "draw", ...)
+            vals = _floats(da.values)
+            C, D = vals.shape[:2]
+            rows = vals.reshape(C, D, -1).transpose(2, 0, 1)          # (parameter, chain, draw), a view
+            res = np.empty((3, rows.shape[0]))
+            for lo in range(0, rows.shape[0], BLOCK):
+                xb = np.ascontiguousarray(rows[lo:lo + BLOCK])
+                z = _z_scale(_split(xb))
+                res[:, lo:lo + BLOCK] = rhat(xb, z), ess_bulk(xb, z), ess_tail(xb)
             rest = da.isel(chain=0, draw=0, drop=True)
-            size = int(np.prod(rest.shape, dtype=int))
-            data_vars[name] = rest.copy(data=res[start:start + size].reshape(rest.shape))
-            start += size
-        out.append(xr.Dataset(data_vars))
-    return tuple(out)
+            for k in range(3):
+                out[k][name] = rest.copy(data=res[k].reshape(rest.shape))
+    return tuple(xr.Dataset(o) for o in out)
 
 
 __all__ = ["diagnostics", "ess_bulk", "ess_tail", "rhat"]

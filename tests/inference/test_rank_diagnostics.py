@@ -46,6 +46,17 @@ def test_equal_to_arviz_for_every_parameter(chains, draws):
             np.testing.assert_allclose(mine[name].values, ref[name].values, rtol=1e-9, atol=1e-9, equal_nan=True)
 
 
+def test_float32_draws_equal_arviz_too():
+    ds = _awkward(4, 300, seed=2).astype("float32")
+    ours = rd.diagnostics(ds)
+    with np.errstate(all="ignore"):
+        theirs = (az.rhat(ds), az.ess(ds, method="bulk"), az.ess(ds, method="tail"))
+    for mine, ref in zip(ours, theirs):
+        ref = ref.dataset if hasattr(ref, "dataset") else ref
+        for name in ds.data_vars:
+            np.testing.assert_allclose(mine[name].values, ref[name].values, rtol=1e-9, atol=1e-9, equal_nan=True)
+
+
 def test_flags_stuck_chains_and_autocorrelation():
     ds = _awkward(4, 1000)
     rhat, bulk, _ = rd.diagnostics(ds)
