@@ -41,8 +41,10 @@ BLOCK = 32
 
 
 def _floats(x) -> np.ndarray:
-    """Draws as float64, as ArviZ takes them (float32 draws too: folding and quantiles in float64)."""
-    return np.asarray(x, float)
+    """Draws as a floating array in their own precision (ArviZ, too, folds float32 draws and cuts
+    them at quantiles in float32), integers and booleans as float64."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(float)
 
 
 def _split(x: np.ndarray) -> np.ndarray:

@@ -54,7 +54,8 @@ def test_float32_draws_equal_arviz_too():
     for mine, ref in zip(ours, theirs):
         ref = ref.dataset if hasattr(ref, "dataset") else ref
         for name in ds.data_vars:
-            np.testing.assert_allclose(mine[name].values, ref[name].values, rtol=1e-9, atol=1e-9, equal_nan=True)
+            # within float32 rounding: ArviZ keeps some intermediate sums of float32 draws in float32
+            np.testing.assert_allclose(mine[name].values, ref[name].values, rtol=1e-6, atol=0, equal_nan=True)
 
 
 def test_flags_stuck_chains_and_autocorrelation():
