@@ -99,7 +99,8 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
         On-disk compilation cache (default ``BAYESPREF_CACHE_DIR`` or ``~/.cache/bayespref/jax``).
         Ignored when ``jax.config.jax_compilation_cache_dir`` is already set.
     cache : bool, optional
-        False: no on-disk cache (default: on unless ``BAYESPREF_NO_JAX_CACHE`` is set).
+        False: no on-disk cache (default: on unless ``BAYESPREF_NO_JAX_CACHE`` is set; off in a run
+        of several processes, :func:`setup_distributed`).
     """
     global _DONE
     _DONE = True
@@ -114,6 +115,10 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
     if not jax.distributed.is_initialized():
         setup_distributed()
     use_cache = not os.environ.get("BAYESPREF_NO_JAX_CACHE") if cache is None else bool(cache)
+    # not in a run of several processes, as a precaution: the two-process SVI test hung after
+    # compiling in most runs whose processes shared a used cache directory (docs/scaling.md); it
+    # also hung once with the cache off, so the cache is not shown to be the cause
+    use_cache = use_cache and not jax.distributed.is_initialized()
     if use_cache and jax.config.jax_compilation_cache_dir is None:
         path = pathlib.Path(cache_dir or os.environ.get("BAYESPREF_CACHE_DIR",
                                                          pathlib.Path.home() / ".cache" / "bayespref" / "jax"))
