@@ -125,10 +125,17 @@ def _valid(x: np.ndarray, min_chains: int) -> np.ndarray:
     return ~np.isnan(x).any((1, 2)) & (x.shape[1] >= min_chains) & (x.shape[2] >= 4)
 
 
+def _too_short(x: np.ndarray) -> bool:
+    """Fewer than 4 draws per chain: every diagnostic is NaN (as in ArviZ), nothing is computed."""
+    return x.shape[-1] < 4
+
+
 def rhat(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
     """Rank-normalised split R-hat of each parameter of ``x`` (parameter, chain, draw); ``z_split``:
     the normal scores of the split chains when already computed (:func:`ess_bulk` uses them too)."""
     x = _floats(x)
+    if _too_short(x):
+        return np.full(x.shape[0], np.nan)
     s = _split(x)
     z = _z_scale(s) if z_split is None else z_split
     folded = np.abs(s - np.median(s.reshape(s.shape[0], -1), -1)[:, None, None])
@@ -140,6 +147,8 @@ def rhat(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
 def ess_bulk(x: np.ndarray, z_split: np.ndarray | None = None) -> np.ndarray:
     """Bulk ESS of each parameter of ``x`` (parameter, chain, draw)."""
     x = _floats(x)
+    if _too_short(x):
+        return np.full(x.shape[0], np.nan)
     z = _z_scale(_split(x)) if z_split is None else z_split
     return np.where(_valid(x, 1), _ess(z), np.nan)
 
@@ -148,6 +157,8 @@ def ess_tail(x: np.ndarray, prob: float | None = None) -> np.ndarray:
     """Tail ESS of each parameter of ``x`` (parameter, chain, draw): the smaller ESS of the
     indicators of the two ``(1 - prob) / 2`` tails (``prob``: ArviZ's ``stats.ci_prob``)."""
     x = _floats(x)
+    if _too_short(x):
+        return np.full(x.shape[0], np.nan)
     prob = float(az.rcParams["stats.ci_prob"] if prob is None else prob)
     flat = x.reshape(x.shape[0], -1)
     out = None
@@ -174,7 +185,7 @@ def diagnostics(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
             res = np.empty((3, rows.shape[0]))
             for lo in range(0, rows.shape[0], BLOCK):
                 xb = np.ascontiguousarray(rows[lo:lo + BLOCK])
-                z = _z_scale(_split(xb))
+                z = None if _too_short(xb) else _z_scale(_split(xb))
                 res[:, lo:lo + BLOCK] = rhat(xb, z), ess_bulk(xb, z), ess_tail(xb)
             rest = da.isel(chain=0, draw=0, drop=True)
             for k in range(3):

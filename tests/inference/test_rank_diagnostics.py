@@ -33,7 +33,7 @@ def _awkward(chains, draws, seed=0):
                        "sigma": (("chain", "draw"), np.abs(x[6]))})
 
 
-@pytest.mark.parametrize("chains, draws", [(4, 1000), (4, 201), (2, 7), (3, 5), (4, 4), (1, 60)])
+@pytest.mark.parametrize("chains, draws", [(4, 1000), (4, 201), (2, 7), (3, 5), (4, 4), (1, 60), (4, 3), (2, 1)])
 def test_equal_to_arviz_for_every_parameter(chains, draws):
     ds = _awkward(chains, draws)
     with np.errstate(all="ignore"):
