@@ -108,8 +108,8 @@ def _ess(x: np.ndarray) -> np.ndarray:
     first = np.where(nonpos.any(-1), np.argmax(nonpos, -1), K + 1)           # first pair with sum <= 0
     last = np.where(first == 0, 0, np.minimum(first, K))                     # last pair looked at
     # pairs before the last one looked at: positive, made monotone (running minimum)
-    kept = np.where(ks[None] < last[:, None], np.minimum.accumulate(np.where(ks[None] < last[:, None], pairs, np.inf),
-                                                                  axis=-1), 0.0)
+    before = ks[None] < last[:, None]
+    kept = np.where(before, np.minimum.accumulate(np.where(before, pairs, np.inf), axis=-1), 0.0)
     e_last = np.take_along_axis(even, last[:, None], -1)[:, 0]
     p_last = np.take_along_axis(pairs, last[:, None], -1)[:, 0]
     term = np.where((last == 0) | (p_last >= 0) | (e_last > 0), e_last, 0.0)
@@ -122,7 +122,8 @@ def _ess(x: np.ndarray) -> np.ndarray:
 
 
 def _valid(x: np.ndarray, min_chains: int) -> np.ndarray:
-    return ~np.isnan(x).any((1, 2)) & (x.shape[1] >= min_chains) & (x.shape[2] >= 4)
+    """No NaN draw and enough chains (chains of fewer than 4 draws return before: :func:`_too_short`)."""
+    return ~np.isnan(x).any((1, 2)) & (x.shape[1] >= min_chains)
 
 
 def _too_short(x: np.ndarray) -> bool:
