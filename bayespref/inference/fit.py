@@ -8,6 +8,7 @@ only validates, prepares the arrays and wraps the result in a :class:`~bayespref
 from __future__ import annotations
 
 import dataclasses
+import sys
 import warnings
 from collections.abc import Mapping
 
@@ -33,7 +34,7 @@ from bayespref.inference.engine import (
     svi_draws,
 )
 from bayespref.inference.guides import HierarchicalGuide
-from bayespref.inference.laplace import run_laplace
+from bayespref.inference.laplace import USER_DRAWS_MAX, run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings, resolve_draws, resolve_target_accept
 from bayespref.models import FAMILIES, as_spec, sites
@@ -455,7 +456,14 @@ def _laplace(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
         raise ModelError("chunk_users sets the users held in memory when the data are streamed from disk (a "
                          "ParquetComparisons); these comparisons are in memory: leave it unset.")
     latent, info = run_laplace(p.spec, p.data, p.arrays, p.grouped, p.sizes, seed, settings)
-    draws = draws_with_deterministics(p.fn, p.arrays, latent)
+    if info["user_draws"]:
+        draws = draws_with_deterministics(p.fn, p.arrays, latent)
+    else:  # the population's draws only: the users' would not fit in memory
+        draws, log_likelihood = latent, False
+        if settings.progress:
+            print(f"bayespref.fit: the users' draws and the log likelihood are left out ({p.sizes['n_users']:,} users "
+                  f"x {info['user_effects']} effects x {settings.num_samples:,} draws > {USER_DRAWS_MAX:,} numbers); "
+                  f"num_samples={info['user_draws_max_samples']} or fewer keeps them.", file=sys.stderr)
     dt = _datatree(p, draws, with_log_likelihood=log_likelihood)
     if not info["laplace_converged"]:
         warnings.warn(f"method='laplace': L-BFGS stopped without converging ({info['laplace_message']}); "

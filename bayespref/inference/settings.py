@@ -172,8 +172,11 @@ class SviSettings:
 class LaplaceSettings:
     """Settings of the importance-corrected Laplace method (:mod:`bayespref.inference.laplace`).
 
-    ``importance`` draws per user for the importance correction, ``widen`` the scale of their
-    proposal, ``max_newton``/``newton_tol`` the per-user Newton solve, ``covariance`` of the global
+    ``importance`` draws per user for the importance correction (None: 8 on the dense design, 0, the
+    plain Laplace formula, on the paired design of many options' worths, where K draws in E ~ 100
+    dimensions gave noisy scores and judge SDs biased up, :mod:`bayespref.inference.laplace_pairs`),
+    ``widen`` the scale of their proposal (in every one of the E dimensions: keep it at 1 on the paired
+    design), ``max_newton``/``newton_tol`` the per-user Newton solve, ``covariance`` of the global
     Gaussian ("auto", "hessian" or "opg"), ``max_iter``/``gtol``/``ftol`` the L-BFGS run,
     ``num_samples`` draws, ``opg_from_users`` users above which "auto" takes the outer-product
     covariance, ``user_block`` users per block of the per-user computations.
@@ -187,7 +190,7 @@ class LaplaceSettings:
     per-user Newton searches run on every device's block and the sums meet in one all-reduce.
     """
 
-    importance: int = 8
+    importance: int | None = None
     widen: float = 1.5
     max_newton: int = 12
     newton_tol: float = 1e-3
@@ -204,7 +207,7 @@ class LaplaceSettings:
 
     #: field -> what it may be (bayespref.validate)
     rules: ClassVar[dict] = {
-        "devices": Whole(1, none=True), "importance": Whole(0), "widen": POSITIVE, "max_newton": Whole(1), "newton_tol": POSITIVE,
+        "devices": Whole(1, none=True), "importance": Whole(0, none=True), "widen": POSITIVE, "max_newton": Whole(1), "newton_tol": POSITIVE,
         "covariance": OneOf(("auto", "hessian", "opg")), "max_iter": Whole(1), "gtol": POSITIVE,
         "ftol": POSITIVE, "num_samples": Whole(1), "opg_from_users": Whole(1), "user_block": Whole(1),
         "chunk_users": Whole(1, none=True), "progress": FLAG,

@@ -103,7 +103,7 @@ def test_chunk_sums_equal_the_in_memory_objective(pair):
     # chunks of 40 and all 90 users at once then differ by about 2e-5 relative in the gradient);
     # Newton searches run to max_newton steps for every user (newton_tol=1e-12), where with the default
     # tol a chunk stops once its own users have converged; what is left is the order of the sums
-    spec, settings = bp.Hierarchical(), lp.LaplaceSettings(newton_tol=1e-12)
+    spec, settings = bp.Hierarchical(), lp.LaplaceSettings(newton_tol=1e-12, importance=8)
     sizes, arrays, grouped = spec.sizes(data), spec.arrays(data), spec.by_user_arrays(data)
     with lp._x64():
         pop = {"covariates": jnp.asarray(arrays["covariates"], jnp.float32)}

@@ -1,0 +1,206 @@
+r"""The Laplace method's per-user steps for user-varying worths with independent SDs (many options).
+
+When the users' effects are the options' worths only, with independent SDs (the default above 10
+options), user u's linear predictor on comparison j is
+
+.. math::
+
+    \eta_{uj} = m_{u a_j} - m_{u b_j} + \text{pos} + s_{a_j} z_{u a_j} - s_{b_j} z_{u b_j},
+
+so the user's design in z coordinates, :math:`A_u` (J x E, J comparisons, E options), has two
+non-zeros per row. The conditional precision :math:`H_u = I + A_u^\top W_u A_u` is E x E (100 x 100
+on an Arena leaderboard of 100 models) but differs from the identity by rank at most J. With
+:math:`B_u = W_u^{1/2} A_u` and :math:`C_u = I_J + B_u B_u^\top`:
+
+.. math::
+
+    H_u^{-1} = I - B_u^\top C_u^{-1} B_u \quad\text{(Woodbury)},\qquad
+    \log\det H_u = \log\det C_u \quad\text{(Sylvester)},
+
+    (B B^\top)_{jk} = \sqrt{w_j w_k}\,\big[s_{a_j}^2 (1[a_j = a_k] - 1[a_j = b_k])
+                      + s_{b_j}^2 (1[b_j = b_k] - 1[b_j = a_k])\big],
+
+so a Newton step costs :math:`O(J^2)` per user to form :math:`C_u` and :math:`O(J^3)` for its
+Cholesky factor instead of :math:`O(J E^2 + E^3)`, and :math:`A_u z`, :math:`A_u^\top r` are a gather
+and a scatter. Draws from :math:`N(\hat z_u, c^2 H_u^{-1})` use Matheron's rule,
+:math:`z = \hat z_u + c\,(e_1 - B_u^\top C_u^{-1} (B_u e_1 + e_2))` with :math:`e_1 \sim N(0, I_E)`,
+:math:`e_2 \sim N(0, I_J)`, whose covariance is :math:`c^2 (I - B^\top C^{-1} B) = c^2 H_u^{-1}`;
+their proposal density needs :math:`\delta^\top H_u \delta = |\delta|^2 + |B_u \delta|^2`.
+
+The results are those of :func:`bayespref.inference.laplace.user_marginals` on the dense design (the
+same modes and plain-Laplace marginals; tests/inference/test_laplace_pairs.py), except that the
+importance draws are built from (K, users, E + J) standard normals instead of (K, users, E).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+class PairDesign:
+    """User u's comparison j: options ``a[u, j]`` and ``b[u, j]`` (U, J), scaled by the SDs ``s`` (E,)."""
+
+    def __init__(self, a, b, s):
+        self.a, self.b, self.E = a, b, s.shape[0]
+        self.sa, self.sb = s[a], s[b]
+
+    def apply(self, z):
+        """:math:`A_u z_u`: (..., U, E) -> (..., U, J)."""
+        take = jnp.vectorize(lambda zu, i: zu[i], signature="(e),(j)->(j)")
+        return self.sa * take(z, self.a) - self.sb * take(z, self.b)
+
+    def transpose_sq(self, w):
+        """:math:`\\operatorname{diag}(A_u^\\top \\operatorname{diag}(w_u) A_u)`: (U, J) -> (U, E)."""
+        rows = jnp.arange(w.shape[0])[:, None]
+        out = jnp.zeros((w.shape[0], self.E), w.dtype)
+        return out.at[rows, self.a].add(self.sa ** 2 * w).at[rows, self.b].add(self.sb ** 2 * w)
+
+    def transpose(self, r):
+        """:math:`A_u^\\top r_u`: (U, J) -> (U, E), one scatter."""
+        rows = jnp.arange(r.shape[0])[:, None]
+        out = jnp.zeros((r.shape[0], self.E), r.dtype)
+        return out.at[rows, self.a].add(self.sa * r).at[rows, self.b].add(-self.sb * r)
+
+    def gram(self):
+        """:math:`A_u A_u^\\top` (U, J, J) from the equalities of the options shown."""
+        a, b = self.a, self.b
+        eq = lambda x, y: (x[:, :, None] == y[:, None, :]).astype(self.sa.dtype)   # noqa: E731
+        return (self.sa[:, :, None] ** 2 * (eq(a, a) - eq(a, b))
+                + self.sb[:, :, None] ** 2 * (eq(b, b) - eq(b, a)))
+
+
+def _cholesky_c(gram, mask, p):
+    """Cholesky factor of :math:`C = I + W^{1/2} A A^\\top W^{1/2}` (U, J, J) and :math:`W^{1/2}` (U, J),
+    :math:`W = \\text{mask}\\, p (1 - p)` (the square root taken where it is positive: its derivative
+    at a padding slot's 0 is not finite)."""
+    sw = mask * jnp.sqrt(p * (1 - p))
+    C = sw[:, :, None] * gram * sw[:, None, :] + jnp.eye(sw.shape[-1], dtype=sw.dtype)
+    return jnp.linalg.cholesky(C), sw
+
+
+def _solve_h(design, L, sw, g):
+    """:math:`H^{-1} g = g - B^\\top C^{-1} B g` for g (U, E)."""
+    rhs = sw * design.apply(g)
+    v = jax.scipy.linalg.cho_solve((L, True), rhs[..., None])[..., 0]
+    return g - design.transpose(sw * v)
+
+
+#: most conjugate-gradient iterations of a Newton direction, and the relative residual that stops them
+CG_ITERS, CG_TOL = 50, 1e-4
+
+
+def _cg(design, w, g):
+    """Newton direction :math:`H^{-1} g`, :math:`H v = v + A^\\top W A v`, by conjugate gradients with the
+    diagonal of H as preconditioner, all users at once (matrix-free: a gather and a scatter per
+    iteration, against a Cholesky factor per user). H's eigenvalues are at least 1, so few iterations
+    suffice; the Newton search tolerates an inexact direction (its step-halving keeps the best point)."""
+    def hv(v):
+        return v + design.transpose(w * design.apply(v))
+
+    pre = 1.0 / (1.0 + design.transpose_sq(w))                          # (U, E) inverse of H's diagonal
+    x = jnp.zeros_like(g)
+    r = g
+    zr = pre * r
+    p = zr
+    rz = jnp.sum(r * zr, -1)
+    g2 = jnp.sum(g * g, -1)
+
+    def cond(c):
+        i, _, r, _, _ = c
+        return (i < CG_ITERS) & jnp.any(jnp.sum(r * r, -1) > CG_TOL ** 2 * g2)
+
+    def body(c):
+        i, x, r, p, rz = c
+        hp = hv(p)
+        alpha = rz / jnp.maximum(jnp.sum(p * hp, -1), 1e-30)
+        x = x + alpha[:, None] * p
+        r = r - alpha[:, None] * hp
+        zr = pre * r
+        rz_new = jnp.sum(r * zr, -1)
+        p = zr + (rz_new / jnp.maximum(rz, 1e-30))[:, None] * p
+        return i + 1, x, r, p, rz_new
+
+    return jax.lax.while_loop(cond, body, (0, x, r, p, rz))[1]
+
+
+def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=None, debias=True, widen=1.0):
+    r"""Per-user log marginal likelihoods (users,), conditional modes (users, E), Newton iterations.
+
+    ``a``, ``b`` (U, J) the options of each user's comparisons, ``y`` and ``mask`` (U, J), ``m`` (U, E)
+    the users' mean worths, ``sd`` (E,) their SDs, ``z0`` (U, E) where the Newton search starts, ``eps``
+    (K, U, E + J) fixed standard-normal draws for the importance-weighted version (None: plain
+    Laplace); ``debias``, ``widen`` as in :func:`bayespref.inference.laplace.user_marginals`.
+    """
+    dt = y.dtype   # the data's (float32): the globals may be float64
+    m = m.astype(dt)
+    design = PairDesign(a, b, sd.astype(dt))
+    take = jnp.vectorize(lambda mu, i: mu[i], signature="(e),(j)->(j)")
+    eta0 = take(m, a) - take(m, b) + jnp.asarray(pos, dt)
+    gram = design.gram()
+    E = design.E
+    alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
+
+    def joint(eta, z):
+        return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
+
+    def gradient(z):
+        eta = eta0 + design.apply(z)
+        p = jax.nn.sigmoid(eta)
+        return eta, p, design.transpose(mask * (y - p)) - z
+
+    def newton(carry):
+        z, i, _ = carry
+        _, p, grad = gradient(z)
+        step = _cg(design, mask * p * (1 - p), grad)
+        trial = z[None] + alphas[:, None, None] * step[None]          # (alpha, user, E)
+        best = jnp.argmax(joint(eta0[None] + design.apply(trial), trial), 0)
+        new = jnp.take_along_axis(trial, best[None, :, None], 0)[0]
+        return new, i + 1, jnp.max(jnp.abs(new - z))
+
+    z, iters, _ = jax.lax.while_loop(lambda c: (c[1] < max_newton) & (c[2] > tol), newton,
+                                     (z0.astype(dt), 0, jnp.asarray(jnp.inf, dt)))
+    z = jax.lax.stop_gradient(z)
+    # live step, the implicit derivative: z* = z + H^{-1} g, differentiated as a linear solve (its
+    # derivative needs H's products and solves, both matrix-free, not a factor's derivative)
+    _, p, grad = gradient(z)
+    w = mask * p * (1 - p)
+    solve = lambda _, r: _cg(design, jax.lax.stop_gradient(w), r)     # noqa: E731
+    z = z + jax.lax.custom_linear_solve(lambda v: v + design.transpose(w * design.apply(v)), grad, solve,
+                                        symmetric=True)
+    eta, p, _ = gradient(z)
+    L, sw = _cholesky_c(gram, mask, p)
+    half_logdet = jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), -1)
+    if eps is None:
+        return joint(eta, z) - half_logdet, z, iters
+    delta = widen * draw_offsets(design, L, sw, eps)                    # (K, U, E)
+    zk = z[None] + delta
+    quad = (jnp.sum(delta * delta, -1) + jnp.sum((sw * design.apply(delta)) ** 2, -1)) / widen ** 2
+    logw = (joint(eta0[None] + design.apply(zk), zk) + 0.5 * quad - half_logdet
+            + E * jnp.log(jnp.asarray(widen, dt)))
+    K = eps.shape[0]
+    out = jax.scipy.special.logsumexp(logw, 0) - jnp.log(K)
+    if debias and K > 1:
+        r = jnp.exp(logw - out[None])                                  # weights over their mean
+        out = out + 0.5 * jnp.sum((r - 1.0) ** 2, 0) / (K - 1) / K
+    return out, z, iters
+
+
+def draw_offsets(design, L, sw, e):
+    """Matheron's rule: (K, U, E) draws of :math:`N(0, H_u^{-1})` from standard normals ``e`` (K, U, E + J),
+    the K right-hand sides solved together (one batched triangular solve per user, not K)."""
+    e1, e2 = e[..., :design.E], e[..., design.E:]
+    rhs = sw * design.apply(e1) + e2                                   # (K, U, J)
+    v = jax.scipy.linalg.cho_solve((L, True), jnp.moveaxis(rhs, 0, -1))   # (U, J, K)
+    return e1 - jax.vmap(design.transpose)(sw * jnp.moveaxis(v, -1, 0))
+
+
+def conditional_draws(a, b, y, mask, m, sd, pos, z, e):
+    """Draws (S, U, E) of the users' z from :math:`N(z_u, H_u^{-1})`, ``e`` (S, U, E + J) standard normal."""
+    dt = y.dtype
+    m = m.astype(dt)
+    design = PairDesign(a, b, sd.astype(dt))
+    take = jnp.vectorize(lambda mu, i: mu[i], signature="(e),(j)->(j)")
+    p = jax.nn.sigmoid(take(m, a) - take(m, b) + jnp.asarray(pos, dt) + design.apply(z))
+    L, sw = _cholesky_c(design.gram(), mask, p)
+    return z[None] + jax.lax.map(lambda ek: draw_offsets(design, L, sw, ek[None])[0], e)

@@ -1,0 +1,141 @@
+"""The Laplace method's paired-index kernels (user-varying worths, independent SDs) against the dense ones."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from bayespref.inference.laplace import user_marginals
+from bayespref.inference.laplace_pairs import PairDesign, conditional_draws, user_marginals_pairs
+from bayespref.models.base import worth_differences
+
+
+def _design(seed=0, U=5, E=7, J=9):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, E, (U, J))
+    b = (a + rng.integers(1, E, (U, J))) % E          # a different option
+    mask = np.ones((U, J))
+    mask[1, 6:] = 0                                   # users with fewer comparisons (padding slots)
+    mask[-1, 2:] = 0
+    a, b = np.where(mask > 0, a, 0), np.where(mask > 0, b, 0)
+    y = np.where(mask > 0, rng.random((U, J)) < 0.6, 0).astype(float)
+    m = rng.normal(0, 0.5, (U, E))
+    sd = rng.uniform(0.3, 1.5, E)
+    return a, b, y, mask, m, sd
+
+
+def _dense(a, b, mask, E):
+    return np.asarray(worth_differences(jnp.asarray(a), jnp.asarray(b), E, jnp.asarray(mask))).transpose(0, 2, 1)
+
+
+def test_pairs_match_the_dense_design():
+    """Same modes and plain-Laplace log marginals as the dense one-hot design with S = diag(sd)."""
+    a, b, y, mask, m, sd = _design()
+    U, E = m.shape
+    f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
+    kw = {"max_newton": 30, "tol": 1e-6}
+    z0 = jnp.zeros((U, E), jnp.float32)
+    dense, zd, _ = user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd)), 0.2, z0, **kw)
+    pairs, zp, _ = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.2, z0, **kw)
+    np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(np.asarray(zp), np.asarray(zd), atol=1e-4)
+    # and their derivatives in the SDs and mean worths (the globals' gradient flows through them)
+    def total(fn, *args):
+        return jax.grad(lambda s, mm: jnp.sum(fn(s, mm)[0]), argnums=(0, 1))(*args)
+    gd = total(lambda s, mm: user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), mm, jnp.diag(s), 0.2, z0, **kw),
+               f32(sd), f32(m))
+    gp = total(lambda s, mm: user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), mm, s, 0.2, z0, **kw),
+               f32(sd), f32(m))
+    for x, ref in zip(gp, gd):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(ref), rtol=1e-3, atol=1e-3)
+
+
+def test_importance_estimates_agree_with_many_draws():
+    """With many importance draws both constructions estimate the same log marginal (to 0.02, about
+    three Monte Carlo standard errors of the difference)."""
+    a, b, y, mask, m, sd = _design(seed=1, J=6)
+    U, E, J = m.shape[0], m.shape[1], a.shape[1]
+    f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
+    kw = {"max_newton": 30, "tol": 1e-6, "widen": 1.0}
+    z0 = jnp.zeros((U, E), jnp.float32)
+    dense = user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd * 2)), 0.0, z0,
+                           eps=jax.random.normal(jax.random.PRNGKey(0), (20_000, U, E)), **kw)[0]
+    pairs = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd * 2), 0.0, z0,
+                                 eps=jax.random.normal(jax.random.PRNGKey(1), (20_000, U, E + J)), **kw)[0]
+    np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), atol=0.02)
+
+
+def test_draws_have_the_inverse_precision_as_covariance():
+    """Matheron's rule: the draws are z + T e with T T^T = H^{-1} = (I + A^T W A)^{-1} (T read off column by
+    column, exact up to float32 rounding)."""
+    a, b, y, mask, m, sd = _design(seed=2, U=2, E=4, J=5)
+    U, E, J = m.shape[0], m.shape[1], a.shape[1]
+    f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
+    z = jnp.asarray(np.random.default_rng(3).normal(0, 0.5, (U, E)), jnp.float32)
+    e = jnp.broadcast_to(jnp.eye(E + J)[:, None, :], (E + J, U, E + J))   # one unit vector per draw
+    T = np.asarray(conditional_draws(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.0, z, e))
+    T = (T - np.asarray(z)[None]).transpose(1, 2, 0)                      # (U, E, E + J)
+    dense = _dense(a, b, mask, E) * sd[None, :, None]                     # (U, E, J): A^T
+    p = 1 / (1 + np.exp(-np.einsum("uej,ue->uj", _dense(a, b, mask, E), m + sd * np.asarray(z))))
+    w = mask * p * (1 - p)
+    for u in range(U):
+        H = np.eye(E) + (dense[u] * w[u]) @ dense[u].T
+        np.testing.assert_allclose(T[u] @ T[u].T, np.linalg.inv(H), atol=1e-6)
+
+
+def test_gram_and_transpose_are_the_design_s():
+    """A A^T and A^T r from the indices equal the dense design's products."""
+    a, b, _, mask, _, sd = _design(seed=4)
+    E = sd.size
+    d = PairDesign(jnp.asarray(a), jnp.asarray(b), jnp.asarray(sd, jnp.float32))
+    A = np.where(mask[..., None] > 0, _dense(a, b, np.ones_like(mask), E).transpose(0, 2, 1) * sd, 0)   # (U, J, E)
+    # padding slots point at options 0 and 0: mask them as the kernels do (through W)
+    G = np.asarray(d.gram()) * mask[:, :, None] * mask[:, None, :]
+    np.testing.assert_allclose(G, A @ A.transpose(0, 2, 1), atol=1e-5)
+    r = np.random.default_rng(5).normal(size=mask.shape) * mask
+    np.testing.assert_allclose(np.asarray(d.transpose(jnp.asarray(r, jnp.float32))), np.einsum("uje,uj->ue", A, r),
+                               atol=1e-5)
+
+
+def test_fit_on_the_paired_design_matches_the_dense_design(monkeypatch, capsys):
+    """End to end: a worths-only fit with independent SDs runs on the paired design and gives the dense
+    design's posterior (plain Laplace: the same objective, so the same mode and curvature); above the
+    draws budget the users' draws and the log likelihood are left out, with a line saying so."""
+    import importlib
+
+    import bayespref as bp
+    from bayespref.inference import laplace
+
+    fit_module = importlib.import_module("bayespref.inference.fit")   # the package exports the function
+
+    sim = bp.simulate.arena(n_judges=40, battles_per_judge=12, user_sd=0.5, log_tie=-np.inf, seed=2)
+    data = bp.Comparisons.from_arena(sim.battles, user_covariates=sim.judges)
+    spec = bp.Hierarchical(varying="worths", correlated=False)
+    kw = {"method": "laplace", "importance": 0, "num_samples": 400, "seed": 0, "log_likelihood": False}
+    pairs = bp.fit(spec, data, progress=False, **kw)
+    assert pairs.info["laplace_design"] == "pairs" and pairs.info["user_draws"]
+    monkeypatch.setattr(laplace, "paired_design", lambda spec, sizes: False)
+    dense = bp.fit(spec, data, progress=False, **kw)
+    assert dense.info["laplace_design"] == "dense"
+    # the population's draws come from the same Gaussian and key: equal up to the optimiser's tolerance;
+    # the users' from other normals (E + J per user instead of E): equal up to Monte Carlo error, whose
+    # largest of 240 means is about 3.5 x sqrt(2 / 400) = 0.25 SDs, and of 240 SDs 0.17 (relative)
+    for name, mean_tol, sd_tol in (("worth", 0.05, 0.1), ("group_worth", 0.05, 0.1), ("sd_worth", 0.05, 0.1),
+                                   ("user_worth", 0.35, 0.25)):
+        a, b = pairs.idata.posterior[name], dense.idata.posterior[name]
+        sd = b.std(("chain", "draw"))
+        assert float(np.abs((a.mean(("chain", "draw")) - b.mean(("chain", "draw"))) / sd).max()) < mean_tol, name
+        assert float(np.abs(a.std(("chain", "draw")) / sd - 1).max()) < sd_tol, name
+    # a budget below users x effects x draws (the paired design again): the population's draws only
+    monkeypatch.undo()
+    monkeypatch.setattr(laplace, "USER_DRAWS_MAX", 1000)
+    monkeypatch.setattr(fit_module, "USER_DRAWS_MAX", 1000)
+    capsys.readouterr()
+    small = bp.fit(spec, data, **{**kw, "log_likelihood": True})
+    post = small.idata.posterior
+    assert not small.info["user_draws"] and "user_worth" not in post and "z" not in post
+    assert "log_likelihood" not in small.idata.children
+    np.testing.assert_allclose(post["worth"].mean(("chain", "draw")), pairs.idata.posterior["worth"].mean(("chain", "draw")),
+                               atol=1e-6)
+    assert "users' draws and the log likelihood are left out" in capsys.readouterr().err
