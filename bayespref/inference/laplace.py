@@ -32,7 +32,17 @@ users are many and the Hessian passes cost minutes).
 
 Draws: the globals from the Gaussian, mapped to the constrained space; each user's ``z`` from the
 conditional Laplace Gaussian :math:`N(\hat z_u, H_u^{-1})` at :math:`\hat\theta` (global uncertainty
-is not propagated to single users, a small effect when users are many).
+is not propagated to single users, a small effect when users are many). Above
+:data:`USER_DRAWS_MAX` numbers (users x effects x draws) the users' draws, and with them the log
+likelihood, are left out and the fit holds the population's draws only (20,000 judges x 100 models x
+1,000 draws would be 8 GB a site).
+
+Two designs. Users' effects that are the options' worths only, with independent SDs (the default
+above 10 options: an Arena leaderboard), run on the comparisons' option indices
+(:mod:`bayespref.inference.laplace_pairs`: E x E precisions handled in the J comparisons, Newton
+directions by conjugate gradients), with the plain Laplace formula by default
+(:func:`importance_draws`); every other model on the dense per-user design below. The L-BFGS search
+is rescaled by the prior's Hessian plus the users' score outer products (:func:`_minimise`).
 """
 
 from __future__ import annotations
