@@ -7,9 +7,9 @@ The rule, in order (:func:`choose_method`):
    (``chains=2`` means NUTS, ``steps=5000`` SVI, ``importance=16`` Laplace).
 3. Up to :data:`NUTS_MAX_OBS` observations, NUTS: exact, and on a CPU a hierarchical fit of 50k
    comparisons samples in about 15 s (benchmarks/RESULTS.md).
-4. Above that, the importance-corrected Laplace method where the model qualifies (Hierarchical with
-   every effect varying by user (worths and/or feature weights), logit link, no ties: 1M judgements
-   in about a minute), otherwise SVI.
+4. Above that, the Laplace method where the model qualifies (Hierarchical with every effect varying
+   by user (worths and/or feature weights), logit link, no ties: 1M judgements in about a minute,
+   also with 100 models' worths varying over 20,000 judges), otherwise SVI.
 
 The choice and its reason are printed as one line (unless ``progress=False``) and kept in
 ``fit.info["method_reason"]``; an explicit ``method=`` always wins.
@@ -56,7 +56,7 @@ def choose_method(spec, data, settings=None, options=None) -> tuple[str, str]:
         return "nuts", f"{what} (<= {NUTS_MAX_OBS:,}): NUTS, exact and fast at this size"
     if "laplace" in candidates and _laplace_ready(spec, data):
         return "laplace", (f"{what} (> {NUTS_MAX_OBS:,}) and a model whose effects all vary by user: "
-                           "importance-corrected Laplace")
+                           "Laplace, the users' effects integrated out")
     if "svi" in candidates:
         return "svi", f"{what} (> {NUTS_MAX_OBS:,}): SVI (approximate intervals; method='nuts' for exact ones)"
     return candidates[0], f"{what}: {candidates[0]} is the only method that takes the options given"

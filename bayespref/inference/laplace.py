@@ -57,6 +57,7 @@ from bayespref.errors import FitError, ModelError
 from bayespref.inference import sharding
 from bayespref.inference.engine import as_key
 from bayespref.inference.laplace_pairs import conditional_draws, user_marginals_pairs
+from bayespref.inference.laplace_search import bernoulli_joint, importance_log_mean, newton_search
 from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
 from bayespref.models import sites
 from bayespref.models.base import worth_differences
@@ -133,25 +134,19 @@ def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, deb
     """
     E, dt = S.shape[1], dx.dtype
     XS, eta0 = _user_design(dx, m, S, pos)
-    alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
 
     def joint(eta, z):
-        return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
+        return bernoulli_joint(y, mask, eta, z)
 
     def parts(z):
         return _newton_parts(XS, eta0, y, mask, z)
 
-    def newton(carry):
-        z, i, _ = carry
+    def direction(z):
         _, grad, H = parts(z)
-        step = jnp.linalg.solve(H, grad[..., None])[..., 0]
-        trial = z[None] + alphas[:, None, None] * step[None]          # (alpha, user, E)
-        best = jnp.argmax(joint(eta0[None] + jnp.einsum("uje,aue->auj", XS, trial), trial), 0)
-        new = jnp.take_along_axis(trial, best[None, :, None], 0)[0]
-        return new, i + 1, jnp.max(jnp.abs(new - z))
+        return jnp.linalg.solve(H, grad[..., None])[..., 0]
 
-    z, iters, _ = jax.lax.while_loop(lambda c: (c[1] < max_newton) & (c[2] > tol), newton,
-                                     (z0.astype(dt), 0, jnp.asarray(jnp.inf, dt)))
+    z, iters = newton_search(direction, lambda t: joint(eta0[None] + jnp.einsum("uje,aue->auj", XS, t), t),
+                             z0.astype(dt), max_newton=max_newton, tol=tol)
     z = jax.lax.stop_gradient(z)
     _, grad, H = parts(z)
     z = z + jnp.linalg.solve(H, grad[..., None])[..., 0]              # live step: implicit derivative
@@ -165,12 +160,7 @@ def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, deb
                                          (2, 0, 1))
     logw = (joint(eta0[None] + jnp.einsum("uje,kue->kuj", XS, zk), zk) + 0.5 * jnp.sum(eps * eps, -1) - half_logdet
             + E * jnp.log(jnp.asarray(widen, dt)))
-    K = eps.shape[0]
-    out = jax.scipy.special.logsumexp(logw, 0) - jnp.log(K)
-    if debias and K > 1:
-        r = jnp.exp(logw - out[None])                                  # weights over their mean
-        out = out + 0.5 * jnp.sum((r - 1.0) ** 2, 0) / (K - 1) / K
-    return out, z, iters
+    return importance_log_mean(logw, debias), z, iters
 
 
 def conditional_cholesky(dx, y, mask, m, S, pos, z):

@@ -37,6 +37,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from bayespref.inference.laplace_search import bernoulli_joint, importance_log_mean, newton_search
+
 
 class PairDesign:
     """User u's comparison j: options ``a[u, j]`` and ``b[u, j]`` (U, J), scaled by the SDs ``s`` (E,)."""
@@ -139,27 +141,21 @@ def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=
     eta0 = take(m, a) - take(m, b) + jnp.asarray(pos, dt)
     gram = design.gram()
     E = design.E
-    alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
 
     def joint(eta, z):
-        return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
+        return bernoulli_joint(y, mask, eta, z)
 
     def gradient(z):
         eta = eta0 + design.apply(z)
         p = jax.nn.sigmoid(eta)
         return eta, p, design.transpose(mask * (y - p)) - z
 
-    def newton(carry):
-        z, i, _ = carry
+    def direction(z):
         _, p, grad = gradient(z)
-        step = _cg(design, mask * p * (1 - p), grad)
-        trial = z[None] + alphas[:, None, None] * step[None]          # (alpha, user, E)
-        best = jnp.argmax(joint(eta0[None] + design.apply(trial), trial), 0)
-        new = jnp.take_along_axis(trial, best[None, :, None], 0)[0]
-        return new, i + 1, jnp.max(jnp.abs(new - z))
+        return _cg(design, mask * p * (1 - p), grad)
 
-    z, iters, _ = jax.lax.while_loop(lambda c: (c[1] < max_newton) & (c[2] > tol), newton,
-                                     (z0.astype(dt), 0, jnp.asarray(jnp.inf, dt)))
+    z, iters = newton_search(direction, lambda t: joint(eta0[None] + design.apply(t), t), z0.astype(dt),
+                             max_newton=max_newton, tol=tol)
     z = jax.lax.stop_gradient(z)
     # live step, the implicit derivative: z* = z + H^{-1} g, differentiated as a linear solve (its
     # derivative needs H's products and solves, both matrix-free, not a factor's derivative)
@@ -178,12 +174,7 @@ def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=
     quad = (jnp.sum(delta * delta, -1) + jnp.sum((sw * design.apply(delta)) ** 2, -1)) / widen ** 2
     logw = (joint(eta0[None] + design.apply(zk), zk) + 0.5 * quad - half_logdet
             + E * jnp.log(jnp.asarray(widen, dt)))
-    K = eps.shape[0]
-    out = jax.scipy.special.logsumexp(logw, 0) - jnp.log(K)
-    if debias and K > 1:
-        r = jnp.exp(logw - out[None])                                  # weights over their mean
-        out = out + 0.5 * jnp.sum((r - 1.0) ** 2, 0) / (K - 1) / K
-    return out, z, iters
+    return importance_log_mean(logw, debias), z, iters
 
 
 def draw_offsets(design, L, sw, e):

@@ -1,0 +1,44 @@
+"""What the Laplace method's two per-user designs share: the damped Newton search for the users'
+conditional modes, their joint log density, and the log-mean of the importance weights."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def bernoulli_joint(y, mask, eta, z):
+    """Each user's log joint density up to a constant: Bernoulli-logit outcomes plus N(0, I) on z."""
+    return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
+
+
+def newton_search(direction, joint_at, z0, *, max_newton, tol):
+    """The users' modes (U, E) and the iterations taken: Newton steps ``direction(z)`` (U, E) for all users
+    at once, each user keeping the best of the step lengths 1, 1/2, 1/4, 1/8 and 0 by ``joint_at(trials)``
+    (A, U) (plain Newton diverges for users whose judgements are nearly separable); stops when no user's
+    mode moves more than ``tol`` or after ``max_newton`` steps."""
+    dt = z0.dtype
+    alphas = jnp.array([1.0, 0.5, 0.25, 0.125, 0.0], dt)
+
+    def newton(carry):
+        z, i, _ = carry
+        trial = z[None] + alphas[:, None, None] * direction(z)[None]   # (alpha, user, E)
+        best = jnp.argmax(joint_at(trial), 0)
+        new = jnp.take_along_axis(trial, best[None, :, None], 0)[0]
+        return new, i + 1, jnp.max(jnp.abs(new - z))
+
+    z, iters, _ = jax.lax.while_loop(lambda c: (c[1] < max_newton) & (c[2] > tol), newton,
+                                     (z0, 0, jnp.asarray(jnp.inf, dt)))
+    return z, iters
+
+
+def importance_log_mean(logw, debias: bool):
+    r"""log of the mean of the K importance weights ``exp(logw)`` (K, U); ``debias`` adds the delta-method
+    term :math:`\widehat{\operatorname{Var}}(r)/(2K)`, r the weights over their mean, which removes most of
+    the :math:`O(1/K)` downward bias of a log-mean."""
+    K = logw.shape[0]
+    out = jax.scipy.special.logsumexp(logw, 0) - jnp.log(K)
+    if debias and K > 1:
+        r = jnp.exp(logw - out[None])
+        out = out + 0.5 * jnp.sum((r - 1.0) ** 2, 0) / (K - 1) / K
+    return out
