@@ -266,9 +266,11 @@ def run_small(seed: int) -> dict:
     return out
 
 
-def arena_large_data(seed: int, n_judges: int = 20_000, per_judge: int = 50, n_models: int = 100):
+def arena_large_data(seed: int, n_judges: int = 20_000, per_judge: int = 50, n_models: int = 100,
+                     log_tie: float = -np.inf):
     """Arena-style large design: 100 models, 20k judges of 3 regions (2 covariate columns), 50 battles
-    each (1M), no ties; returns the data and the truth of the global parameters."""
+    each (1M), no ties (Davidson ties with a finite ``log_tie``); returns the data and the truth of the
+    global parameters."""
     use_checkout()
     import bayespref as bp
 
@@ -278,12 +280,14 @@ def arena_large_data(seed: int, n_judges: int = 20_000, per_judge: int = 50, n_m
     shifts = {"americas": np.zeros(n_models), "asia": rng.normal(0, 0.3, n_models),
               "europe": rng.normal(0, 0.3, n_models)}
     sim = bp.simulate.arena(n_judges=n_judges, battles_per_judge=per_judge, n_questions=500, models=models,
-                            base=base, shifts=shifts, user_sd=0.3, log_tie=-np.inf, seed=seed)
+                            base=base, shifts=shifts, user_sd=0.3, log_tie=log_tie, seed=seed)
     data = bp.Comparisons.from_arena(sim.battles, user_covariates=sim.judges)
     g = sim.truth["group_worth"]
     truth = {"worth": g.loc["americas"].to_numpy(),
              "group_worth": np.stack([(g.loc[r] - g.loc["americas"]).to_numpy() for r in ("asia", "europe")]),
              "sd_worth": np.full(n_models, 0.3 * np.sqrt(1 - 1 / n_models))}
+    if np.isfinite(log_tie):
+        truth["log_tie"] = np.asarray(log_tie)
     return data, truth
 
 

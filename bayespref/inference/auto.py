@@ -8,8 +8,9 @@ The rule, in order (:func:`choose_method`):
 3. Up to :data:`NUTS_MAX_OBS` observations, NUTS: exact, and on a CPU a hierarchical fit of 50k
    comparisons samples in about 15 s (benchmarks/RESULTS.md).
 4. Above that, the Laplace method where the model qualifies (Hierarchical with every effect varying
-   by user (worths and/or feature weights), logit link, no ties: 1M judgements in about a minute,
-   also with 100 models' worths varying over 20,000 judges), otherwise SVI.
+   by user (worths and/or feature weights), logit link, no ties or, on many options' worths with
+   independent SDs, Davidson ties: 1M judgements in about a minute, also with 100 models' worths
+   varying over 20,000 judges), otherwise SVI.
 
 The choice and its reason are printed as one line (unless ``progress=False``) and kept in
 ``fit.info["method_reason"]``; an explicit ``method=`` always wins.

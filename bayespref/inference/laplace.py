@@ -41,7 +41,9 @@ Two designs. Users' effects that are the options' worths only, with independent 
 above 10 options: an Arena leaderboard), run on the comparisons' option indices
 (:mod:`bayespref.inference.laplace_pairs`: E x E precisions handled in the J comparisons, Newton
 directions by conjugate gradients), with the plain Laplace formula by default
-(:func:`importance_draws`); every other model on the dense per-user design below. The L-BFGS search
+(:func:`importance_draws`), with or without Davidson ties (the outcome's log likelihood, its derivative
+and Newton weight per comparison: :func:`bayespref.inference.laplace_search.outcome_terms`); every
+other model, without ties, on the dense per-user design below. The L-BFGS search
 is rescaled by the prior's Hessian plus the users' score outer products (:func:`_minimise`).
 """
 
@@ -65,8 +67,10 @@ from bayespref.models.base import worth_differences
 
 def check_supported(spec, data, sizes, outcomes: bool = True) -> None:
     """Raise a ModelError unless ``spec`` is a Hierarchical model this method handles (``outcomes``:
-    also check that the outcomes are 0/1; a streamed reader has checked them row by row)."""
+    also check the outcome codes; a streamed reader has checked them row by row)."""
     why = None
+    davidson = spec.ties in (True, "davidson")
+    codes = (0, 1, 2) if davidson else (0, 1)
     if "laplace" not in spec.methods:
         why = f"{spec.family} does not offer it (its methods: {spec.methods})"
     elif not _all_effects_vary(spec, data, sizes):
@@ -75,10 +79,14 @@ def check_supported(spec, data, sizes, outcomes: bool = True) -> None:
                "features=False), or both varying")
     elif not spec.random_effects:
         why = "it needs user random effects (random_effects=True)"
-    elif spec.link != "logit" or spec.ties:
-        why = "it needs the logit link and no ties"
-    elif outcomes and (data.y is None or not np.isin(np.asarray(data.y), (0, 1)).all()):
-        why = "it needs outcomes coded 0/1 (no ties or missing outcomes)"
+    elif spec.link != "logit":
+        why = "it needs the logit link"
+    elif spec.ties and not (davidson and paired_design(spec, sizes)):
+        why = ("it takes ties only as Davidson ties (ties=True) on user-varying worths alone with independent "
+               "SDs (more than 10 options, or correlated=False); otherwise it needs no ties")
+    elif outcomes and (data.y is None or not np.isin(np.asarray(data.y), codes).all()):
+        why = (f"it needs outcomes coded {'0, 1 or 2 (tie)' if davidson else '0/1'} (no missing outcomes"
+               f"{'' if davidson else ', no ties'})")
     if why:
         raise ModelError(f"method='laplace': {why}. Use method='nuts' or method='svi' for this model.")
 
@@ -248,7 +256,7 @@ class _Globals:
         m = pop["mu"] + D["cov"] @ pop["B"]
         if "a" in D:
             ll, z, iters = user_marginals_pairs(D["a"], D["b"], D["y"], D["mask"], m, pop["sd"], pop["position"], z0,
-                                                eps=D.get("eps"), **self.newton_kw)
+                                                eps=D.get("eps"), log_tie=pop["log_tie"], **self.newton_kw)
         else:
             ll, z, iters = user_marginals(D["dx"], D["y"], D["mask"], m, pop["scale_tril"], pop["position"], z0,
                                           eps=D.get("eps"), **self.newton_kw)
@@ -305,7 +313,7 @@ class _Globals:
         pop = self.pop_at(x, D["pop"])
         if "a" in D:
             return conditional_draws(D["a"], D["b"], D["y"], D["mask"], pop["mu"] + D["cov"] @ pop["B"], pop["sd"],
-                                     pop["position"], z_hat, e)
+                                     pop["position"], z_hat, e, log_tie=pop["log_tie"])
         L = conditional_cholesky(D["dx"], D["y"], D["mask"], pop["mu"] + D["cov"] @ pop["B"], pop["scale_tril"],
                                  pop["position"], z_hat)
         Lt = jnp.swapaxes(L, -1, -2)

@@ -37,7 +37,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bayespref.inference.laplace_search import bernoulli_joint, importance_log_mean, newton_search
+from bayespref.inference.laplace_search import importance_log_mean, newton_search, outcome_terms
 
 
 class PairDesign:
@@ -72,11 +72,11 @@ class PairDesign:
                 + self.sb[:, :, None] ** 2 * (eq(b, b) - eq(b, a)))
 
 
-def _cholesky_c(gram, mask, p):
+def _cholesky_c(gram, mask, w):
     """Cholesky factor of :math:`C = I + W^{1/2} A A^\\top W^{1/2}` (U, J, J) and :math:`W^{1/2}` (U, J),
-    :math:`W = \\text{mask}\\, p (1 - p)` (the square root taken where it is positive: its derivative
-    at a padding slot's 0 is not finite)."""
-    sw = mask * jnp.sqrt(p * (1 - p))
+    :math:`W = \\text{mask}\\, w` (the square root of the unmasked weights, which are positive: its
+    derivative at a padding slot's 0 would not be finite)."""
+    sw = mask * jnp.sqrt(w)
     C = sw[:, :, None] * gram * sw[:, None, :] + jnp.eye(sw.shape[-1], dtype=sw.dtype)
     return jnp.linalg.cholesky(C), sw
 
@@ -126,13 +126,15 @@ def _cg(design, w, g):
     return jax.lax.while_loop(cond, body, (0, x, r, p, rz))[1]
 
 
-def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=None, debias=True, widen=1.0):
+def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=None, debias=True, widen=1.0,
+                         log_tie=None):
     r"""Per-user log marginal likelihoods (users,), conditional modes (users, E), Newton iterations.
 
     ``a``, ``b`` (U, J) the options of each user's comparisons, ``y`` and ``mask`` (U, J), ``m`` (U, E)
     the users' mean worths, ``sd`` (E,) their SDs, ``z0`` (U, E) where the Newton search starts, ``eps``
     (K, U, E + J) fixed standard-normal draws for the importance-weighted version (None: plain
-    Laplace); ``debias``, ``widen`` as in :func:`bayespref.inference.laplace.user_marginals`.
+    Laplace); ``debias``, ``widen`` as in :func:`bayespref.inference.laplace.user_marginals`;
+    ``log_tie``: Davidson ties (outcomes 0, 1, 2; :func:`~bayespref.inference.laplace_search.outcome_terms`).
     """
     dt = y.dtype   # the data's (float32): the globals may be float64
     m = m.astype(dt)
@@ -143,29 +145,30 @@ def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=
     E = design.E
 
     def joint(eta, z):
-        return bernoulli_joint(y, mask, eta, z)
+        return jnp.sum(mask * outcome_terms(y, eta, log_tie)[0], -1) - 0.5 * jnp.sum(z * z, -1)
 
     def gradient(z):
+        """Linear predictor, Newton weights (unmasked) and gradient of the log joint at z."""
         eta = eta0 + design.apply(z)
-        p = jax.nn.sigmoid(eta)
-        return eta, p, design.transpose(mask * (y - p)) - z
+        _, r, w = outcome_terms(y, eta, log_tie)
+        return eta, w, design.transpose(mask * r) - z
 
     def direction(z):
-        _, p, grad = gradient(z)
-        return _cg(design, mask * p * (1 - p), grad)
+        _, w, grad = gradient(z)
+        return _cg(design, mask * w, grad)
 
     z, iters = newton_search(direction, lambda t: joint(eta0[None] + design.apply(t), t), z0.astype(dt),
                              max_newton=max_newton, tol=tol)
     z = jax.lax.stop_gradient(z)
     # live step, the implicit derivative: z* = z + H^{-1} g, differentiated as a linear solve (its
     # derivative needs H's products and solves, both matrix-free, not a factor's derivative)
-    _, p, grad = gradient(z)
-    w = mask * p * (1 - p)
+    _, w_raw, grad = gradient(z)
+    w = mask * w_raw
     solve = lambda _, r: _cg(design, jax.lax.stop_gradient(w), r)     # noqa: E731
     z = z + jax.lax.custom_linear_solve(lambda v: v + design.transpose(w * design.apply(v)), grad, solve,
                                         symmetric=True)
-    eta, p, _ = gradient(z)
-    L, sw = _cholesky_c(gram, mask, p)
+    eta, w_raw, _ = gradient(z)
+    L, sw = _cholesky_c(gram, mask, w_raw)
     half_logdet = jnp.sum(jnp.log(jnp.diagonal(L, axis1=-2, axis2=-1)), -1)
     if eps is None:
         return joint(eta, z) - half_logdet, z, iters
@@ -186,12 +189,12 @@ def draw_offsets(design, L, sw, e):
     return e1 - jax.vmap(design.transpose)(sw * jnp.moveaxis(v, -1, 0))
 
 
-def conditional_draws(a, b, y, mask, m, sd, pos, z, e):
+def conditional_draws(a, b, y, mask, m, sd, pos, z, e, log_tie=None):
     """Draws (S, U, E) of the users' z from :math:`N(z_u, H_u^{-1})`, ``e`` (S, U, E + J) standard normal."""
     dt = y.dtype
     m = m.astype(dt)
     design = PairDesign(a, b, sd.astype(dt))
     take = jnp.vectorize(lambda mu, i: mu[i], signature="(e),(j)->(j)")
-    p = jax.nn.sigmoid(take(m, a) - take(m, b) + jnp.asarray(pos, dt) + design.apply(z))
-    L, sw = _cholesky_c(design.gram(), mask, p)
+    w = outcome_terms(y, take(m, a) - take(m, b) + jnp.asarray(pos, dt) + design.apply(z), log_tie)[2]
+    L, sw = _cholesky_c(design.gram(), mask, w)
     return z[None] + jax.lax.map(lambda ek: draw_offsets(design, L, sw, ek[None])[0], e)

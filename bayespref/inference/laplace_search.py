@@ -42,3 +42,24 @@ def importance_log_mean(logw, debias: bool):
         r = jnp.exp(logw - out[None])
         out = out + 0.5 * jnp.sum((r - 1.0) ** 2, 0) / (K - 1) / K
     return out
+
+
+def outcome_terms(y, eta, log_tie=None):
+    r"""Per comparison (unmasked): log likelihood, its derivative in the linear predictor :math:`\eta` and
+    minus its second derivative (the Newton weight, positive: both models are log-concave in
+    :math:`\eta`). Bernoulli-logit without ties (``log_tie`` None, ``y`` 0/1); with Davidson ties
+    (``y`` 0 = b, 1 = a, 2 = tie) the log likelihood is
+    :math:`c_y - \log(e^{-\eta/2} + e^{\eta/2} + \nu)`, :math:`c_y` = :math:`-\eta/2`, :math:`\eta/2`
+    or :math:`\log\nu`, whose derivatives are :math:`s_y - (p_a - p_b)/2` and minus
+    :math:`((p_a + p_b) - (p_a - p_b)^2)/4` (:math:`s_y` = -1/2, 1/2, 0; p the three outcomes'
+    probabilities), as in :class:`bayespref.models.likelihood.Davidson`."""
+    if log_tie is None:
+        p = jax.nn.sigmoid(eta)
+        return y * eta - jax.nn.softplus(eta), y - p, p * (1 - p)
+    lt = jnp.broadcast_to(jnp.asarray(log_tie, eta.dtype), eta.shape)
+    logits = jnp.stack([-0.5 * eta, 0.5 * eta, lt], axis=-1)
+    lse = jax.scipy.special.logsumexp(logits, axis=-1)
+    pb, pa = jnp.exp(logits[..., 0] - lse), jnp.exp(logits[..., 1] - lse)
+    s = jnp.where(y == 1, 0.5, jnp.where(y == 0, -0.5, 0.0)).astype(eta.dtype)
+    chosen = jnp.where(y == 2, lt, s * eta)
+    return chosen - lse, s - 0.5 * (pa - pb), 0.25 * ((pa + pb) - (pa - pb) ** 2)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import bayespref as bp
-from bayespref.errors import ModelError
+from bayespref.errors import BayesprefError, ModelError
 from bayespref.inference.laplace import LaplaceSettings, user_marginals
 
 
@@ -150,6 +150,16 @@ def test_laplace_errors():
         bp.fit(bp.Hierarchical(), data, method="svi", laplace_options={"importance": 4}, progress=False)
     with pytest.raises(ModelError, match="covariance"):
         bp.fit(bp.Hierarchical(), data, method="laplace", laplace_options={"covariance": "exact"}, progress=False)
+    # ties: Davidson's, on user-varying worths alone with independent SDs (the paired design), only
+    arena = bp.simulate.arena(n_judges=20, battles_per_judge=10, seed=0)
+    ties = bp.Comparisons.from_arena(arena.battles)
+    assert (np.asarray(ties.y) == 2).any()
+    for spec in (bp.Hierarchical(varying="worths", ties=True),               # 6 models: correlated, dense
+                 bp.Hierarchical(varying="worths", ties="half", correlated=False)):
+        with pytest.raises(ModelError, match="Davidson ties"):
+            bp.fit(spec, ties, method="laplace", progress=False)
+    with pytest.raises(BayesprefError, match="tied comparisons"):                 # tie codes, model without ties
+        bp.fit(bp.Hierarchical(varying="worths", correlated=False), ties, method="laplace", progress=False)
 
 
 @pytest.mark.slow

@@ -67,6 +67,31 @@ def test_importance_estimates_agree_with_many_draws():
     np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), atol=0.02)
 
 
+def test_davidson_ties_match_a_direct_laplace_computation():
+    """With Davidson ties (outcomes 0, 1, 2): the modes are where the exact joint density's gradient
+    vanishes, and the plain Laplace log marginal equals joint(mode) - log det(-Hessian) / 2 computed by
+    automatic differentiation of the model's own distribution (bayespref.models.likelihood.Davidson)."""
+    from bayespref.models.likelihood import Davidson
+
+    a, b, _, mask, m, sd = _design(seed=6, U=3, E=5, J=8)
+    y = np.where(mask > 0, np.random.default_rng(7).integers(0, 3, mask.shape), 0)
+    U, E = m.shape
+    f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
+    log_tie, pos = -0.7, 0.3
+    ll, zhat, _ = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), pos,
+                                       jnp.zeros((U, E), jnp.float32), max_newton=50, tol=1e-7, log_tie=log_tie)
+    for u in range(U):
+        def joint(z, u=u):
+            w = m[u] + sd * z
+            d = w[a[u]] - w[b[u]] + pos
+            return jnp.sum(mask[u] * Davidson(d, log_tie).log_prob(jnp.asarray(y[u]))) - 0.5 * jnp.sum(z * z)
+
+        z = jnp.asarray(zhat[u], jnp.float64) if jax.config.jax_enable_x64 else zhat[u]
+        assert float(jnp.max(jnp.abs(jax.grad(joint)(z)))) < 1e-3
+        direct = joint(z) - 0.5 * jnp.linalg.slogdet(-jax.hessian(joint)(z))[1]
+        np.testing.assert_allclose(float(ll[u]), float(direct), atol=2e-4)
+
+
 def test_draws_have_the_inverse_precision_as_covariance():
     """Matheron's rule: the draws are z + T e with T T^T = H^{-1} = (I + A^T W A)^{-1} (T read off column by
     column, exact up to float32 rounding)."""
