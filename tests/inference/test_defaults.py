@@ -38,7 +38,9 @@ def test_auto_picks_laplace_or_svi_above_the_nuts_size(hier_data, monkeypatch):
     method, reason = auto.choose_method(bp.Hierarchical(), hier_data)
     assert method == "laplace" and f"{hier_data.n_obs:,} comparisons" in reason
     assert auto.choose_method(bp.Hierarchical(varying="worths", features=False), hier_data)[0] == "laplace"
-    # ties, or pooled effects beside the users' ones, are outside the Laplace method: SVI
+    # Davidson ties on many options' worths alone (the paired design, 30 options) are inside it; ties on
+    # feature weights, or pooled effects beside the users' ones, are outside it: SVI
+    assert auto.choose_method(bp.Hierarchical(varying="worths", features=False, ties=True), hier_data)[0] == "laplace"
     assert auto.choose_method(bp.Hierarchical(ties=True), hier_data)[0] == "svi"
     assert auto.choose_method(bp.Hierarchical(varying="worths"), hier_data)[0] == "svi"
     assert auto.choose_method(bp.BradleyTerry(), hier_data)[0] == "svi"
