@@ -44,7 +44,8 @@ directions by conjugate gradients), with the plain Laplace formula by default
 (:func:`importance_draws`), with or without Davidson ties (the outcome's log likelihood, its derivative
 and Newton weight per comparison: :func:`bayespref.inference.laplace_search.outcome_terms`); every
 other model, without ties, on the dense per-user design below. The L-BFGS search
-is rescaled by the prior's Hessian plus the users' score outer products (:func:`_minimise`).
+is rescaled by the prior's Hessian plus the users' score outer products (:func:`_minimise`) where
+the covariance is the outer-product one (by default from 5,000 users).
 """
 
 from __future__ import annotations
@@ -518,14 +519,16 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
             H += _outer(np.asarray(scores(v, pop_arrays, Du, z_host[sl]), float))
         return H
 
+    # the rescaled search where the covariance is the outer-product one (its compiled scores serve
+    # both); with fewer users an evaluation is cheap and plain L-BFGS saves compiling the scores
+    how = _covariance_kind(settings, U)
     t_opt = time.perf_counter()
-    res, state = _minimise(G, evaluate, z_init, settings, curvature=opg)
+    res, state = _minimise(G, evaluate, z_init, settings, curvature=opg if how == "opg" else None)
     opt_s = time.perf_counter() - t_opt
     x = jnp.asarray(res.x, G.v0.dtype)
     z_hat = value_grad(x, state["z"], D)[0][1][0]
 
     t_cov = time.perf_counter()
-    how = _covariance_kind(settings, U)
     if how == "hessian":
         H = _block_hessian(lambda v, zh, D_: G.objective(v, zh, D_)[0], x.size,
                            _hvp_block(U_all, (U, F, int(mask.shape[1]))))(x, z_hat, D)
