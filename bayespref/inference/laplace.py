@@ -60,7 +60,7 @@ from bayespref.errors import FitError, ModelError
 from bayespref.inference import sharding
 from bayespref.inference.engine import as_key
 from bayespref.inference.laplace_pairs import conditional_draws, user_marginals_pairs
-from bayespref.inference.laplace_search import bernoulli_joint, importance_log_mean, newton_search
+from bayespref.inference.laplace_search import importance_log_mean, log_joint, newton_search
 from bayespref.inference.settings import LaplaceSettings  # noqa: F401  (re-exported)
 from bayespref.models import sites
 from bayespref.models.base import worth_differences
@@ -145,7 +145,7 @@ def user_marginals(dx, y, mask, m, S, pos, z0, *, max_newton, tol, eps=None, deb
     XS, eta0 = _user_design(dx, m, S, pos)
 
     def joint(eta, z):
-        return bernoulli_joint(y, mask, eta, z)
+        return log_joint(y, mask, eta, z)
 
     def parts(z):
         return _newton_parts(XS, eta0, y, mask, z)
@@ -282,7 +282,7 @@ class _Globals:
 
     def scores(self):
         """Compiled ``scores(v, pa, Du, z)``: each user's score, the gradient of its log marginal in the
-        globals, (users, P); ``Du`` the users' arrays of a block (:func:`user_arrays`)."""
+        globals, (users, P); ``Du`` a block of users' arrays (``users``'s ``D`` without ``pop``)."""
         def one_user(v, pa, Du, zu):
             D1 = {k: x[:, None] if k == "eps" else x[None] for k, x in Du.items()}
             ll, _, _ = self.users(self.pop_at(v, pa), D1, zu[None])
@@ -320,11 +320,6 @@ class _Globals:
         Lt = jnp.swapaxes(L, -1, -2)
         return z_hat[None] + jax.vmap(
             lambda ek: jax.scipy.linalg.solve_triangular(Lt, ek[..., None], lower=False)[..., 0])(e)
-
-
-def _outer(s: np.ndarray) -> np.ndarray:
-    """Sum of the outer products of the rows of the users' scores ``s`` (users, P)."""
-    return s.T @ s
 
 
 #: users x effects x draws above which the in-memory Laplace fit keeps only the population's draws
@@ -516,7 +511,8 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
             Du = {k: a[sl] for k, a in host.items()}
             if eps is not None:
                 Du["eps"] = eps[:, sl]
-            H += _outer(np.asarray(scores(v, pop_arrays, Du, z_host[sl]), float))
+            s = np.asarray(scores(v, pop_arrays, Du, z_host[sl]), float)
+            H += s.T @ s
         return H
 
     # the rescaled search where the covariance is the outer-product one (its compiled scores serve
@@ -552,7 +548,7 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     draws = sharding.gather(make_draws(x, jnp.asarray(chol, x.dtype), z_hat, D, k_glob, k_user))
     info = _info(settings, how, res, state, t_start, t_opt, opt_s, t_cov, cov_s, K)
     info.update(user_draws=bool(with_users), user_effects=F, user_draws_max_samples=USER_DRAWS_MAX // (U * F))
-    info["laplace_design"] = "pairs" if extra else "dense"
+    info["laplace_design"] = "pairs" if paired else "dense"
     if sharding.wanted(settings.devices):
         info["devices"] = int(settings.devices)
     return {k: np.asarray(v)[None] for k, v in draws.items()}, info
@@ -707,7 +703,8 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
         z_hat[idx[valid]] = np.asarray(zc)[valid]
         if how == "opg":
             Du = {k: D[k] for k in ("dx", "y", "mask", "cov", "eps") if D.get(k) is not None}
-            H += _outer(np.asarray(scores(x, pop_arrays, Du, zc), float)[valid])
+            s = np.asarray(scores(x, pop_arrays, Du, zc), float)[valid]
+            H += s.T @ s
         else:
             H += chunk_hessian(x, zc, D)
         if with_users:

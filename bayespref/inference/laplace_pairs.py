@@ -37,7 +37,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from bayespref.inference.laplace_search import importance_log_mean, newton_search, outcome_terms
+from bayespref.inference.laplace_search import importance_log_mean, log_joint, newton_search, outcome_terms
+
+#: each user's entries of its options: (..., U, E) with indices (U, J) -> (..., U, J)
+_take = jnp.vectorize(lambda v, i: v[i], signature="(e),(j)->(j)")
 
 
 class PairDesign:
@@ -47,22 +50,26 @@ class PairDesign:
         self.a, self.b, self.E = a, b, s.shape[0]
         self.sa, self.sb = s[a], s[b]
 
+    def differences(self, m):
+        """:math:`m_{u a_j} - m_{u b_j}`, unscaled: (..., U, E) -> (..., U, J)."""
+        return _take(m, self.a) - _take(m, self.b)
+
     def apply(self, z):
         """:math:`A_u z_u`: (..., U, E) -> (..., U, J)."""
-        take = jnp.vectorize(lambda zu, i: zu[i], signature="(e),(j)->(j)")
-        return self.sa * take(z, self.a) - self.sb * take(z, self.b)
+        return self.sa * _take(z, self.a) - self.sb * _take(z, self.b)
+
+    def _scatter(self, ra, rb):
+        """:math:`\\sum_j r_{a,uj} e_{a_j} + r_{b,uj} e_{b_j}`: (U, J) twice -> (U, E), one scatter each."""
+        rows = jnp.arange(ra.shape[0])[:, None]
+        return jnp.zeros((ra.shape[0], self.E), ra.dtype).at[rows, self.a].add(ra).at[rows, self.b].add(rb)
 
     def transpose_sq(self, w):
         """:math:`\\operatorname{diag}(A_u^\\top \\operatorname{diag}(w_u) A_u)`: (U, J) -> (U, E)."""
-        rows = jnp.arange(w.shape[0])[:, None]
-        out = jnp.zeros((w.shape[0], self.E), w.dtype)
-        return out.at[rows, self.a].add(self.sa ** 2 * w).at[rows, self.b].add(self.sb ** 2 * w)
+        return self._scatter(self.sa ** 2 * w, self.sb ** 2 * w)
 
     def transpose(self, r):
-        """:math:`A_u^\\top r_u`: (U, J) -> (U, E), one scatter."""
-        rows = jnp.arange(r.shape[0])[:, None]
-        out = jnp.zeros((r.shape[0], self.E), r.dtype)
-        return out.at[rows, self.a].add(self.sa * r).at[rows, self.b].add(-self.sb * r)
+        """:math:`A_u^\\top r_u`: (U, J) -> (U, E)."""
+        return self._scatter(self.sa * r, -self.sb * r)
 
     def gram(self):
         """:math:`A_u A_u^\\top` (U, J, J) from the equalities of the options shown."""
@@ -79,13 +86,6 @@ def _cholesky_c(gram, mask, w):
     sw = mask * jnp.sqrt(w)
     C = sw[:, :, None] * gram * sw[:, None, :] + jnp.eye(sw.shape[-1], dtype=sw.dtype)
     return jnp.linalg.cholesky(C), sw
-
-
-def _solve_h(design, L, sw, g):
-    """:math:`H^{-1} g = g - B^\\top C^{-1} B g` for g (U, E)."""
-    rhs = sw * design.apply(g)
-    v = jax.scipy.linalg.cho_solve((L, True), rhs[..., None])[..., 0]
-    return g - design.transpose(sw * v)
 
 
 #: most conjugate-gradient iterations of a Newton direction, and the relative residual that stops them
@@ -139,13 +139,12 @@ def user_marginals_pairs(a, b, y, mask, m, sd, pos, z0, *, max_newton, tol, eps=
     dt = y.dtype   # the data's (float32): the globals may be float64
     m = m.astype(dt)
     design = PairDesign(a, b, sd.astype(dt))
-    take = jnp.vectorize(lambda mu, i: mu[i], signature="(e),(j)->(j)")
-    eta0 = take(m, a) - take(m, b) + jnp.asarray(pos, dt)
+    eta0 = design.differences(m) + jnp.asarray(pos, dt)
     gram = design.gram()
     E = design.E
 
     def joint(eta, z):
-        return jnp.sum(mask * outcome_terms(y, eta, log_tie)[0], -1) - 0.5 * jnp.sum(z * z, -1)
+        return log_joint(y, mask, eta, z, log_tie)
 
     def gradient(z):
         """Linear predictor, Newton weights (unmasked) and gradient of the log joint at z."""
@@ -194,7 +193,6 @@ def conditional_draws(a, b, y, mask, m, sd, pos, z, e, log_tie=None):
     dt = y.dtype
     m = m.astype(dt)
     design = PairDesign(a, b, sd.astype(dt))
-    take = jnp.vectorize(lambda mu, i: mu[i], signature="(e),(j)->(j)")
-    w = outcome_terms(y, take(m, a) - take(m, b) + jnp.asarray(pos, dt) + design.apply(z), log_tie)[2]
+    w = outcome_terms(y, design.differences(m) + jnp.asarray(pos, dt) + design.apply(z), log_tie)[2]
     L, sw = _cholesky_c(design.gram(), mask, w)
     return z[None] + jax.lax.map(lambda ek: draw_offsets(design, L, sw, ek[None])[0], e)

@@ -7,9 +7,10 @@ import jax
 import jax.numpy as jnp
 
 
-def bernoulli_joint(y, mask, eta, z):
-    """Each user's log joint density up to a constant: Bernoulli-logit outcomes plus N(0, I) on z."""
-    return jnp.sum(mask * (y * eta - jax.nn.softplus(eta)), -1) - 0.5 * jnp.sum(z * z, -1)
+def log_joint(y, mask, eta, z, log_tie=None):
+    """Each user's log joint density up to a constant: the outcomes' log likelihood (:func:`outcome_terms`)
+    over the unmasked comparisons, plus N(0, I) on z."""
+    return jnp.sum(mask * outcome_terms(y, eta, log_tie)[0], -1) - 0.5 * jnp.sum(z * z, -1)
 
 
 def newton_search(direction, joint_at, z0, *, max_newton, tol):
