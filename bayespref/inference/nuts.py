@@ -11,7 +11,9 @@ simulation-based calibration, repeated analyses) reuse it, and JAX's persistent 
 (:func:`bayespref.config.setup_jax`) makes the first fit in a new process cheap too.
 
 The sampler itself is NumPyro's NUTS kernel (``NUTS.init`` / ``NUTS.sample``), run with
-``lax.scan``; chains run in parallel with ``pmap`` when there is a device per chain (virtual CPU
+``lax.scan``, with one change to its warm-up: a diagonal mass matrix is estimated from the draws and
+their gradients, and the step size settles for longer on the final one
+(:mod:`bayespref.inference.adaptation`); chains run in parallel with ``pmap`` when there is a device per chain (virtual CPU
 devices or several accelerators), vectorised with ``vmap`` on a single accelerator, and one after
 another with ``lax.map`` otherwise.
 """
@@ -30,6 +32,7 @@ import numpy as np
 from numpyro.infer import NUTS
 from numpyro.infer.util import log_likelihood as _log_likelihood
 
+from bayespref.inference import adaptation
 from bayespref.models.base import SAMPLER_ONLY
 
 #: number of compiled samplers kept (each holds an XLA executable)
@@ -192,8 +195,9 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         runner = _CACHE.get(cache_key) if cache_key is not None else None
         cached = runner is not None
         if runner is None:
-            runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-                                     method, progress, dense_mass), keys, data, init, inverse_mass_matrix)
+            with adaptation.patched():  # the warm-up's mass matrix from draws and gradients
+                runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
+                                         method, progress, dense_mass), keys, data, init, inverse_mass_matrix)
             if cache_key is not None:
                 _CACHE[cache_key] = runner
                 while len(_CACHE) > CACHE_SIZE:

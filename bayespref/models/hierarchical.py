@@ -427,7 +427,8 @@ class Hierarchical(ModelSpec):
             with user_plate(n_users, user_batch, dim=-1):
                 if c is None:
                     z = numpyro.sample(sites.Z, dist.Normal(0.0, 1.0).expand([n_eff]).to_event(1))
-                    v = v + z @ scale_tril.T
+                    # independent effects: a scale per effect, not a product with a diagonal matrix
+                    v = v + (z * pop["sd"] if pop["corr_chol"] is None else z @ scale_tril.T)
                 else:
                     v = self._partially_centred(v, pop["sd"], pop["corr_chol"], c)
         v = self._record_user_effects(v, blocks)
