@@ -15,7 +15,7 @@ from bayespref.inference import nuts as nuts_driver
 
 def test_schedule_covers_the_warmup_with_doubling_windows():
     w = adaptation.schedule(1000)
-    assert [(x.start, x.end) for x in w] == [(0, 14), (15, 29), (30, 59), (60, 119), (120, 239), (240, 849), (850, 999)]
+    assert [(x.start, x.end) for x in w] == [(0, 14), (15, 64), (65, 164), (165, 364), (365, 849), (850, 999)]
     for n in (20, 37, 150, 500, 1999):
         w = adaptation.schedule(n)
         assert w[0].start == 0 and w[-1].end == n - 1
