@@ -45,6 +45,7 @@ def test_user_marginals_match_quadrature():
     assert np.max(np.abs(np.asarray(grad))) < 1e-3
 
 
+@pytest.mark.slow  # a statistical check (9 s); the correction's arithmetic is tested in the default suite
 def test_importance_correction_reduces_the_bias_with_few_draws():
     """Two features, wide user SDs: 8 draws from the plain Laplace Gaussian leave the log marginal biased
     low; the default (a widened proposal, plus the delta-method term) removes most of it."""

@@ -42,6 +42,7 @@ def _assert_same_globals(streamed, memory, rtol):
             np.testing.assert_allclose(a, b, rtol=rtol, err_msg=f"{site} {stat}")
 
 
+@pytest.mark.slow  # 28 s: a streamed and an in-memory Laplace fit with the outer-product search; the chunked objective itself is checked in the default suite (test_chunk_sums_equal_the_in_memory_objective)
 def test_streamed_laplace_matches_in_memory_laplace(pair):
     # Same objective (same importance draws, held whole at this size), summed in another order in
     # float32 per chunk: the globals' modes agree to about 1e-6 relative and the draws (same keys) with
