@@ -85,17 +85,36 @@ def _moments_update(x, g, state):
     return mx, sx + dx * (x - mx), mg, sg + dg * (g - mg), n
 
 
-def _moments_final(state):
+def _moments_final(state, regularize=True):
     """The diagonal ``sqrt(var(x) / var(g))``, shrunk towards 1e-3 as Stan shrinks its variances."""
     _, sx, _, sg, n = state
     tiny = jnp.finfo(sx.dtype).tiny
     inv = jnp.sqrt(jnp.maximum(sx, tiny) / jnp.maximum(sg, tiny))
-    inv = (n / (n + 5.0)) * inv + 1e-3 * (5.0 / (n + 5.0))
+    if regularize:
+        inv = (n / (n + 5.0)) * inv + 1e-3 * (5.0 / (n + 5.0))
     return inv, jnp.sqrt(jnp.reciprocal(inv)), jnp.sqrt(inv)
 
 
-def _blocks(tree, names):
-    return ravel_pytree(tuple(tree[k] for k in names))[0]
+def _each(f, *blocks):
+    """``f`` on each block of NumPyro's diagonal layout: one array over all sites, or a dict
+    {site names: array} (``dense_mass=[]``, or a starting mass matrix given as a dict)."""
+    if isinstance(blocks[0], dict):
+        return {k: f(*(b[k] for b in blocks)) for k in blocks[0]}
+    return f(*blocks)
+
+
+def _unzip3(done):
+    """A (imm, sqrt, sqrt_inv) triple per block -> three objects in the blocks' layout."""
+    if isinstance(done, dict):
+        return tuple({k: v[i] for k, v in done.items()} for i in range(3))
+    return done
+
+
+def _flat(tree, layout):
+    """Sites' values in the mass matrix's layout (``layout``: the inverse mass matrix)."""
+    if isinstance(layout, dict):
+        return {names: ravel_pytree(tuple(tree[k] for k in names))[0] for names in layout}
+    return ravel_pytree(tree)[0]
 
 
 def warmup_adapter(num_adapt_steps, find_reasonable_step_size=None, adapt_step_size=True,
@@ -118,36 +137,22 @@ def warmup_adapter(num_adapt_steps, find_reasonable_step_size=None, adapt_step_s
     ends = jnp.asarray([w.end for w in windows])
     n_windows = len(windows)
 
-    def flat(tree, inverse_mass_matrix):
-        # the mass matrix as NumPyro holds it: one array over all sites, or {site names: array}
-        if isinstance(inverse_mass_matrix, dict):
-            return {names: _blocks(tree, names) for names in inverse_mass_matrix}
-        return ravel_pytree(tree)[0]
+    def fresh(imm):
+        return _each(lambda v: _moments_init(v.shape), imm)
 
     def init_fn(z_info, rng_key, step_size=1.0, inverse_mass_matrix=None, mass_matrix_size=None):
-        inverse_mass_matrix, sqrt, sqrt_inv = _initialize_mass_matrix(z_info[0], inverse_mass_matrix, dense_mass)
-        if isinstance(inverse_mass_matrix, dict):
-            moments = {k: _moments_init(v.shape) for k, v in inverse_mass_matrix.items()}
-        else:
-            moments = _moments_init(inverse_mass_matrix.shape)
+        imm, sqrt, sqrt_inv = _initialize_mass_matrix(z_info[0], inverse_mass_matrix, dense_mass)
         rng_key, rng_key_ss = jax.random.split(rng_key)
         if adapt_step_size:
-            step_size = find_reasonable_step_size(step_size, inverse_mass_matrix, z_info, rng_key_ss)
-        return HMCAdaptState(step_size, inverse_mass_matrix, sqrt, sqrt_inv, ss_init(jnp.log(10 * step_size)),
-                             moments, jnp.array(0, dtype=jnp.result_type(int)), rng_key)
+            step_size = find_reasonable_step_size(step_size, imm, z_info, rng_key_ss)
+        return HMCAdaptState(step_size, imm, sqrt, sqrt_inv, ss_init(jnp.log(10 * step_size)), fresh(imm),
+                             jnp.array(0, dtype=jnp.result_type(int)), rng_key)
 
     def window_end(z_info, rng_key_ss, state):
         step_size, imm, sqrt, sqrt_inv, ss_state, moments, window_idx, rng_key = state
         if adapt_mass_matrix:
-            if isinstance(moments, dict):
-                done = {k: _moments_final(m) for k, m in moments.items()}
-                imm = {k: v[0] for k, v in done.items()}
-                sqrt = {k: v[1] for k, v in done.items()}
-                sqrt_inv = {k: v[2] for k, v in done.items()}
-                moments = {k: _moments_init(v.shape) for k, v in imm.items()}
-            else:
-                imm, sqrt, sqrt_inv = _moments_final(moments)
-                moments = _moments_init(imm.shape)
+            imm, sqrt, sqrt_inv = _unzip3(_each(lambda m: _moments_final(m, regularize_mass_matrix), moments))
+            moments = fresh(imm)
         if adapt_step_size:
             step_size = find_reasonable_step_size(step_size, imm, z_info, rng_key_ss)
             ss_state = ss_init(jnp.log(10) + jnp.log(step_size))
@@ -164,11 +169,7 @@ def warmup_adapter(num_adapt_steps, find_reasonable_step_size=None, adapt_step_s
             step_size = jnp.clip(step_size, finfo.tiny, finfo.max)
         middle = (0 < window_idx) & (window_idx < n_windows - 1)
         if adapt_mass_matrix:
-            x, g = flat(z_info.z, imm), flat(z_info.z_grad, imm)
-            if isinstance(moments, dict):
-                new = {k: _moments_update(x[k], g[k], m) for k, m in moments.items()}
-            else:
-                new = _moments_update(x, g, moments)
+            new = _each(_moments_update, _flat(z_info.z, imm), _flat(z_info.z_grad, imm), moments)
             moments = jax.tree.map(lambda a, b: jnp.where(middle, a, b), new, moments)
         at_end = t == ends[window_idx]
         window_idx = jnp.where(at_end, window_idx + 1, window_idx)

@@ -204,10 +204,12 @@ def diagnostics(ds: xr.Dataset) -> tuple[xr.Dataset, xr.Dataset, xr.Dataset]:
             results = list(pool.map(_block, [xb for _, xb in tasks]))
     else:
         results = [_block(xb) for _, xb in tasks]
+    parts = {name: [] for name in shapes}
+    for (name, _), r in zip(tasks, results):
+        parts[name].append(r)
     out = ({}, {}, {})
     for name, rest in shapes.items():
-        res = np.concatenate([r for (n, _), r in zip(tasks, results) if n == name], axis=1) if rest.size else \
-            np.empty((3, 0))
+        res = np.concatenate(parts[name], axis=1) if parts[name] else np.empty((3, 0))
         for k in range(3):
             out[k][name] = rest.copy(data=res[k].reshape(rest.shape))
     return tuple(xr.Dataset(o) for o in out)
