@@ -49,6 +49,7 @@ from bayespref.checks._draws import _require_fit
 from bayespref.errors import DataError, FitError, ModelError
 from bayespref.inference import fit as fit_fn
 from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
+from bayespref.inference.fit import sample_checks
 from bayespref.models import sites
 
 
@@ -131,7 +132,8 @@ class _Refitter:
         arrays = {**self.arrays, "_keep_comparison": jnp.asarray(keep_comparison),
                   "_keep_user": jnp.asarray(keep_user)}
         self.key, sub = jax.random.split(self.key)
-        run = run_nuts(self.masked, arrays, sub, self.settings, log_likelihood=False)
+        with sample_checks(self.fit.model):
+            run = run_nuts(self.masked, arrays, sub, self.settings, log_likelihood=False)
         self.n_runs += 1
         return {k: run.samples[k] for k in self.names}
 

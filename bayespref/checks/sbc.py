@@ -33,6 +33,7 @@ from bayespref.checks.plots import rank_histograms
 from bayespref.data.comparisons import Comparisons
 from bayespref.errors import DataError, ModelError
 from bayespref.inference.engine import NutsSettings, as_key, latent_sites, run_nuts
+from bayespref.inference.fit import sample_checks
 from bayespref.models import as_spec as _as_spec
 from bayespref.models.plackett_luce import ranking_data
 
@@ -180,7 +181,8 @@ def sbc(model, data, n_sims: int = 100, var_names=None, chains: int = 2, warmup:
         y = y_sim[i]
         if y.dtype.kind == "f":  # ties="half" simulations are 0/1 win fractions
             y = y.astype(np.float32)
-        run = run_nuts(fn, {**arrays, outcome: jax.numpy.asarray(y)}, keys[i], settings, log_likelihood=False)
+        with sample_checks(spec):
+            run = run_nuts(fn, {**arrays, outcome: jax.numpy.asarray(y)}, keys[i], settings, log_likelihood=False)
         post = {v: run.samples[v].reshape((-1,) + run.samples[v].shape[2:]) for v in names}
         draws_i = np.concatenate([_flatten(v, post[v], 1)[0] for v in names], axis=1)[keep]  # (L, P)
         ranks[i] = (draws_i < truth[i]).sum(0)

@@ -7,6 +7,7 @@ only validates, prepares the arrays and wraps the result in a :class:`~bayespref
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import warnings
@@ -15,6 +16,7 @@ from collections.abc import Mapping
 import arviz as az
 import jax
 import numpy as np
+import numpyro
 import xarray as xr
 from numpyro.infer import log_likelihood as _log_likelihood
 
@@ -37,7 +39,7 @@ from bayespref.inference.guides import HierarchicalGuide
 from bayespref.inference.laplace import USER_DRAWS_MAX, run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings, resolve_draws, resolve_target_accept
-from bayespref.models import FAMILIES, as_spec, sites
+from bayespref.models import FAMILIES, CustomModel, as_spec, sites
 from bayespref.models.centring import weight as centring_weight
 from bayespref.models.plackett_luce import is_rankings, ranking_data
 from bayespref.validate import FLAG, OneOf
@@ -132,7 +134,9 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
         if method == "auto":
             method, reason = choose_stream_method(settings, options)
             announce(method, reason, quiet=options.get("progress", getattr(settings, "progress", True)) is False)
-        result = _fit_stream(spec, data, method, seed, settings, log_likelihood, posterior_predictive, init, options)
+        with sample_checks(spec):
+            result = _fit_stream(spec, data, method, seed, settings, log_likelihood, posterior_predictive, init,
+                                 options)
         result.info["method_reason"] = reason
         return result
     if not (isinstance(data, Comparisons) or ranking_data(data)):
@@ -180,7 +184,8 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
         settings, extra["target_accept_reason"] = resolve_target_accept(settings, spec, data)
         settings, extra["draws_reason"] = resolve_draws(settings, spec, data)
     prepared = _prepare(spec, data, method, settings)
-    dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
+    with sample_checks(spec):
+        dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
     info = {**extra, **info}
     dt = spec.postprocess(dt, data)
     result = Fit(dt, spec, data, {"method": method, "method_reason": reason or "method=... was given",
@@ -308,6 +313,21 @@ def _stream_laplace(spec, source, fn, sizes, seed, settings):
 def _offering(capability: str, value: str) -> str:
     names = [name for name, cls in FAMILIES.items() if value in getattr(cls, capability)]
     return ", ".join(names) if names else "none"
+
+
+def sample_checks(spec):
+    """NumPyro's checks of each sample's support, off while a bayespref family is fitted.
+
+    NumPyro (0.22 and later) validates by default: every ``log_prob`` is masked by a check that its
+    value lies in the support (finite reals, the outcome codes, a zero sum), read when the density is
+    traced, so each gradient makes an extra pass over every array. bayespref checks its data before a
+    fit (:mod:`bayespref.data.validation`) and the samplers' parameters lie in their supports by
+    construction (NumPyro's transforms), so for its own families the checks can only cost; a
+    user's NumPyro function (:class:`~bayespref.models.CustomModel`) keeps them.
+    """
+    if isinstance(spec, CustomModel):
+        return contextlib.nullcontext()
+    return numpyro.validation_enabled(False)
 
 
 def _prepare(spec, data, method, settings) -> Prepared:

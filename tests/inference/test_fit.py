@@ -249,3 +249,40 @@ def test_init_warm_starts_a_fit_on_more_judgements_of_the_same_options():
     other = bp.load_dataset("citations").comparisons()
     with pytest.raises(bp.ModelError, match="same shapes and labels"):
         bp.fit(bp.BradleyTerry(), other, init=first, chains=1, warmup=50, draws=50, progress=False)
+
+
+def test_numpyro_sample_checks_are_off_while_a_family_is_fitted_and_only_then():
+    """bayespref checks its data itself; NumPyro's per-sample support checks cost a pass over every
+    array in every gradient, so they are off while one of bayespref's families is traced and back
+    on afterwards; a user's NumPyro function keeps them. The density is the same either way."""
+    import jax
+    import numpyro
+    import numpyro.distributions as dist
+    from numpyro.infer.util import log_density
+
+    from bayespref.inference.fit import sample_checks
+
+    before = dist.Normal(0.0, 1.0)._validate_args
+    spec = bp.Hierarchical(varying="worths", ties=True, position=True)
+    with sample_checks(spec):
+        assert dist.Normal(0.0, 1.0)._validate_args is False
+    assert dist.Normal(0.0, 1.0)._validate_args is before
+    with sample_checks(bp.models.CustomModel(lambda data, **_: None)):
+        assert dist.Normal(0.0, 1.0)._validate_args is before
+
+    sim = bp.simulate.arena(n_judges=20, battles_per_judge=15, seed=2)
+    data = bp.Comparisons.from_arena(sim.battles)
+    fn, arrays = spec.bind(data), spec.arrays(data)
+    point = {k: v[0] for k, v in numpyro.infer.Predictive(fn, num_samples=1)(jax.random.PRNGKey(0), arrays).items()
+             if k not in ("y", "user_worth")}
+
+    def density_and_size():
+        value = float(log_density(fn, (arrays,), {}, point)[0])
+        return value, len(jax.make_jaxpr(lambda p: log_density(fn, (arrays,), {}, p)[0])(point).jaxpr.eqns)
+
+    with numpyro.validation_enabled(True):
+        checked, n_checked = density_and_size()
+    with sample_checks(spec):
+        unchecked, n_unchecked = density_and_size()
+    assert unchecked == pytest.approx(checked, rel=1e-6)
+    assert n_unchecked < n_checked   # the support checks are gone from the traced density

@@ -40,12 +40,17 @@ def test_grouped_layout_gives_the_same_log_density(ragged, spec):
     grouped = spec.by_user_arrays(data)
     assert grouped is not None and grouped["mask"].sum() == data.n_comparisons
     prior = Predictive(fn, num_samples=3)(jax.random.PRNGKey(0), arrays)   # three points from the prior
-    density = jax.jit(lambda p, arr: log_density(fn, (arr,), {}, p)[0])
+    density = jax.jit(jax.value_and_grad(lambda p, arr: log_density(fn, (arr,), {}, p)[0]))
     for i in range(3):
         params = {k: v[i] for k, v in prior.items() if k not in ("y", "user_weight", "user_worth")}
-        per_comparison = density(params, arrays)
-        by_user = density(params, {**arrays, "by_user": grouped})
+        per_comparison, grad_flat = density(params, arrays)
+        by_user, grad_grouped = density(params, {**arrays, "by_user": grouped})
         assert abs(float(per_comparison) - float(by_user)) <= 1e-5 * abs(float(per_comparison))
+        # the gradients too (the per-comparison layout reads the users' effects through an
+        # optimisation barrier and flat indices, the grouped one through per-user gathers)
+        for k in grad_flat:
+            np.testing.assert_allclose(np.asarray(grad_flat[k]), np.asarray(grad_grouped[k]), rtol=1e-4,
+                                       atol=1e-4 * float(np.max(np.abs(grad_flat[k]))) + 1e-6, err_msg=k)
 
 
 def test_user_varying_worths_give_the_bradley_terry_likelihood_of_each_users_worths(ragged):
