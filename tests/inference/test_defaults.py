@@ -115,6 +115,7 @@ def test_fit_records_the_chosen_centring(hier_data):
 
 
 # -- mixtures: chains start at the best mode ----------------------------------------------------------
+@pytest.mark.slow  # 14 s; the mixtures' fits, which start from the mode search, stay in the default suite
 def test_mode_search_finds_a_mode_at_least_as_good_as_the_truth():
     sim = bp.simulate.latent_types(n_users=80, comparisons_per_user=15, n_options=5, n_types=3, worth_sd=1.5, seed=4)
     data = sim.comparisons()

@@ -270,15 +270,17 @@ def test_numpyro_sample_checks_are_off_while_a_family_is_fitted_and_only_then():
     with sample_checks(bp.models.CustomModel(lambda data, **_: None)):
         assert dist.Normal(0.0, 1.0)._validate_args is before
 
-    sim = bp.simulate.arena(n_judges=20, battles_per_judge=15, seed=2)
+    sim = bp.simulate.arena(n_judges=6, battles_per_judge=8, seed=2)
     data = bp.Comparisons.from_arena(sim.battles)
     fn, arrays = spec.bind(data), spec.arrays(data)
-    point = {k: v[0] for k, v in numpyro.infer.Predictive(fn, num_samples=1)(jax.random.PRNGKey(0), arrays).items()
-             if k not in ("y", "user_worth")}
+
+    prior = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(arrays)   # a point from the prior
+    point = {k: site["value"] for k, site in prior.items() if site["type"] == "sample" and not site["is_observed"]}
 
     def density_and_size():
-        value = float(log_density(fn, (arrays,), {}, point)[0])
-        return value, len(jax.make_jaxpr(lambda p: log_density(fn, (arrays,), {}, p)[0])(point).jaxpr.eqns)
+        def density(p):
+            return log_density(fn, (arrays,), {}, p)[0]
+        return float(jax.jit(density)(point)), len(jax.make_jaxpr(density)(point).jaxpr.eqns)
 
     with numpyro.validation_enabled(True):
         checked, n_checked = density_and_size()

@@ -135,6 +135,7 @@ def _arena_worths():
                                                                                                correlated=False)
 
 
+@pytest.mark.slow  # 11-14 s end-to-end fit; the paired design's exactness tests stay in the default suite
 def test_fit_leaves_the_users_draws_out_above_the_budget(monkeypatch, capsys):
     """A worths-only fit with independent SDs runs on the paired design; with a draws budget below users
     x effects x draws it holds the population's draws only, without the log likelihood, and says so."""

@@ -102,6 +102,7 @@ def test_user_subsampled_elbo_is_unbiased(ragged):
 
 
 @pytest.mark.filterwarnings("ignore::bayespref.errors.ConvergenceWarning")
+@pytest.mark.slow  # 19-22 s end to end (user-batch SVI, then NUTS from it); the layout and ELBO scaling stay in the default suite
 def test_user_batches_structured_guide_and_nuts_init(ragged):
     """SVI on batches of users with the structured guide, then NUTS started from its draws."""
     _, data = ragged

@@ -49,6 +49,7 @@ def _check_density(out):
         assert case["grad_rel"] < 1e-5, (name, case)
 
 
+@pytest.mark.slow  # 22-25 s: 8-device worker processes for every shardable configuration
 def test_sharded_log_density_and_gradient_equal_one_device():
     out = _worker("density_quick")
     assert {"Hierarchical(features, covariates)", "BradleyTerry(worths, position)"} <= set(out["cases"])
