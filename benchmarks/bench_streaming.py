@@ -18,6 +18,16 @@ per phase (``peak_rss_mb_by_phase``: reader scan, set-up and first chunk read, f
     python benchmarks/bench_streaming.py --users 20000 --json /tmp/s.json   # 2M, quicker
     python benchmarks/bench_streaming.py --method laplace --users 20000 --file-users 2000 --chunk-users 2000
 
+``--design arena``: an Arena-style table instead (``ARENA_MODELS`` models, each judge in one of
+three regions; judge worths = base + region shift + N(0, 0.3^2) per model, centred; Davidson ties
+with log nu = -1.5; columns ``model_a``, ``model_b``, ``outcome`` 1 / 0 / 0.5, ``judge``, ``region``),
+fitted as ``bp.Hierarchical(varying="worths", covariates=["region"], ties=True)`` (the paired Laplace
+design; SVI with the hierarchical guide), with the recovery of the worths, region effects, judge SDs
+and the tie parameter:
+
+    python benchmarks/bench_streaming.py --design arena --method laplace --users 20000 --per-user 50 \
+        --file-users 2000 --chunk-users 5000
+
 JSON to ``benchmarks/results/scaling/streaming_<method>_<N>.json`` (``--json`` to override).
 """
 
@@ -70,6 +80,45 @@ def write_dataset(path: pathlib.Path, users: int, per_user: int, file_users: int
     mean = w_sum / users
     return {"mu": mu.tolist(), "user_sd": USER_SD, "sample_mean": mean.tolist(),
             "sample_sd": np.sqrt(w_sq / users - mean ** 2).tolist()}
+
+
+ARENA_MODELS, ARENA_REGIONS, ARENA_SD, ARENA_LOG_TIE = 100, ("americas", "asia", "europe"), 0.3, -1.5
+
+
+def arena_truth(seed: int) -> dict:
+    """The Arena design's population: base worths (centred), each region's shift (americas: 0)."""
+    rng = np.random.default_rng(seed + 1)
+    base = np.linspace(1.5, -1.5, ARENA_MODELS)
+    shift = rng.normal(0.0, 0.3, (len(ARENA_REGIONS), ARENA_MODELS)) * np.array([0.0, 1.0, 1.0])[:, None]
+    shift -= shift.mean(1, keepdims=True)
+    return {"worth": base - base.mean(), "shift": shift}
+
+
+def write_arena(path: pathlib.Path, users: int, per_user: int, file_users: int, seed: int = 0) -> dict:
+    """Write an Arena-style table (one Parquet file per ``file_users`` judges); return the truth."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    truth = arena_truth(seed)
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    for i, lo in enumerate(range(0, users, file_users)):
+        u = np.arange(lo, min(lo + file_users, users))
+        region = rng.integers(0, len(ARENA_REGIONS), len(u))
+        w = truth["worth"] + truth["shift"][region] + ARENA_SD * rng.normal(size=(len(u), ARENA_MODELS))
+        n = len(u) * per_user
+        a = rng.integers(0, ARENA_MODELS, n)
+        b = (a + rng.integers(1, ARENA_MODELS, n)) % ARENA_MODELS
+        k = np.repeat(np.arange(len(u)), per_user)
+        d = w[k, a] - w[k, b]
+        p = np.exp(np.stack([d / 2, -d / 2, np.full_like(d, ARENA_LOG_TIE)], -1))
+        code = (rng.random(n)[:, None] > np.cumsum(p / p.sum(-1, keepdims=True), -1)).sum(-1)
+        cols = {"model_a": a.astype(np.int32), "model_b": b.astype(np.int32),
+                "outcome": np.array([1.0, 0.0, 0.5])[code], "judge": u[k].astype(np.int64),
+                "region": np.asarray(ARENA_REGIONS)[region[k]]}
+        pq.write_table(pa.table(cols), path / f"part-{i:05d}.parquet")
+    return {"worth": truth["worth"].tolist(), "shift": truth["shift"].tolist(), "user_sd": ARENA_SD,
+            "log_tie": ARENA_LOG_TIE}
 
 
 class PhasePeaks:
@@ -167,7 +216,7 @@ def instrument(pc, peaks: PhasePeaks, method: str = "svi") -> None:
 
 
 def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, seed: int,
-           method: str = "svi") -> dict:
+           method: str = "svi", design: str = "features") -> dict:
     peaks = PhasePeaks()
     peaks.enter("imports")
     use_checkout()
@@ -178,8 +227,14 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
 
     peaks.enter("reader scan")
     t0 = time.perf_counter()
-    pc = ParquetComparisons(path, a="a", b="b", outcome="y", user="u",
-                            features=[f"f{f}" for f in range(FEATURES)])
+    if design == "arena":
+        pc = ParquetComparisons(path, a="model_a", b="model_b", outcome="outcome", user="judge",
+                                user_covariates=["region"])
+        spec = bp.Hierarchical(varying="worths", covariates=["region"], ties=True)
+    else:
+        pc = ParquetComparisons(path, a="a", b="b", outcome="y", user="u",
+                                features=[f"f{f}" for f in range(FEATURES)])
+        spec = bp.Hierarchical()
     scan_s = time.perf_counter() - t0
     peaks.enter("set-up + first chunk read")
     instrument(pc, peaks, method)
@@ -187,15 +242,16 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if method == "svi":
-            fit = bp.fit(bp.Hierarchical(), pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
+            fit = bp.fit(spec, pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
                          chunk_users=chunk_users, steps=steps, lr=lr, num_samples=200, progress=False, seed=seed)
         else:
-            fit = bp.fit(bp.Hierarchical(), pc, method="laplace", chunk_users=chunk_users, num_samples=200,
+            fit = bp.fit(spec, pc, method="laplace", chunk_users=chunk_users, num_samples=200,
                          progress=False, seed=seed)
     fit_s = time.perf_counter() - t1
     peaks.enter("summaries")
     post = fit.idata.posterior
-    out = {"method": method, "N": pc.n_comparisons, "U": pc.n_users, "D": FEATURES,
+    out = {"method": method, "design": design, "N": pc.n_comparisons, "U": pc.n_users,
+           "D": ARENA_MODELS if design == "arena" else FEATURES,
            "chunk_users": fit.info["chunk_users"], "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s}
     if method == "svi":
         out.update({"user_batch": user_batch, "lr": lr, "max_steps": steps,
@@ -208,20 +264,47 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
                                          "laplace_covariance", "laplace_importance", "laplace_importance_draws",
                                          "setup_s", "optimise_s", "covariance_s", "draws_s", "laplace_s")})
         out["pass_s"] = info["optimise_s"] / max(info["laplace_evaluations"], 1)
-    out.update({"weight_mean": post["weight"].mean(("chain", "draw")).values.tolist(),
-            "weight_sd": post["weight"].std(("chain", "draw")).values.tolist(),
-            "sd_weight_mean": post["sd_weight"].mean(("chain", "draw")).values.tolist(),
-            "sd_weight_sd": post["sd_weight"].std(("chain", "draw")).values.tolist(),
-            "user_draws": fit.info["user_draws"]})
+    sites = ("worth", "group_worth", "sd_worth", "log_tie") if design == "arena" else ("weight", "sd_weight")
+    for site in sites:
+        out[f"{site}_mean"] = post[site].mean(("chain", "draw")).values.tolist()
+        out[f"{site}_sd"] = post[site].std(("chain", "draw")).values.tolist()
+    if design == "arena":  # the options in the reader's (sorted) order, as the truth's model codes
+        out["options"] = [int(o) for o in pc.options]
+    out["user_draws"] = fit.info["user_draws"]
     by_phase = peaks.result()
     # the high-water mark is reset per phase (and ru_maxrss with it): the peak is the largest phase's
     return {**out, "peak_rss_mb": max(max(by_phase.values()), peak_rss_mb()), "peak_rss_mb_by_phase": by_phase,
             "peak_rss_sampled": peaks.sampled}
 
 
+def feature_errors(out: dict, truth: dict) -> dict:
+    err = np.abs(np.asarray(out["weight_mean"]) - np.asarray(truth["mu"]))
+    err_sample = np.abs(np.asarray(out["weight_mean"]) - np.asarray(truth["sample_mean"]))
+    sd = np.asarray(out["sd_weight_mean"])
+    return {"weight_max_abs_error": float(err.max()),
+            "weight_max_abs_error_vs_sample_mean": float(err_sample.max()),
+            "sd_weight_max_abs_error": float(np.max(np.abs(sd - USER_SD))),
+            "sd_weight_max_abs_error_vs_sample_sd": float(np.max(np.abs(sd - np.asarray(truth["sample_sd"]))))}
+
+
+def arena_errors(out: dict, truth: dict) -> dict:
+    """Errors against the truth in posterior SDs (|z|) and the share of 90% intervals (normal) covering it."""
+    order = np.asarray(out["options"])
+    want = {"worth": np.asarray(truth["worth"])[order],
+            "group_worth": (np.asarray(truth["shift"])[1:] - np.asarray(truth["shift"])[:1])[:, order],
+            "sd_worth": np.full(len(order), truth["user_sd"]), "log_tie": np.asarray(truth["log_tie"])}
+    res = {}
+    for site, t in want.items():
+        z = np.abs(np.asarray(out[f"{site}_mean"]) - t) / np.asarray(out[f"{site}_sd"])
+        res[f"{site}_max_abs_z"] = float(np.max(z))
+        res[f"{site}_coverage90"] = float(np.mean(z <= 1.645))
+    return res
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", choices=("svi", "laplace"), default="svi")
+    p.add_argument("--design", choices=("features", "arena"), default="features")
     p.add_argument("--users", type=int, default=200_000)
     p.add_argument("--per-user", type=int, default=100)
     p.add_argument("--file-users", type=int, default=10_000, help="users per Parquet file written")
@@ -241,12 +324,13 @@ def main(argv=None):
     tmp = a.dir or pathlib.Path(tempfile.mkdtemp(prefix="bayespref_stream_"))
     try:
         t = time.perf_counter()
-        truth = write_dataset(tmp / "judgements", a.users, a.per_user, a.file_users, a.seed)
+        write = write_arena if a.design == "arena" else write_dataset
+        truth = write(tmp / "judgements", a.users, a.per_user, a.file_users, a.seed)
         write_s = time.perf_counter() - t
         disk_mb = sum(f.stat().st_size for f in (tmp / "judgements").glob("*.parquet")) / 2 ** 20
         print(f"wrote {a.users * a.per_user:,} judgements ({disk_mb:.0f} MiB) in {write_s:.0f} s", flush=True)
         kw = {"path": str(tmp / "judgements"), "user_batch": a.user_batch, "chunk_users": a.chunk_users,
-              "steps": a.steps, "lr": a.lr, "seed": a.seed, "method": a.method}
+              "steps": a.steps, "lr": a.lr, "seed": a.seed, "method": a.method, "design": a.design}
         # the system allocator for Arrow's buffers and two malloc arenas: freed batch and chunk buffers
         # go back to the OS instead of staying in allocator caches (peak RSS is what is measured)
         env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "2"}
@@ -256,19 +340,14 @@ def main(argv=None):
     finally:
         if not a.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    err = np.abs(np.asarray(out["weight_mean"]) - np.asarray(truth["mu"]))
-    err_sample = np.abs(np.asarray(out["weight_mean"]) - np.asarray(truth["sample_mean"]))
     report = {"machine_load": loadavg(), "write_s": write_s, "disk_mib": disk_mb, "truth": truth, **out,
-              "weight_max_abs_error": float(err.max()),
-              "weight_max_abs_error_vs_sample_mean": float(err_sample.max()),
-              "sd_weight_max_abs_error": float(np.max(np.abs(np.asarray(out["sd_weight_mean"]) - USER_SD))),
-              "sd_weight_max_abs_error_vs_sample_sd": float(np.max(np.abs(np.asarray(out["sd_weight_mean"])
-                                                                         - np.asarray(truth["sample_sd"])))),
+              **(arena_errors(out, truth) if a.design == "arena" else feature_errors(out, truth)),
               "rss_limit_mb": 3072, "rss_ok": out["peak_rss_mb"] <= 3072}
     print(json.dumps(report, indent=1), flush=True)
     n = out["N"]
     tag = f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
-    write_json(a.json or RESULTS_DIR / "scaling" / f"streaming_{a.method}_{tag}.json", report)
+    name = f"streaming_{a.method}_{tag}.json" if a.design == "features" else f"streaming_arena_{a.method}_{tag}.json"
+    write_json(a.json or RESULTS_DIR / "scaling" / name, report)
     return report
 
 

@@ -28,6 +28,7 @@ from bayespref.inference.auto import announce, choose_method, choose_stream_meth
 from bayespref.inference.engine import (
     as_key,
     draws_with_deterministics,
+    empty_rows,
     init_from_draws,
     init_from_modes,
     mass_from_draws,
@@ -40,6 +41,7 @@ from bayespref.inference.laplace import USER_DRAWS_MAX, run_laplace
 from bayespref.inference.result import Fit
 from bayespref.inference.settings import SETTINGS, make_settings, resolve_draws, resolve_target_accept
 from bayespref.models import FAMILIES, CustomModel, as_spec, sites
+from bayespref.models.base import _labels
 from bayespref.models.centring import weight as centring_weight
 from bayespref.models.plackett_luce import is_rankings, ranking_data
 from bayespref.validate import FLAG, OneOf
@@ -202,14 +204,16 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
 def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_predictive, init, options) -> Fit:
     """SVI or Laplace on a Parquet dataset streamed in chunks of whole users.
 
-    Covers :class:`~bayespref.Hierarchical` with user-varying feature weights, no option worths and
-    no covariates (the grouped layout the stream yields). ``method="svi"``
+    Covers :class:`~bayespref.Hierarchical` with user random effects in the grouped layout the stream
+    yields: user-varying worths and / or feature weights, pooled worths, user covariates, Davidson
+    ties and the position effect. ``method="svi"``
     (:func:`~bayespref.inference.engine.run_svi_stream`): ``user_batch_size`` users per step and
     ``chunk_users`` users held in memory. ``method="laplace"``
-    (:func:`~bayespref.inference.laplace.run_laplace_stream`, logit link, no ties): every L-BFGS
+    (:func:`~bayespref.inference.laplace.run_laplace_stream`, the models of the in-memory Laplace
+    method, :func:`~bayespref.inference.laplace.check_supported`): every L-BFGS
     evaluation of the globals is one pass over the chunks of ``chunk_users`` users. The returned
-    :class:`Fit` holds draws of the population sites (``weight``, ``sd_weight``, ``corr_chol``, ...)
-    and, when users x effects x draws is at most 2e7, of ``z`` and ``user_weight``; no
+    :class:`Fit` holds draws of the population sites (``worth``, ``weight``, ``sd_*``, ``group_*``, ...)
+    and, when users x effects x draws is at most 2e7, of ``z`` and the users' effects; no
     log-likelihood or observed-data groups. ``fit.data`` is the :class:`ParquetComparisons` itself:
     sizes, options, users and features, enough for ``summary()``, ``repr`` and ``fit.info``;
     anything that needs the comparisons in memory (``predict()`` on the training data,
@@ -226,25 +230,25 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
                          "ParquetComparisons.")
     check_seed(seed)
     settings = make_settings(method, settings, **options)
-    nf = len(source.features)
-    if not isinstance(spec, Hierarchical) or spec.resolved_varying(nf) != ("features",) or \
-            spec.resolved_worths(nf) or not spec.random_effects or not nf:
-        raise ModelError("A ParquetComparisons is fitted in the grouped layout: Hierarchical with user-varying "
-                         "feature weights (varying='features'), no option worths (worths=None or False) and "
-                         f"random effects, on at least one feature; got {spec!r}.")
-    if tuple(spec.feature_names(source)) != tuple(source.features) or spec.covariate_names(source):
-        raise ModelError("A ParquetComparisons fit uses all the features the reader was given and no user "
-                         "covariates: choose the features with ParquetComparisons(features=[...]).")
+    if not isinstance(spec, Hierarchical) or not spec.random_effects:
+        raise ModelError("A ParquetComparisons is fitted in the grouped layout, by users: Hierarchical with user "
+                         f"random effects (user-varying worths and / or feature weights); got {spec!r}.")
+    spec.check(source)
+    if tuple(spec.feature_names(source)) != tuple(source.features):
+        raise ModelError("A ParquetComparisons fit uses all the features the reader was given: choose the "
+                         "features with ParquetComparisons(features=[...]).")
     sizes = spec.sizes(source)
     fn = spec.bind(source)
+    pop = _stream_user_arrays(spec, source)
+    keys = ("y", "mask") + (("dx",) if sizes["n_features"] else ()) + (("a", "b") if spec.uses_worths(source) else ())
     if method == "svi":
-        draws, info, extra = _stream_svi(spec, source, fn, sizes, seed, settings)
+        draws, info, extra = _stream_svi(spec, source, fn, sizes, seed, settings, pop, keys)
     else:
-        draws, info, extra = _stream_laplace(spec, source, fn, sizes, seed, settings)
+        draws, info, extra = _stream_laplace(spec, source, fn, sizes, seed, settings, pop, keys)
     dims = dict(spec.dims(sizes))
-    effects = np.asarray([f"{sites.WEIGHT}[{f}]" for f in source.features], dtype=str)
-    coords = {"feature": np.asarray(source.features, dtype=str), "user": np.asarray(source.users).astype(str),
-              "effect": effects, "effect_bis": effects}
+    coords = spec.coords(source, obs=False)
+    effects = _effect_names(spec, source, sizes)
+    coords["effect"] = coords["effect_bis"] = effects
     dt = az.from_dict({"posterior": draws}, coords=coords, dims=dims)
     for name, group in extra.items():
         dt[name] = group
@@ -252,7 +256,17 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
                                   "user_draws": sites.Z in draws})
 
 
-def _stream_svi(spec, source, fn, sizes, seed, settings):
+def _stream_user_arrays(spec, source) -> dict:
+    """The model's user-level arrays of a stream, held in memory: the covariates it uses (users, P) and,
+    with ``interactions``, the group effects' mask."""
+    cidx = [list(source.covariate_names).index(c) for c in spec.covariate_names(source)]
+    out = {"covariates": jax.numpy.asarray(np.asarray(source.covariate_design, np.float32)[:, cidx])}
+    if spec.interactions:
+        out["group_mask"] = jax.numpy.asarray(spec.group_mask(source))
+    return out
+
+
+def _stream_svi(spec, source, fn, sizes, seed, settings, pop, keys):
     from bayespref.inference.engine import run_svi_stream, svi_stream_draws
 
     ubs = settings.user_batch_size
@@ -273,10 +287,12 @@ def _stream_svi(spec, source, fn, sizes, seed, settings):
     elif settings.guide != "normal":
         raise ModelError(f"guide={settings.guide!r}: a streamed fit needs per-user guide parameters indexed by "
                          "user: use guide='normal' or 'hierarchical'.")
-    res = run_svi_stream(fn, source, source.n_users, seed, run_settings, chunk_users)
-    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.resolved_correlated(nf) else [])
+    res = run_svi_stream(fn, source, source.n_users, seed, run_settings, chunk_users, pop, keys)
+    n_eff = sum(n for _, n in spec.effect_blocks(sizes["n_options"], nf))
+    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.resolved_correlated(n_eff) else [])
+    user_sites = [sites.Z] + [sites.user(name) for name, _ in spec.effect_blocks(sizes["n_options"], nf)]
     draws = svi_stream_draws(fn, res, source.n_users, jax.random.fold_in(as_key(seed), 1), settings.num_samples,
-                             population, [sites.Z, sites.user(sites.WEIGHT)])
+                             population, user_sites, pop)
     loss = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))
     info = {"chunk_users": chunk_users, "streamed": True, "steps": res.steps, "max_steps": settings.steps,
             "converged": bool(res.converged), "svi_step_seconds": res.step_seconds, "epochs": res.epochs}
@@ -286,7 +302,7 @@ def _stream_svi(spec, source, fn, sizes, seed, settings):
     return draws, info, {"svi": loss}
 
 
-def _stream_laplace(spec, source, fn, sizes, seed, settings):
+def _stream_laplace(spec, source, fn, sizes, seed, settings, pop, keys):
     from bayespref.inference.laplace import run_laplace_stream
 
     U = source.n_users
@@ -294,13 +310,10 @@ def _stream_laplace(spec, source, fn, sizes, seed, settings):
         raise ModelError("A ParquetComparisons fit streams its user chunks through one device: leave devices unset "
                          "(devices=N splits comparisons held in memory, a bayespref.Comparisons).")
     chunk_users = settings.chunk_users or min(U, 20_000)
-    latent, info = run_laplace_stream(spec, source, sizes, seed, settings, chunk_users)
+    latent, info = run_laplace_stream(spec, source, sizes, seed, settings, chunk_users, pop)
     draws = latent
     if sites.Z in latent:  # the users' effects from z, with every user's (empty) rows: the draws need no data
-        f = sizes["n_features"]
-        empty = {"covariates": jax.numpy.zeros((U, 0)),
-                 "by_user": {"dx": jax.numpy.zeros((U, f, 1)), "y": jax.numpy.zeros((U, 1), np.int32),
-                             "mask": jax.numpy.zeros((U, 1), bool)}}
+        empty = {**pop, "by_user": empty_rows(U, keys, sizes["n_features"])}
         draws = draws_with_deterministics(fn, empty, latent)
     if not info["laplace_converged"]:
         warnings.warn(f"method='laplace': L-BFGS stopped without converging ({info['laplace_message']}); "
@@ -367,8 +380,8 @@ def _effect_names(spec, data, sizes):
         return None
     names = []
     for name, _ in blocks:
-        labels = spec.coords(data)[sites.block_dim(name)]
-        names += [f"{name}[{x}]" for x in labels]
+        labels = data.options if name == sites.WORTH else spec.feature_names(data)
+        names += [f"{name}[{x}]" for x in _labels(labels)]
     return np.asarray(names, dtype=str)
 
 

@@ -196,7 +196,8 @@ def run_laplace(spec, data, arrays, grouped, sizes, seed, settings: LaplaceSetti
         return _run(spec, data, arrays, grouped, sizes, seed, settings)
 
 
-def run_laplace_stream(spec, source, sizes, seed, settings: LaplaceSettings, chunk_users: int) -> tuple[dict, dict]:
+def run_laplace_stream(spec, source, sizes, seed, settings: LaplaceSettings, chunk_users: int,
+                       pop_arrays: dict) -> tuple[dict, dict]:
     """:func:`run_laplace` on comparisons streamed from disk in chunks of ``chunk_users`` whole users
     (:meth:`~bayespref.data.readers.parquet_stream.ParquetComparisons.chunks`), never the whole table.
 
@@ -205,9 +206,11 @@ def run_laplace_stream(spec, source, sizes, seed, settings: LaplaceSettings, chu
     modes (users x effects floats) stay in memory, indexed by global user id, and start the next
     evaluation's Newton searches. One more pass at the mode gives the modes, the covariance ("opg":
     the users' scores; "hessian": each chunk's Hessian, forward over reverse) and the users' draws.
+    ``pop_arrays`` holds the user-level arrays in memory: every user's covariates (users, P), and
+    the group effects' mask with ``interactions``.
     """
     with _x64():
-        return _run_stream(spec, source, sizes, seed, settings, chunk_users)
+        return _run_stream(spec, source, sizes, seed, settings, chunk_users, pop_arrays)
 
 
 class _Globals:
@@ -620,25 +623,35 @@ def _split_users(D, z_init, devices: int):
     return out, sharding.place(padded(z_init), rows)
 
 
-def _run_stream(spec, source, sizes, seed, settings, chunk_users):
+def _run_stream(spec, source, sizes, seed, settings, chunk_users, pop_arrays):
     from bayespref.inference.engine import STREAM_USER_DRAWS
 
-    check_supported(spec, source, sizes, outcomes=False)  # the reader checked every outcome is 0 or 1
+    check_supported(spec, source, sizes, outcomes=False)  # the reader checked every outcome code
     how = _covariance_kind(settings, int(sizes["n_users"]))
     t_start = time.perf_counter()
-    U, F, K, S_ = int(sizes["n_users"]), int(sizes["n_features"]), importance_draws(settings, False), settings.num_samples
-    pop_arrays = {"covariates": jnp.zeros((U, 0), jnp.float32)}  # the stream's scope: no covariates
+    paired = paired_design(spec, sizes)
+    U, K, S_ = int(sizes["n_users"]), importance_draws(settings, paired), settings.num_samples
+    J = int(source.max_per_user)
+    # the users' effects, and the normals each user's draws take (paired design: effects + slots)
+    F = sum(n for _, n in spec.effect_blocks(sizes["n_options"], sizes["n_features"]))
+    extra = J if paired else 0
     G = _Globals(spec, sizes, pop_arrays, settings)
+    cov_all = np.asarray(pop_arrays["covariates"], np.float32)
 
     key = as_key(seed)
     k_eps, k_glob, k_user = jax.random.split(jax.random.fold_in(key, 7), 3)
-    # the importance draws: held whole when users x effects x K is at most STREAM_USER_DRAWS floats
-    # (80 MB), drawn with the in-memory method's key, so the objective is the in-memory one whatever
-    # the chunk size; above that, drawn for each chunk from fold_in(key, chunk index) (the same at
-    # every pass, so the objective stays deterministic; it then depends on chunk_users)
-    held = K * U * F <= STREAM_USER_DRAWS
-    eps_all = np.asarray(jax.random.normal(k_eps, (K, U, F), jnp.float32)) if K and held else None
+    # the importance draws: held whole when users x (effects + extra) x K is at most STREAM_USER_DRAWS
+    # floats (80 MB), drawn with the in-memory method's key, so the objective is the in-memory one
+    # whatever the chunk size; above that, drawn for each chunk from fold_in(key, chunk index) (the
+    # same at every pass, so the objective stays deterministic; it then depends on chunk_users)
+    held = K * U * (F + extra) <= STREAM_USER_DRAWS
+    eps_all = np.asarray(jax.random.normal(k_eps, (K, U, F + extra), jnp.float32)) if K and held else None
     passes = [0]
+
+    def design(raw):
+        if paired:  # worths only, independent SDs: each comparison's two options
+            return {"a": jnp.asarray(raw["a"], jnp.int32), "b": jnp.asarray(raw["b"], jnp.int32)}
+        return {"dx": user_design(spec, source, raw, sizes)}
 
     def blocks():
         """One pass over the data: (user ids with padding at 0, which are real users, the block D)."""
@@ -647,11 +660,11 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
             valid = raw["users"] >= 0
             idx = np.where(valid, raw["users"], 0)
             eps = (None if K == 0 else jnp.asarray(eps_all[:, idx]) if held else
-                   jax.random.normal(jax.random.fold_in(k_eps, i), (K, len(idx), F), jnp.float32))
-            yield idx, valid, {"dx": jnp.asarray(raw["dx"], jnp.float32), "y": jnp.asarray(raw["y"], jnp.float32),
+                   jax.random.normal(jax.random.fold_in(k_eps, i), (K, len(idx), F + extra), jnp.float32))
+            yield idx, valid, {**design(raw), "y": jnp.asarray(raw["y"], jnp.float32),
                                "mask": jnp.asarray(raw["mask"], jnp.float32),
-                               "cov": jnp.zeros((len(idx), 0), jnp.float32), "eps": eps, "pop": pop_arrays,
-                               "valid": jnp.asarray(valid)}
+                               "cov": jnp.asarray(np.where(valid[:, None], cov_all[idx], 0.0)), "eps": eps,
+                               "pop": pop_arrays, "valid": jnp.asarray(valid)}
 
     def start(z, idx, valid):  # a padding user starts (and stays) at 0
         return jnp.asarray(np.where(valid[:, None], z[idx], 0.0), jnp.float32)
@@ -692,17 +705,17 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
         scores = G.scores()
     else:  # each chunk's Hessian of its data term, in blocks of Hessian-vector products (one program)
         chunk_hessian = _block_hessian(lambda v, zh, D_: G.data_term(v, zh, D_)[0], x.size,
-                                       _hvp_block(chunk_users, (None, F, source.max_per_user)))
+                                       _hvp_block(chunk_users, (None, F, J)))
     user_draws = jax.jit(G.user_draws)
     if with_users:
-        e = np.asarray(jax.random.normal(k_user, (S_, U, F), jnp.float32))  # the in-memory method's draws
+        e = np.asarray(jax.random.normal(k_user, (S_, U, F + extra), jnp.float32))  # the in-memory method's draws
         z_draws = np.zeros((S_, U, F), np.float32)
     z_hat = np.zeros((U, F), np.float32)
     for idx, valid, D in blocks():
         zc = chunk_value_grad(x, start(state["z"], idx, valid), D)[0][1][0]
         z_hat[idx[valid]] = np.asarray(zc)[valid]
         if how == "opg":
-            Du = {k: D[k] for k in ("dx", "y", "mask", "cov", "eps") if D.get(k) is not None}
+            Du = {k: D[k] for k in ("dx", "a", "b", "y", "mask", "cov", "eps") if D.get(k) is not None}
             s = np.asarray(scores(x, pop_arrays, Du, zc), float)[valid]
             H += s.T @ s
         else:
@@ -719,5 +732,5 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users):
     info = _info(settings, how, res, state, t_start, t_opt, opt_s, t_cov, cov_s, K)
     info.update({"streamed": True, "chunk_users": int(chunk_users), "laplace_passes": passes[0],
                  "laplace_importance_draws": "none" if K == 0 else "held" if held else "per chunk",
-                 "user_draws": bool(with_users)})
+                 "user_draws": bool(with_users), "laplace_design": "pairs" if paired else "dense"})
     return {k: v[None] for k, v in draws.items()}, info

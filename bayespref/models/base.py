@@ -280,17 +280,20 @@ class ModelSpec:
         ties = getattr(self, "ties", False)
         if ranking_data(data):
             return self._check_rankings(data, link, ties)
+        # judgements won by b, by a, and ties; a reader streamed from disk counted them in its scan
+        counts = getattr(data, "outcome_counts", None)
+        if counts is None:
+            y = np.asarray(data.y)
+            counts = np.bincount(y[(y >= 0) & (y <= 2)], minlength=3)
         if data.has_ties and not ties:
-            n = int(np.sum(data.y == 2))
             raise ModelError(
-                f"The data hold {n} tied comparisons (outcome 0.5) but {type(self).__name__} was "
+                f"The data hold {int(counts[2])} tied comparisons (outcome 0.5) but {type(self).__name__} was "
                 "built with ties=False. Use ties=True (Davidson ties) or remove the ties explicitly."
             )
         if ties in (True, "davidson") and link != "logit":
             raise ModelError("Davidson ties need link='logit'; use ties='half' or ties=False with link='probit'.")
         if getattr(self, "position", False):
-            yy = data.y[data.y != 2]
-            if yy.size and (np.all(yy == 1) or np.all(yy == 0)):
+            if counts[0] + counts[1] and not (counts[0] and counts[1]):
                 raise ModelError(
                     "position=True, but every decided comparison was won by the same position "
                     "(e.g. data given as winner/loser or chosen/rejected), so the order effect is not "
@@ -428,14 +431,17 @@ class ModelSpec:
         """The NumPyro function with this spec's static sizes bound (``fn(data_arrays, ...)``)."""
         return functools.partial(self.model, **self.sizes(data))
 
-    def coords(self, data) -> dict[str, np.ndarray]:
+    def coords(self, data, *, obs: bool = True) -> dict[str, np.ndarray]:
+        """ArviZ coords of the fit's dims; ``obs=False`` leaves out the observations' (data streamed from
+        disk have no per-observation groups)."""
         out = {
             "option": _labels(data.options),
             "user": _labels(data.users),
             "feature": np.asarray(self.feature_names(data), dtype=str),
             "covariate": np.asarray(self.covariate_names(data), dtype=str),
-            data.obs_dim: np.arange(data.n_obs),
         }
+        if obs:
+            out[data.obs_dim] = np.arange(data.n_obs)
         if ranking_data(data):
             out["slot"] = np.arange(data.max_items)
             if data.max_tie > 2 and getattr(self, "ties", False) in (True, "davidson"):

@@ -145,7 +145,7 @@ def test_streamed_laplace_errors(pair):
         bp.fit(bp.Hierarchical(), pc, method="laplace", user_batch_size=10)
     with pytest.raises(ModelError, match="logit link"):
         bp.fit(bp.Hierarchical(link="probit"), pc, method="laplace")
-    with pytest.raises(ModelError, match="grouped layout"):
+    with pytest.raises(ModelError, match="every effect the model uses must vary by user"):
         bp.fit(bp.Hierarchical(varying="worths", worths=True), pc, method="laplace")
     with pytest.raises(ModelError, match="covariance"):
         bp.fit(bp.Hierarchical(), pc, method="laplace", covariance="exact")

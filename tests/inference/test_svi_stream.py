@@ -56,8 +56,10 @@ def test_streamed_input_is_svi_or_laplace_only(pair):
         bp.fit(bp.Hierarchical(), pc, method="nuts")
     with pytest.raises(ModelError, match="user_batch_size"):
         bp.fit(bp.Hierarchical(), pc, method="svi")
-    with pytest.raises(ModelError, match="grouped layout"):
-        bp.fit(bp.Hierarchical(varying="worths", worths=True), pc, method="svi", user_batch_size=10)
+    with pytest.raises(ModelError, match="grouped layout, by users"):
+        bp.fit(bp.BradleyTerry(), pc, method="svi", user_batch_size=10)
+    with pytest.raises(ModelError, match="features the reader was given"):
+        bp.fit(bp.Hierarchical(features=["f0"]), pc, method="svi", user_batch_size=10)
     with pytest.raises(ModelError, match="chunk_users"):
         bp.fit(bp.Hierarchical(), pc, method="svi", user_batch_size=50, chunk_users=20)
 
@@ -99,3 +101,16 @@ def test_guide_draws_leave_out_the_guide_parameters(monkeypatch):
     for k in ("x", "s"):
         np.testing.assert_array_equal(new[k], old[k])
     assert new["x"].shape == (7, 50)
+
+
+def test_a_start_without_a_finite_loss_is_refused(pair, monkeypatch):
+    """The compiled start (engine._compiled_init) cannot raise NumPyro's invalid-start error; a start whose
+    loss is not finite is refused with what to do."""
+    from numpyro.infer import SVI
+
+    from bayespref.errors import FitError
+
+    pc, _ = pair
+    monkeypatch.setattr(SVI, "evaluate", lambda self, state, *args, **kwargs: np.float32(np.nan))
+    with pytest.raises(FitError, match="no starting point with a finite loss"):
+        bp.fit(bp.Hierarchical(), pc, method="svi", user_batch_size=40, steps=10, progress=False)
