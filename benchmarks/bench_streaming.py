@@ -215,8 +215,19 @@ def instrument(pc, peaks: PhasePeaks, method: str = "svi") -> None:
     engine.svi_stream_draws = labelled_draws
 
 
+def in_memory_arena(path: str) -> object:
+    """The Arena design's table read whole into a ``Comparisons`` (the in-memory peer of the stream)."""
+    import pandas as pd
+
+    import bayespref as bp
+
+    df = pd.read_parquet(path)
+    return bp.Comparisons.from_frame(df, a="model_a", b="model_b", outcome="outcome", user="judge",
+                                     user_covariates=["region"])
+
+
 def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, seed: int,
-           method: str = "svi", design: str = "features") -> dict:
+           method: str = "svi", design: str = "features", in_memory: bool = False) -> dict:
     peaks = PhasePeaks()
     peaks.enter("imports")
     use_checkout()
@@ -227,7 +238,10 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
 
     peaks.enter("reader scan")
     t0 = time.perf_counter()
-    if design == "arena":
+    if design == "arena" and in_memory:  # the peer: the same table read whole, fitted in memory
+        pc = in_memory_arena(path)
+        spec = bp.Hierarchical(varying="worths", covariates=["region"], ties=True)
+    elif design == "arena":
         pc = ParquetComparisons(path, a="model_a", b="model_b", outcome="outcome", user="judge",
                                 user_covariates=["region"])
         spec = bp.Hierarchical(varying="worths", covariates=["region"], ties=True)
@@ -237,7 +251,8 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
         spec = bp.Hierarchical()
     scan_s = time.perf_counter() - t0
     peaks.enter("set-up + first chunk read")
-    instrument(pc, peaks, method)
+    if not in_memory:
+        instrument(pc, peaks, method)
     t1 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -245,21 +260,21 @@ def worker(path: str, user_batch: int, chunk_users: int, steps: int, lr: float, 
             fit = bp.fit(spec, pc, method="svi", guide="hierarchical", user_batch_size=user_batch,
                          chunk_users=chunk_users, steps=steps, lr=lr, num_samples=200, progress=False, seed=seed)
         else:
-            fit = bp.fit(spec, pc, method="laplace", chunk_users=chunk_users, num_samples=200,
-                         progress=False, seed=seed)
+            fit = bp.fit(spec, pc, method="laplace", num_samples=200, progress=False, seed=seed,
+                         **({"log_likelihood": False} if in_memory else {"chunk_users": chunk_users}))
     fit_s = time.perf_counter() - t1
     peaks.enter("summaries")
     post = fit.idata.posterior
     out = {"method": method, "design": design, "N": pc.n_comparisons, "U": pc.n_users,
-           "D": ARENA_MODELS if design == "arena" else FEATURES,
-           "chunk_users": fit.info["chunk_users"], "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s}
+           "D": ARENA_MODELS if design == "arena" else FEATURES, "in_memory": in_memory,
+           "chunk_users": fit.info.get("chunk_users"), "scan_s": scan_s, "fit_s": fit_s, "wall_s": scan_s + fit_s}
     if method == "svi":
         out.update({"user_batch": user_batch, "lr": lr, "max_steps": steps,
                     "steps": fit.info["steps"], "epochs": fit.info["epochs"], "converged": fit.info["converged"],
                     "svi_step_ms": 1000 * fit.info["svi_step_seconds"]})
     else:
         info = fit.info
-        out.update({k: info[k] for k in ("laplace_evaluations", "laplace_passes", "newton_iterations",
+        out.update({k: info.get(k) for k in ("laplace_evaluations", "laplace_passes", "newton_iterations",
                                          "laplace_converged", "laplace_message", "laplace_max_gradient",
                                          "laplace_covariance", "laplace_importance", "laplace_importance_draws",
                                          "setup_s", "optimise_s", "covariance_s", "draws_s", "laplace_s")})
@@ -305,6 +320,8 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--method", choices=("svi", "laplace"), default="svi")
     p.add_argument("--design", choices=("features", "arena"), default="features")
+    p.add_argument("--in-memory", action="store_true",
+                   help="arena design: read the table whole and fit it in memory (the stream's peer)")
     p.add_argument("--users", type=int, default=200_000)
     p.add_argument("--per-user", type=int, default=100)
     p.add_argument("--file-users", type=int, default=10_000, help="users per Parquet file written")
@@ -330,7 +347,8 @@ def main(argv=None):
         disk_mb = sum(f.stat().st_size for f in (tmp / "judgements").glob("*.parquet")) / 2 ** 20
         print(f"wrote {a.users * a.per_user:,} judgements ({disk_mb:.0f} MiB) in {write_s:.0f} s", flush=True)
         kw = {"path": str(tmp / "judgements"), "user_batch": a.user_batch, "chunk_users": a.chunk_users,
-              "steps": a.steps, "lr": a.lr, "seed": a.seed, "method": a.method, "design": a.design}
+              "steps": a.steps, "lr": a.lr, "seed": a.seed, "method": a.method, "design": a.design,
+              "in_memory": a.in_memory}
         # the system allocator for Arrow's buffers and two malloc arenas: freed batch and chunk buffers
         # go back to the OS instead of staying in allocator caches (peak RSS is what is measured)
         env = {**os.environ, "ARROW_DEFAULT_MEMORY_POOL": "system", "MALLOC_ARENA_MAX": "2"}
@@ -346,7 +364,8 @@ def main(argv=None):
     print(json.dumps(report, indent=1), flush=True)
     n = out["N"]
     tag = f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
-    name = f"streaming_{a.method}_{tag}.json" if a.design == "features" else f"streaming_arena_{a.method}_{tag}.json"
+    name = (f"streaming_{a.method}_{tag}.json" if a.design == "features" else
+            f"{'in_memory' if a.in_memory else 'streaming'}_arena_{a.method}_{tag}.json")
     write_json(a.json or RESULTS_DIR / "scaling" / name, report)
     return report
 

@@ -169,12 +169,15 @@ def test_streamed_laplace_fit_equals_the_in_memory_fit(arena_pair):
     within their tolerance of one mode: measured, the means differ by at most 0.003 posterior SD)."""
     pc, data = arena_pair
     spec = PAIRED
-    kw = dict(method="laplace", num_samples=200, progress=False, seed=1)
+    # the outer-product covariance: the search is then the rescaled one, each curvature a pass over the chunks
+    kw = dict(method="laplace", covariance="opg", num_samples=200, progress=False, seed=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         streamed = bp.fit(spec, pc, chunk_users=CHUNK, **kw)
         memory = bp.fit(spec, data, log_likelihood=False, **kw)
-    assert streamed.info["streamed"] and streamed.info["laplace_design"] == "pairs"
+    info = streamed.info
+    assert info["streamed"] and info["laplace_design"] == "pairs" and info["laplace_curvature_passes"] >= 1
+    assert info["laplace_passes"] == info["laplace_evaluations"] + info["laplace_curvature_passes"] + 1
     post_s, post_m = streamed.idata.posterior, memory.idata.posterior
     assert list(post_s["option"].values) == list(post_m["option"].values)
     assert list(post_s["covariate"].values) == ["region[asia]", "region[europe]"]
