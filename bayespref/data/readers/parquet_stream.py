@@ -66,6 +66,13 @@ class ParquetComparisons:
     >>> pc = ParquetComparisons("judgements/", a="a", b="b", outcome="y", user="u",
     ...                         features=["len"])                                # doctest: +SKIP
     >>> for chunk in pc.chunks(users=5000): ...                                  # doctest: +SKIP
+
+    An Arena table (rows ordered by judge, outcome 1 / 0 / 0.5, the judge's region in every row):
+
+    >>> battles = ParquetComparisons("battles/", a="model_a", b="model_b", outcome="outcome",
+    ...                              user="judge", user_covariates=["region"])   # doctest: +SKIP
+    >>> bp.fit(bp.Hierarchical(varying="worths", covariates=["region"], ties=True),
+    ...        battles)                             # Laplace, one pass per evaluation  # doctest: +SKIP
     """
 
     path: object
