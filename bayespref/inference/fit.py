@@ -259,8 +259,8 @@ def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_
 def _stream_user_arrays(spec, source) -> dict:
     """The model's user-level arrays of a stream, held in memory: the covariates it uses (users, P) and,
     with ``interactions``, the group effects' mask."""
-    cidx = [list(source.covariate_names).index(c) for c in spec.covariate_names(source)]
-    out = {"covariates": jax.numpy.asarray(np.asarray(source.covariate_design, np.float32)[:, cidx])}
+    cov = np.asarray(source.covariate_design, np.float32)[:, spec.covariate_columns(source)]
+    out = {"covariates": jax.numpy.asarray(cov)}
     if spec.interactions:
         out["group_mask"] = jax.numpy.asarray(spec.group_mask(source))
     return out

@@ -115,6 +115,15 @@ def user_design(spec, data, grouped, sizes) -> jnp.ndarray:
     return jnp.asarray(np.concatenate(parts, axis=1))
 
 
+def _design(spec, data, grouped, sizes, paired: bool) -> dict:
+    """What the per-user steps read of a block of users in the grouped layout: on the paired design
+    (worths only, independent SDs) each comparison's two options ``a`` and ``b``, otherwise the dense
+    design ``dx`` (:func:`user_design`)."""
+    if paired:
+        return {"a": jnp.asarray(grouped["a"], jnp.int32), "b": jnp.asarray(grouped["b"], jnp.int32)}
+    return {"dx": user_design(spec, data, grouped, sizes)}
+
+
 def _user_design(dx, m, S, pos):
     """Feature differences in z coordinates (U, J, E) and the linear predictor at z = 0 (U, J)."""
     dt = dx.dtype
@@ -470,11 +479,10 @@ def _run(spec, data, arrays, grouped, sizes, seed, settings):
     y, mask = jnp.asarray(grouped["y"], jnp.float32), jnp.asarray(grouped["mask"], jnp.float32)
     paired = paired_design(spec, sizes)
     K = importance_draws(settings, paired)
-    if paired:  # worths only, independent SDs: each comparison's two options
-        design = {"a": jnp.asarray(grouped["a"], jnp.int32), "b": jnp.asarray(grouped["b"], jnp.int32)}
+    design = _design(spec, data, grouped, sizes, paired)
+    if paired:
         F, extra = int(sizes["n_options"]), int(mask.shape[1])   # draws: E + J normals per user
     else:
-        design = {"dx": user_design(spec, data, grouped, sizes)}
         F, extra = int(design["dx"].shape[1]), 0  # the users' effects: worths and/or feature weights
     cov = jnp.asarray(arrays["covariates"], jnp.float32)
     # the population sites read only these arrays; passing the 1M-comparison arrays as well made
@@ -648,11 +656,6 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users, pop_arrays):
     eps_all = np.asarray(jax.random.normal(k_eps, (K, U, F + extra), jnp.float32)) if K and held else None
     passes = [0]
 
-    def design(raw):
-        if paired:  # worths only, independent SDs: each comparison's two options
-            return {"a": jnp.asarray(raw["a"], jnp.int32), "b": jnp.asarray(raw["b"], jnp.int32)}
-        return {"dx": user_design(spec, source, raw, sizes)}
-
     def blocks():
         """One pass over the data: (user ids with padding at 0, which are real users, the block D)."""
         passes[0] += 1
@@ -661,7 +664,7 @@ def _run_stream(spec, source, sizes, seed, settings, chunk_users, pop_arrays):
             idx = np.where(valid, raw["users"], 0)
             eps = (None if K == 0 else jnp.asarray(eps_all[:, idx]) if held else
                    jax.random.normal(jax.random.fold_in(k_eps, i), (K, len(idx), F + extra), jnp.float32))
-            yield idx, valid, {**design(raw), "y": jnp.asarray(raw["y"], jnp.float32),
+            yield idx, valid, {**_design(spec, source, raw, sizes, paired), "y": jnp.asarray(raw["y"], jnp.float32),
                                "mask": jnp.asarray(raw["mask"], jnp.float32),
                                "cov": jnp.asarray(np.where(valid[:, None], cov_all[idx], 0.0)), "eps": eps,
                                "pop": pop_arrays, "valid": jnp.asarray(valid)}

@@ -254,6 +254,11 @@ class ModelSpec:
         its column and brings all its dummy columns."""
         return self._select("covariates", data.covariate_names, "user covariates", "user_covariates")
 
+    def covariate_columns(self, data) -> list[int]:
+        """Positions in ``data.covariate_names`` of the design columns this model uses."""
+        names = list(data.covariate_names)
+        return [names.index(c) for c in self.covariate_names(data)]
+
     def _select(self, option, available, what, arg) -> tuple[str, ...]:
         sel = getattr(self, option, None)
         available = tuple(available)
@@ -327,7 +332,7 @@ class ModelSpec:
     def arrays(self, data, *, with_outcome: bool = True) -> dict[str, Any]:
         """The model's inputs as JAX arrays (features and covariates restricted to those used)."""
         fidx = [list(data.feature_names).index(f) for f in self.feature_names(data)]
-        cidx = [list(data.covariate_names).index(c) for c in self.covariate_names(data)]
+        cidx = self.covariate_columns(data)
         cov = np.asarray(data.covariates, dtype=float)[:, cidx] if data.covariates.size else np.zeros((data.n_users, 0))
         cov = cov.reshape(data.n_users, len(cidx))
         ucov = comparison_covariates(data)[:, cidx].reshape(data.n_obs, len(cidx))

@@ -138,12 +138,14 @@ class ParquetComparisons:
             starts = np.concatenate([[0], np.flatnonzero(u[1:] != u[:-1]) + 1])
             labels = u[starts]
             sizes = np.diff(np.concatenate([starts, [len(u)]]))
+            goes_on = last_user is not None and labels[0] == last_user  # the previous batch's user goes on
             if self.user_covariates and len(u):
                 cov = pd.DataFrame({c: cols[c] for c in self.user_covariates})
-                self._check_constant(file, row, cov, u, starts, labels, last_user, last_cov)
+                self._check_constant(file, row, cov, u, np.repeat(starts, sizes), sizes[0],
+                                     last_cov if goes_on else None)
                 last_cov = cov.iloc[[-1]]
                 cov_rows.append(cov.iloc[starts])
-            if last_user is not None and labels[0] == last_user:  # the previous batch's user goes on
+            if goes_on:
                 counts[-1] += int(sizes[0])
                 labels, sizes, starts = labels[1:], sizes[1:], starts[1:]
                 if cov_rows:
@@ -170,12 +172,12 @@ class ParquetComparisons:
         #: judgements won by b, won by a, and ties (outcome codes 0, 1, 2)
         self.outcome_counts = outcomes
         self.has_ties = bool(outcomes[2])
-        self._covariate_design(cov_rows)
+        self._code_covariates(cov_rows)
 
-    def _check_constant(self, file, row, cov, u, starts, labels, last_user, last_cov) -> None:
-        """Raise unless each user's covariates are the same in all its rows (this batch, and the previous
-        batch's last row when the user goes on)."""
-        first = np.repeat(starts, np.diff(np.concatenate([starts, [len(u)]])))
+    def _check_constant(self, file, row, cov, u, first, n_first, last_cov) -> None:
+        """Raise unless each user's covariates are the same in all its rows of the batch (``first``: the
+        row where each row's user starts) and, when the previous batch's last user goes on
+        (``last_cov``, that user's covariates), in its ``n_first`` rows here too."""
         for c in self.user_covariates:
             v = cov[c].to_numpy()
             if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
@@ -183,15 +185,15 @@ class ParquetComparisons:
                 raise DataError(f"{file}: user covariate {c!r} is not finite in rows "
                                 f"{(bad + row).tolist()} of the file.")
             differs = v != v[first]
-            if last_user is not None and labels[0] == last_user:
-                differs[: (starts[1] if len(starts) > 1 else len(u))] |= v[0] != last_cov[c].to_numpy()[0]
+            if last_cov is not None:
+                differs[:n_first] |= v[0] != last_cov[c].to_numpy()[0]
             if differs.any():
                 i = int(np.flatnonzero(differs)[0])
                 raise DataError(f"{file}: user covariate {c!r} differs within user {u[i]!r} (row "
                                 f"{i + row} of the file); a user covariate must be the same in all of a user's "
                                 "rows. Fix the column, or use it as an option feature instead.")
 
-    def _covariate_design(self, cov_rows) -> None:
+    def _code_covariates(self, cov_rows) -> None:
         """The users' covariate design (users, covariates), coded as :meth:`Comparisons.from_frame` codes
         user covariates (numeric as is, categories one-hot with the first level dropped)."""
         import pandas as pd
