@@ -142,6 +142,8 @@ def run_bayespref_arena(seed: int) -> dict:
             "max_rhat": float(s["r_hat"].max()), "divergences": int(fit.idata.sample_stats["diverging"].sum()),
             "grad_evals": float(fit.idata.sample_stats["n_steps"].sum()), "method": fit.info["method"],
             "centring": fit.info.get("centring"), "target_accept": fit.info.get("target_accept"),
+            "draws": fit.info.get("draws"), "extensions": fit.info.get("extensions"),
+            "warned": bool(fit.info.get("convergence_check", {}).get("n_flagged")),
             "n_comparisons": data.n_comparisons}
 
 

@@ -389,6 +389,34 @@ def quick_check(fit, max_users: int | None = None) -> dict:
     return out
 
 
+#: above this R-hat more draws of the same chains are not tried: the chains disagree (modes, stuck chains)
+DRAW_ON_RHAT_MAX = 1.05
+
+
+def draw_on_reason(check: dict, chains: int, draws: int, more: int) -> str:
+    """Why ``more`` draws per chain, continued from where the chains stopped, should mend what
+    :func:`quick_check` found after ``draws`` per chain; "" when they would not.
+
+    They are drawn when R-hat is above ``config.RHAT_MAX`` but at most :data:`DRAW_ON_RHAT_MAX` (the
+    chains agree roughly and mix slowly; higher values mean chains in different places, which more of
+    the same draws rarely fix), or when the bulk ESS is below ``config.min_ess(chains)`` and, growing
+    in proportion to the draws, would reach it; and not when there are divergences (more draws
+    do not explore where the sampler cannot go).
+    """
+    if check["divergences"] or not np.isfinite(check["max_rhat"]) or check["max_rhat"] > DRAW_ON_RHAT_MAX:
+        return ""
+    need = config.min_ess(chains)
+    low_ess = check["min_ess_bulk"] < need
+    if low_ess and check["min_ess_bulk"] * (draws + more) / draws < need:
+        return ""
+    parts = []
+    if check["max_rhat"] > config.RHAT_MAX:
+        parts.append(f"max R-hat {check['max_rhat']:.3f} > {config.RHAT_MAX}")
+    if low_ess:
+        parts.append(f"min bulk ESS {check['min_ess_bulk']:.0f} < {need}")
+    return " and ".join(parts)
+
+
 def xr_table(rhat, bulk, tail) -> pd.DataFrame:
     """A (parameter, r_hat, ess_bulk, ess_tail) table from ArviZ results, one row per scalar."""
     rows = []

@@ -51,11 +51,12 @@ def latent_sites(fn, data, deterministic: bool = False) -> list[str]:
 
 
 def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True, init: dict | None = None,
-             inverse_mass_matrix=None) -> _nuts.NutsRun:
+             inverse_mass_matrix=None, resume=None) -> _nuts.NutsRun:
     """Run NUTS on ``fn(data)``; chains in parallel over devices when JAX has one per chain.
 
     The sampler is compiled once per model, data shape and settings and reused by later fits
-    (:mod:`bayespref.inference.nuts`). ``init``: starting values per chain; ``inverse_mass_matrix``: warm-up's first mass matrix.
+    (:mod:`bayespref.inference.nuts`). ``init``: starting values per chain; ``inverse_mass_matrix``: warm-up's first mass matrix;
+    ``resume``: ``run.state`` of an earlier run with the same arguments, to draw ``draws`` more per chain from there.
     """
     method, n_dev = config.devices_for_chains(settings.chains)
     if sharding.wanted(settings.devices):  # each chain spans the mesh: chains one after another
@@ -80,7 +81,7 @@ def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True
                         draws=DEFAULT_DRAWS if settings.draws is None else settings.draws,
                         target_accept=DEFAULT_ACCEPT if settings.target_accept is None else settings.target_accept,
                         max_tree_depth=settings.max_tree_depth, dense_mass=dense, log_likelihood=log_likelihood,
-                        init=init, inverse_mass_matrix=inverse_mass_matrix,
+                        init=init, inverse_mass_matrix=inverse_mass_matrix, resume=resume,
                         method=method, progress=settings.progress)
 
 

@@ -25,6 +25,7 @@ from bayespref.data.comparisons import Comparisons
 from bayespref.errors import ConvergenceWarning, DataError, ModelError
 from bayespref.inference import sharding
 from bayespref.inference.auto import announce, choose_method, choose_stream_method
+from bayespref.inference.convergence import draw_on_reason
 from bayespref.inference.engine import (
     as_key,
     draws_with_deterministics,
@@ -39,7 +40,13 @@ from bayespref.inference.engine import (
 from bayespref.inference.guides import HierarchicalGuide
 from bayespref.inference.laplace import USER_DRAWS_MAX, run_laplace
 from bayespref.inference.result import Fit
-from bayespref.inference.settings import SETTINGS, make_settings, resolve_draws, resolve_target_accept
+from bayespref.inference.settings import (
+    SETTINGS,
+    make_settings,
+    resolve_draws,
+    resolve_extend,
+    resolve_target_accept,
+)
 from bayespref.models import FAMILIES, CustomModel, as_spec, sites
 from bayespref.models.base import _labels
 from bayespref.models.centring import weight as centring_weight
@@ -185,20 +192,52 @@ def fit(model, data, method: str = "auto", seed=0, *, settings=None, init: "Fit 
     if method == "nuts":
         settings, extra["target_accept_reason"] = resolve_target_accept(settings, spec, data)
         settings, extra["draws_reason"] = resolve_draws(settings, spec, data)
+        settings = resolve_extend(settings, extra["draws_reason"])
     prepared = _prepare(spec, data, method, settings)
     with sample_checks(spec):
         dt, info = METHODS[method](prepared, seed, settings, init=init, log_likelihood=log_likelihood)
     info = {**extra, **info}
+    draw_more = info.pop(DRAW_MORE, None)
     dt = spec.postprocess(dt, data)
     result = Fit(dt, spec, data, {"method": method, "method_reason": reason or "method=... was given",
                                   **_settings_info(settings), **info})
+    if method == "nuts":
+        _check_nuts(result, draw_more, settings)
     if posterior_predictive:
         result.add_posterior_predictive(seed=seed)
-    if method == "nuts":
-        result._warn_convergence()
     if spec.has_types and spec.n_types > 1:
         result._warn_separation()
     return result
+
+
+#: the key under which the NUTS engine hands :func:`fit` its function that draws on (not kept in ``fit.info``)
+DRAW_MORE = "_draw_more"
+
+
+def _check_nuts(result: Fit, draw_more, settings) -> None:
+    """The automatic convergence check after NUTS (warns, :meth:`Fit._warn_convergence`), drawing on
+    first, up to ``settings.extend`` times, while more draws of the same chains can mend what it finds
+    (:func:`~bayespref.inference.convergence.draw_on_reason`); ``fit.info`` records ``extensions``, their
+    reasons, the draws per chain in all and the sampling time."""
+    check = result._quick_check()
+    draws, reasons = settings.draws, []
+    while draw_more is not None and len(reasons) < settings.extend:
+        have = draws * (len(reasons) + 1)
+        why = draw_on_reason(check, settings.chains, have, draws)
+        if not why:
+            break
+        if settings.progress:
+            print(f"bayespref.fit: {why} after {have:,} draws per chain; drawing {draws:,} more per chain from where "
+                  "the chains stopped (extend=0 turns this off).", file=sys.stderr)
+        dt, seconds = draw_more()
+        result.idata = result.model.postprocess(dt, result.data)
+        reasons.append(f"{why} after {have:,} draws per chain")
+        result.info["draws"] = have + draws
+        result.info["sampling_s"] = round(result.info["sampling_s"] + seconds, 3)
+        check = result._quick_check()
+    result.info["extensions"] = len(reasons)
+    result.info["extension_reasons"] = reasons
+    result._warn_convergence(check)
 
 
 def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_predictive, init, options) -> Fit:
@@ -439,15 +478,28 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
             imm = found["inverse_mass_matrix"]
     run = run_nuts(p.fn, arrays, seed, settings, log_likelihood=log_likelihood, init=start,
                    inverse_mass_matrix=imm)
-    for site in spec.sampler_sites:  # the sampler's coordinates; the posterior keeps the model's own
-        run.samples.pop(site, None)
-    dt = _datatree(p, run.samples, {"sample_stats": run.stats}, pointwise=run.log_likelihood or {})
+    runs = [run]
+
+    def tree():
+        def joined(part):
+            return {k: np.concatenate([getattr(r, part)[k] for r in runs], axis=1) for k in getattr(run, part)}
+        # the sampler's coordinates are left out; the posterior keeps the model's own
+        samples = {k: v for k, v in joined("samples").items() if k not in spec.sampler_sites}
+        return _datatree(p, samples, {"sample_stats": joined("stats")}, pointwise=joined("log_likelihood"))
+
+    def draw_more():
+        """``settings.draws`` more draws per chain from where the chains stopped: (tree of all draws, seconds)."""
+        runs.append(run_nuts(p.fn, arrays, seed, settings, log_likelihood=log_likelihood, init=start,
+                             inverse_mass_matrix=imm, resume=runs[-1].state))
+        return tree(), runs[-1].sampling_s
+
+    dt = tree()
     info = {"sampler_reused": bool(run.cached), "init_mass_matrix": imm is not None,
             "centring": None if choice is None else choice["centring"],
             "centring_choice": choice,
             "init_modes": modes,
             "compile_s": round(run.compile_s, 3), "warmup_s": round(run.warmup_s, 3),
-            "sampling_s": round(run.sampling_s, 3)}
+            "sampling_s": round(run.sampling_s, 3), DRAW_MORE: draw_more}
     return dt, info
 
 

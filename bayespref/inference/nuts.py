@@ -52,8 +52,9 @@ class NutsRun:
     ``samples``: constrained latent and deterministic sites; ``stats``: per-draw sampler statistics
     named as ArviZ names them; ``log_likelihood``: pointwise log-likelihood of the observed sites
     (empty when not requested); ``cached``: whether a compiled sampler was reused; ``warmup_s`` and
-    ``sampling_s``: wall seconds of the two programs; ``compile_s``: seconds spent tracing and
-    compiling them (0 when cached).
+    ``sampling_s``: wall seconds of the two phases; ``compile_s``: seconds spent tracing and
+    compiling the program (0 when cached); ``state``: the chains' final states, from which
+    :func:`sample` can draw on (``resume=``).
     """
 
     samples: dict
@@ -63,6 +64,8 @@ class NutsRun:
     compile_s: float = float("nan")
     warmup_s: float = float("nan")
     sampling_s: float = float("nan")
+    #: the chains' final states (device arrays), for ``sample(..., resume=run.state)``
+    state: object = None
 
 
 def _signature(tree):
@@ -89,10 +92,18 @@ def _fn_key(fn):
     return fn
 
 
-def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass):
+def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, method, progress, dense_mass,
+           example):
     # ``imm``, when given, is the initial diagonal inverse mass matrix over all latent sites (flattened
     # in sorted site order, NumPyro's convention); an argument, so a new one does not recompile
-    """One program for all chains: initialise, warm up, draw, constrain, log-likelihood."""
+    """One program for all chains: initialise (or resume), warm up, draw, constrain, log-likelihood.
+
+    The program takes the chains' states and a flag ``resuming``: False runs ``warmup + draws``
+    iterations from a fresh start (the states given are placeholders); True runs ``draws`` more
+    iterations from the states given (a previous run's final states, warm-up over, so step size and
+    mass matrix stay as adapted). Both are one compiled program, so drawing on costs no compilation.
+    Returns ``(program, ids, template)``: ``template`` is a placeholder for the states.
+    """
     BUILDS["count"] += 1
     every = max(1, (warmup + draws) // 50)
 
@@ -101,23 +112,29 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
             jax.lax.cond((i + 1) % every == 0, lambda: jax.debug.callback(_Host.advance, chain_id, every),
                          lambda: None)
 
-    def one_chain(key, data, chain_id, init, imm):
-        kernel = NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
-                      dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass,
-                      inverse_mass_matrix=None if imm is None else {tuple(sorted(init)): imm})
-        state = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
+    def make_kernel(init, imm):
+        return NUTS(fn, target_accept_prob=target_accept, max_tree_depth=max_tree_depth,
+                    dense_mass=list(dense_mass) if isinstance(dense_mass, tuple) else dense_mass,
+                    inverse_mass_matrix=None if imm is None else {tuple(sorted(init)): imm})
+
+    def one_chain(key, data, chain_id, init, imm, resume, resuming):
+        kernel = make_kernel(init, imm)
+        fresh = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
+        state = jax.tree.map(lambda r, f: jnp.where(resuming, r, f), resume, fresh)
 
         def kept(st):
             return st.z, tuple(getattr(st, f) for f in FIELDS) + (st.adapt_state.step_size,)
 
-        # one scan over warm-up and draws (NumPyro's kernel adapts while its own counter is below
+        # one loop over warm-up and draws (NumPyro's kernel adapts while its own counter is below
         # ``warmup``), so the sampler's tree-building loop is compiled once, not once per phase; the
         # draws go into buffers (warm-up iterations write slot 0, which the first draw overwrites)
         buffers = jax.tree.map(lambda x: jnp.zeros((draws,) + x.shape, x.dtype),
                                jax.eval_shape(lambda st: kept(kernel.sample(st, (data,), {})), state))
+        offset = jnp.where(resuming, warmup, 0)
 
-        def step(carry, i):
+        def step(k, carry):
             st, buf = carry
+            i = k + offset
             tick(i, chain_id)
             st = kernel.sample(st, (data,), {})
             # the host notes when each chain ends its warm-up (the callback waits for that state)
@@ -125,33 +142,42 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
                          lambda: None)
             slot = jnp.maximum(i - warmup, 0)
             buf = jax.tree.map(lambda b, x: jax.lax.dynamic_update_index_in_dim(b, x, slot, 0), buf, kept(st))
-            return (st, buf), None
+            return st, buf
 
         if warmup == 0:
             jax.debug.callback(_Host.warm_done, chain_id, state.potential_energy)
-        (_, (z, extra)), _ = jax.lax.scan(step, (state, buffers), jnp.arange(warmup + draws))
+        last, (z, extra) = jax.lax.fori_loop(0, jnp.where(resuming, draws, warmup + draws), step, (state, buffers))
         samples = jax.vmap(kernel.postprocess_fn((data,), {}))(z)
         # pointwise values from the per-comparison arrays (the grouped layout is for the sampler only)
         per_comparison = {k: v for k, v in data.items() if k not in SAMPLER_ONLY}
         ll = _log_likelihood(fn, samples, per_comparison, batch_ndims=1) if with_ll else {}
-        return samples, dict(zip(FIELDS + ("step_size",), extra)), ll
+        return samples, dict(zip(FIELDS + ("step_size",), extra)), ll, last
+
+    # a placeholder for the chains' states (zeros of the shapes a fresh start has)
+    key0, data0, init0, imm0 = example
+    shapes = jax.eval_shape(
+        lambda k, d, i, m: make_kernel(i, m).init(k, warmup, i, model_args=(d,), model_kwargs={}),
+        key0[0], data0, None if init0 is None else jax.tree.map(lambda x: x[0], init0), imm0)
+    template = jax.tree.map(lambda s: jnp.zeros((chains,) + s.shape, s.dtype), shapes)
 
     ids = jnp.arange(chains)
+    axes = (0, None, 0, 0, None, 0, None)
     if method == "parallel":
-        program = jax.pmap(one_chain, in_axes=(0, None, 0, 0, None), devices=jax.local_devices()[:chains])
+        program = jax.pmap(one_chain, in_axes=axes, devices=jax.local_devices()[:chains])
     elif method == "vectorized":
-        program = jax.jit(jax.vmap(one_chain, in_axes=(0, None, 0, 0, None)))
+        program = jax.jit(jax.vmap(one_chain, in_axes=axes))
     else:
-        program = jax.jit(lambda keys, data, c, init, imm: jax.lax.map(
-            lambda kci: one_chain(kci[0], data, kci[1], kci[2], imm), (keys, c, init)))
-    return program, ids
+        program = jax.jit(lambda keys, data, c, init, imm, resume, resuming: jax.lax.map(
+            lambda a: one_chain(a[0], data, a[1], a[2], imm, a[3], resuming), (keys, c, init, resume)))
+    return program, ids, template
 
 
 def _compile(built, keys, data, init, imm):
-    """Compile ahead of time, so that compilation is timed apart from sampling."""
-    program, ids = built
-    compiled = program.lower(keys, data, ids, init, imm).compile()
-    return lambda k, d, i, m: compiled(k, d, ids, i, m)
+    """Compile ahead of time, so that compilation is timed apart from sampling. Returns
+    ``(runner, template)``: ``runner(keys, data, init, imm, states, resuming)``."""
+    program, ids, template = built
+    compiled = program.lower(keys, data, ids, init, imm, template, jnp.bool_(False)).compile()
+    return (lambda k, d, i, m, st, r: compiled(k, d, ids, i, m, st, jnp.bool_(r))), template
 
 
 class _Host:
@@ -171,13 +197,17 @@ class _Host:
 
 
 def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-           method, progress, dense_mass=False, init=None, inverse_mass_matrix=None) -> NutsRun:
+           method, progress, dense_mass=False, init=None, inverse_mass_matrix=None, resume=None) -> NutsRun:
     """Run NUTS on ``fn(data)`` with ``chains`` chains, reusing a compiled sampler when one fits.
 
     ``init``: None (NumPyro's default initialisation) or a dict of unconstrained starting values with
     a leading chain axis (one start per chain). ``inverse_mass_matrix``: None (warm-up starts from the
     identity) or, with ``init`` and a diagonal mass matrix, the starting diagonal (all sites,
     flattened in sorted site order); the adaptation windows re-estimate it as usual.
+
+    ``resume``: None, or ``run.state`` of an earlier run with the same arguments: then ``draws`` more
+    draws per chain, continuing each chain's Markov chain from where it stopped with the step size and
+    mass matrix its warm-up adapted (no warm-up, no compilation: the same compiled program).
     """
     if inverse_mass_matrix is not None and (init is None or dense_mass is not False):
         raise ValueError("inverse_mass_matrix needs init and a diagonal mass matrix (dense_mass=False)")
@@ -192,33 +222,38 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
     keys = jax.random.split(key, chains)
     with _LOCK:
         t0 = time.perf_counter()
-        runner = _CACHE.get(cache_key) if cache_key is not None else None
-        cached = runner is not None
-        if runner is None:
+        entry = _CACHE.get(cache_key) if cache_key is not None else None
+        cached = entry is not None
+        if entry is None:
             with adaptation.patched():  # the warm-up's mass matrix from draws and gradients
-                runner = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
-                                         method, progress, dense_mass), keys, data, init, inverse_mass_matrix)
+                entry = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
+                                        method, progress, dense_mass, (keys, data, init, inverse_mass_matrix)),
+                                 keys, data, init, inverse_mass_matrix)
             if cache_key is not None:
-                _CACHE[cache_key] = runner
+                _CACHE[cache_key] = entry
                 while len(_CACHE) > CACHE_SIZE:
                     _CACHE.popitem(last=False)
         else:
             _CACHE.move_to_end(cache_key)
+        runner, template = entry
         t1 = time.perf_counter()
-        _Host.bar = progress_bar(chains * (warmup + draws), progress)
+        _Host.bar = progress_bar(chains * (draws if resume is not None else warmup + draws), progress,
+                                 desc="NUTS (more draws)" if resume is not None else "NUTS")
         _Host.warm_end = []
         try:
-            samples, extra, ll = jax.device_get(runner(keys, data, init, inverse_mass_matrix))
+            samples, extra, ll, state = runner(keys, data, init, inverse_mass_matrix,
+                                               template if resume is None else resume, resume is not None)
+            samples, extra, ll = jax.device_get((samples, extra, ll))
             t2 = time.perf_counter()
         finally:
             if _Host.bar is not None:
                 _Host.bar.close()
             _Host.bar = None
         # warm-up ends when the slowest chain ends it (chains run in parallel)
-        t_warm = max(_Host.warm_end) if _Host.warm_end else float("nan")
+        t_warm = t1 if resume is not None else max(_Host.warm_end) if _Host.warm_end else float("nan")
     return NutsRun(samples={k: np.asarray(v) for k, v in samples.items()}, stats=_stats(extra, max_tree_depth),
                    log_likelihood={k: np.asarray(v) for k, v in ll.items()}, cached=cached,
-                   compile_s=t1 - t0, warmup_s=t_warm - t1, sampling_s=t2 - t_warm)
+                   compile_s=t1 - t0, warmup_s=t_warm - t1, sampling_s=t2 - t_warm, state=state)
 
 
 def _stats(extra, max_tree_depth):

@@ -111,12 +111,17 @@ class Fit:
             out["divergences"] = int(self.idata.sample_stats["diverging"].sum())
         return out
 
-    def _warn_convergence(self):
+    def _quick_check(self) -> dict:
+        """The automatic check after NUTS (:func:`bayespref.inference.convergence.quick_check`) on at
+        most ``config.AUTO_CHECK_USERS`` users."""
+        return _convergence.quick_check(self, max_users=config.AUTO_CHECK_USERS)
+
+    def _warn_convergence(self, check: dict | None = None):
         """Warn when R-hat, bulk ESS or divergences break the rules, naming the parameters and the
-        remedy (:func:`bayespref.inference.convergence.quick_check`); the numbers, the flagged
+        remedy (``check``: :meth:`_quick_check`, computed when not given); the numbers, the flagged
         parameters and the remedy's settings go to ``info["convergence_check"]``."""
         users = config.AUTO_CHECK_USERS
-        check = _convergence.quick_check(self, max_users=users)
+        check = self._quick_check() if check is None else check
         keep = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "remedy")
         self.info["convergence_check"] = {**{k: check[k] for k in keep}, "n_flagged": len(check["flagged"]),
                                           "flagged": check["flagged"][:50],
