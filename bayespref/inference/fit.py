@@ -237,7 +237,7 @@ def _check_nuts(result: Fit, draw_more, settings) -> None:
         check = result._quick_check()
     result.info["extensions"] = len(reasons)
     result.info["extension_reasons"] = reasons
-    result._warn_convergence(check)
+    result._warn_convergence(check, stacklevel=4)   # the warning points at the caller of bp.fit
 
 
 def _fit_stream(spec, source, method, seed, settings, log_likelihood, posterior_predictive, init, options) -> Fit:
@@ -327,9 +327,9 @@ def _stream_svi(spec, source, fn, sizes, seed, settings, pop, keys):
         raise ModelError(f"guide={settings.guide!r}: a streamed fit needs per-user guide parameters indexed by "
                          "user: use guide='normal' or 'hierarchical'.")
     res = run_svi_stream(fn, source, source.n_users, seed, run_settings, chunk_users, pop, keys)
-    n_eff = sum(n for _, n in spec.effect_blocks(sizes["n_options"], nf))
-    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.resolved_correlated(n_eff) else [])
-    user_sites = [sites.Z] + [sites.user(name) for name, _ in spec.effect_blocks(sizes["n_options"], nf)]
+    blocks = spec.effect_blocks(sizes["n_options"], nf)
+    population = spec.summary_vars(sizes) + ([sites.CORR_CHOL] if spec.resolved_correlated(blocks) else [])
+    user_sites = [sites.Z] + [sites.user(name) for name, _ in blocks]
     draws = svi_stream_draws(fn, res, source.n_users, jax.random.fold_in(as_key(seed), 1), settings.num_samples,
                              population, user_sites, pop)
     loss = xr.DataTree(xr.Dataset({"loss": ("step", res.losses)}, attrs={"converged": int(res.converged)}))

@@ -85,7 +85,7 @@ class HierarchicalGuide:
         # v_u = m_u + k_u * centre_u + l_u * log(sd) + s_u * eps, so z_u = S^-1 (v_u - centre_u)
         mean_v = m + lt * log_sd + (k - 1.0) * centre
         loc = solve_triangular(scale_tril, mean_v.T, lower=True).T  # (users, E)
-        if self.spec.resolved_correlated(n_eff):
+        if pop["corr_chol"] is not None:
             s_inv = solve_triangular(scale_tril, jnp.eye(n_eff), lower=True)
             with user_plate(n_users, user_batch, dim=-1):
                 z = numpyro.sample("z", dist.MultivariateNormal(loc, scale_tril=s_inv * s[:, None, :]))

@@ -349,7 +349,7 @@ def paired_design(spec, sizes) -> bool:
     steps run on the options' indices (:mod:`bayespref.inference.laplace_pairs`)."""
     blocks = spec.effect_blocks(sizes["n_options"], sizes["n_features"])
     return ([name for name, _ in blocks] == [sites.WORTH]
-            and not spec.resolved_correlated(sum(n for _, n in blocks)))
+            and not spec.resolved_correlated(blocks))
 
 
 #: unscaled L-BFGS iterations before the search is rescaled by the curvature (``_minimise``)

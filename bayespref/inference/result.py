@@ -116,7 +116,7 @@ class Fit:
         most ``config.AUTO_CHECK_USERS`` users."""
         return _convergence.quick_check(self, max_users=config.AUTO_CHECK_USERS)
 
-    def _warn_convergence(self, check: dict | None = None):
+    def _warn_convergence(self, check: dict | None = None, stacklevel: int = 3):
         """Warn when R-hat, bulk ESS or divergences break the rules, naming the parameters and the
         remedy (``check``: :meth:`_quick_check`, computed when not given); the numbers, the flagged
         parameters and the remedy's settings go to ``info["convergence_check"]``."""
@@ -129,7 +129,7 @@ class Fit:
         if check["message"]:
             partial = (f" (checked on {users} of {self.sizes.get('n_users')} users; fit.convergence() checks all)"
                        if self.sizes.get("n_users", 0) > users else "")
-            warnings.warn(check["message"].removesuffix(".") + partial + ".", ConvergenceWarning, stacklevel=3)
+            warnings.warn(check["message"].removesuffix(".") + partial + ".", ConvergenceWarning, stacklevel=stacklevel)
 
     def _warn_separation(self, min_share: float = 0.05):
         sep = separation(self.membership(), self.idata, min_share=min_share)

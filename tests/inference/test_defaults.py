@@ -196,15 +196,21 @@ def test_user_minibatches_of_worths_for_users_of_very_unequal_activity():
     assert _prepare(spec, data, "nuts", NutsSettings()).grouped is None
 
 
-def test_many_user_varying_effects_are_independent_by_default():
+def test_many_user_varying_effects_and_any_worths_are_independent_by_default():
     from bayespref.models.hierarchical import MAX_CORRELATED
 
     few = bp.simulate.arena(n_judges=12, battles_per_judge=10, seed=1)          # 6 models
     data = bp.Comparisons.from_arena(few.battles, user_covariates=few.judges)
     spec = bp.Hierarchical(varying="worths")
-    assert spec.resolved_correlated(data.n_options) and spec.resolved_defaults(data)["correlated"]
-    assert not spec.resolved_correlated(MAX_CORRELATED + 1)
-    assert bp.Hierarchical(correlated=True).resolved_correlated(MAX_CORRELATED + 1)
-    assert not bp.Hierarchical(correlated=False).resolved_correlated(3)
+    worths, weights = [("worth", data.n_options)], [("weight", 3)]
+    # worths: independent at any number of options (their common shift is not identified)
+    assert not spec.resolved_correlated(worths) and spec.resolved_defaults(data)["correlated"] is False
+    assert not spec.resolved_correlated(worths + weights)
+    # feature weights: correlated from 2 to MAX_CORRELATED
+    assert spec.resolved_correlated(weights) and not spec.resolved_correlated([("weight", 1)])
+    assert not spec.resolved_correlated([("weight", MAX_CORRELATED + 1)])
+    assert bp.Hierarchical(correlated=True).resolved_correlated([("weight", MAX_CORRELATED + 1)])
+    assert bp.Hierarchical(correlated=True).resolved_correlated(worths)
+    assert not bp.Hierarchical(correlated=False).resolved_correlated(weights)
     with pytest.raises(bp.ModelError, match="correlated"):
         bp.Hierarchical(correlated="yes")
