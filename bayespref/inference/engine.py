@@ -279,23 +279,22 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     kw = {} if ubs is None else {"user_batch": jnp.arange(ubs)}
     init_kw = dict(batch=None if bs is None else jnp.arange(bs), **kw)
     start = "random"
-    try:
-        state = svi.init(key_init, data, **init_kw)
-    except RuntimeError as err:
-        if "valid initial parameters" not in str(err) or callable(settings.guide):
-            raise
+    state = _compiled_init(svi, key_init, data, **init_kw)
+    if state is None:
+        if callable(settings.guide):
+            raise FitError("SVI found no starting point with a finite loss for the guide given. Standardise the "
+                           "option features, or use method='nuts'.")
         # NumPyro's default start, uniform(-2, 2) on the unconstrained scale, can give logits too
         # extreme for a finite gradient (e.g. 32 features); start from the prior median instead
         guide = _make_guide(fn, settings.guide, n_users if ubs is not None else None,
                             init_loc_fn=init_to_median(num_samples=15))
         svi = make_svi(guide)
         start = "prior median"
-        try:
-            state = svi.init(key_init, data, **init_kw)
-        except RuntimeError as err2:
+        state = _compiled_init(svi, key_init, data, **init_kw)
+        if state is None:
             raise FitError("SVI found no starting point with a finite log density and gradient, neither at "
                            "random nor at the prior median. Standardise the option features, or use "
-                           "method='nuts'.") from err2
+                           "method='nuts'.")
 
     def step(data_, carry, k):
         st, psum = carry
@@ -428,20 +427,19 @@ def empty_rows(n_users: int, keys, n_features: int) -> dict:
     return {k: jnp.zeros(shapes[k], dtypes.get(k, jnp.int32)) for k in keys}
 
 
-def _compiled_init(svi, key, data, user_batch):
-    """``svi.init`` as one compiled program. Run eagerly, the guide's set-up (the autoguide's search
-    for a starting point, the model traced op by op) compiled some 500 small programs: 24 s of a 39 s
-    streamed fit of 900 judgements, against 6 s compiled (same state). Compiled, NumPyro cannot tell
-    an invalid start from a valid one, so the loss at the start is checked here."""
-    def init(k, d, ub):
-        st = svi.init(k, d, user_batch=ub)
-        return st, svi.evaluate(st, d, user_batch=ub)
+def _compiled_init(svi, key, data, **kw):
+    """``svi.init`` as one compiled program, or None when its start has no finite loss.
 
-    state, loss = jax.jit(init)(key, data, user_batch)
-    if not np.isfinite(float(loss)):
-        raise FitError("SVI found no starting point with a finite loss. Standardise the option features, or use "
-                       "method='laplace'.")
-    return state
+    Run eagerly, the guide's set-up (the autoguide's search for a starting point, the model traced op by
+    op) compiled some 500 small programs: 24 s of a 39 s streamed fit of 900 judgements, against 6 s
+    compiled (same state). Compiled, NumPyro cannot raise its own error for an invalid start, so the
+    loss at the start is checked here (the callers raise, or retry from another start)."""
+    def init(k, d, kw_):
+        st = svi.init(k, d, **kw_)
+        return st, svi.evaluate(st, d, **kw_)
+
+    state, loss = jax.jit(init)(key, data, kw)
+    return state if np.isfinite(float(loss)) else None
 
 
 def run_svi_stream(fn, source, n_users: int, seed, settings: SviSettings, chunk_users: int, pop: dict,
@@ -491,7 +489,10 @@ def run_svi_stream(fn, source, n_users: int, seed, settings: SviSettings, chunk_
             if state is None:
                 idx0 = jnp.arange(min(ubs, n_valid))
                 first = (chunk, idx0)
-                state = _compiled_init(svi, key_init, _stream_step_data(pop, chunk, idx0), chunk["users"][idx0])
+                state = _compiled_init(svi, key_init, _stream_step_data(pop, chunk, idx0), user_batch=chunk["users"][idx0])
+                if state is None:
+                    raise FitError("SVI found no starting point with a finite loss. Standardise the option "
+                                   "features, or use method='laplace'.")
             k = min(-(-n_valid // ubs), settings.steps - steps)
             if k <= 0:
                 break
