@@ -8,7 +8,9 @@ callback notes when each chain ends its warm-up, so warm-up and sampling are tim
 program is kept in a small in-memory cache keyed by the model function, its static sizes, the shapes
 and dtypes of the data and the sampler settings, so refits (cross-validation folds of equal size,
 simulation-based calibration, repeated analyses) reuse it, and JAX's persistent compilation cache
-(:func:`bayespref.config.setup_jax`) makes the first fit in a new process cheap too.
+(:func:`bayespref.config.setup_jax`) makes the first fit in a new process cheap too. The same program
+also draws on from the chains' final states (``sample(..., resume=run.state)``: ``draws`` more per
+chain, no warm-up), which :func:`bayespref.fit` uses when its convergence check asks for more draws.
 
 The sampler itself is NumPyro's NUTS kernel (``NUTS.init`` / ``NUTS.sample``), run with
 ``lax.scan``, with one change to its warm-up: a diagonal mass matrix is estimated from the draws and
