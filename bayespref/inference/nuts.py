@@ -121,8 +121,8 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
 
     def one_chain(key, data, chain_id, init, imm, resume, resuming):
         kernel = make_kernel(init, imm)
-        fresh = kernel.init(key, warmup, init, model_args=(data,), model_kwargs={})
-        state = jax.tree.map(lambda r, f: jnp.where(resuming, r, f), resume, fresh)
+        state = _resumed(kernel.init(key, warmup, init, model_args=(data,), model_kwargs={}), resume, resuming,
+                         warmup + draws)
 
         def kept(st):
             return st.z, tuple(getattr(st, f) for f in FIELDS) + (st.adapt_state.step_size,)
@@ -153,12 +153,12 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
         # pointwise values from the per-comparison arrays (the grouped layout is for the sampler only)
         per_comparison = {k: v for k, v in data.items() if k not in SAMPLER_ONLY}
         ll = _log_likelihood(fn, samples, per_comparison, batch_ndims=1) if with_ll else {}
-        return samples, dict(zip(FIELDS + ("step_size",), extra)), ll, last
+        return samples, dict(zip(FIELDS + ("step_size",), extra)), ll, _kept_state(last)
 
     # a placeholder for the chains' states (zeros of the shapes a fresh start has)
     key0, data0, init0, imm0 = example
     shapes = jax.eval_shape(
-        lambda k, d, i, m: make_kernel(i, m).init(k, warmup, i, model_args=(d,), model_kwargs={}),
+        lambda k, d, i, m: _kept_state(make_kernel(i, m).init(k, warmup, i, model_args=(d,), model_kwargs={})),
         key0[0], data0, None if init0 is None else jax.tree.map(lambda x: x[0], init0), imm0)
     template = jax.tree.map(lambda s: jnp.zeros((chains,) + s.shape, s.dtype), shapes)
 
@@ -172,6 +172,25 @@ def _build(fn, chains, warmup, draws, target_accept, max_tree_depth, with_ll, me
         program = jax.jit(lambda keys, data, c, init, imm, resume, resuming: jax.lax.map(
             lambda a: one_chain(a[0], data, a[1], a[2], imm, a[3], resuming), (keys, c, init, resume)))
     return program, ids, template
+
+
+def _kept_state(st):
+    """What a chain needs to go on after warm-up: position, potential and its gradient, random key,
+    and the adapted step size and mass matrix (the rest of NumPyro's ``HMCState`` is statistics of the
+    last iteration or warm-up accumulators). Kept small: every output leaf costs compilation time."""
+    a = st.adapt_state
+    return (st.z, st.potential_energy, st.z_grad, st.rng_key, a.step_size, a.inverse_mass_matrix,
+            a.mass_matrix_sqrt, a.mass_matrix_sqrt_inv)
+
+
+def _resumed(fresh, kept, resuming, start):
+    """``fresh`` (a new chain's state) with, when ``resuming``, the kept state of a chain that ended at
+    iteration ``start`` (past warm-up, so the kernel adapts no more)."""
+    z, pe, grad, key, step, imm, sqrt, sqrt_inv = jax.lax.cond(resuming, lambda: kept, lambda: _kept_state(fresh))
+    adapt = fresh.adapt_state._replace(step_size=step, inverse_mass_matrix=imm, mass_matrix_sqrt=sqrt,
+                                       mass_matrix_sqrt_inv=sqrt_inv)
+    return fresh._replace(i=jnp.where(resuming, start, fresh.i), z=z, potential_energy=pe, z_grad=grad,
+                          rng_key=key, adapt_state=adapt)
 
 
 def _compile(built, keys, data, init, imm):
