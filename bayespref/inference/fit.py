@@ -222,16 +222,16 @@ def _check_nuts(result: Fit, draw_more, settings) -> None:
     check = result._quick_check()
     draws, reasons = settings.draws, []
     while draw_more is not None and len(reasons) < settings.extend:
-        have = draws * (len(reasons) + 1)
+        have = draws * (len(reasons) + 1)   # draws per chain so far
         why = draw_on_reason(check, settings.chains, have, draws)
         if not why:
             break
+        reasons.append(f"{why} after {have:,} draws per chain")
         if settings.progress:
-            print(f"bayespref.fit: {why} after {have:,} draws per chain; drawing {draws:,} more per chain from where "
-                  "the chains stopped (extend=0 turns this off).", file=sys.stderr)
+            print(f"bayespref.fit: {reasons[-1]}; drawing {draws:,} more per chain from where the chains stopped "
+                  "(extend=0 turns this off).", file=sys.stderr)
         dt, seconds = draw_more()
         result.idata = result.model.postprocess(dt, result.data)
-        reasons.append(f"{why} after {have:,} draws per chain")
         result.info["draws"] = have + draws
         result.info["sampling_s"] = round(result.info["sampling_s"] + seconds, 3)
         check = result._quick_check()

@@ -116,12 +116,11 @@ class Fit:
         most ``config.AUTO_CHECK_USERS`` users."""
         return _convergence.quick_check(self, max_users=config.AUTO_CHECK_USERS)
 
-    def _warn_convergence(self, check: dict | None = None, stacklevel: int = 3):
-        """Warn when R-hat, bulk ESS or divergences break the rules, naming the parameters and the
-        remedy (``check``: :meth:`_quick_check`, computed when not given); the numbers, the flagged
-        parameters and the remedy's settings go to ``info["convergence_check"]``."""
+    def _warn_convergence(self, check: dict, stacklevel: int):
+        """Warn when ``check`` (:meth:`_quick_check`) finds R-hat, bulk ESS or divergences breaking the
+        rules, naming the parameters and the remedy; the numbers, the flagged parameters and the
+        remedy's settings go to ``info["convergence_check"]``."""
         users = config.AUTO_CHECK_USERS
-        check = self._quick_check() if check is None else check
         keep = ("max_rhat", "min_ess_bulk", "min_ess_tail", "divergences", "remedy")
         self.info["convergence_check"] = {**{k: check[k] for k in keep}, "n_flagged": len(check["flagged"]),
                                           "flagged": check["flagged"][:50],

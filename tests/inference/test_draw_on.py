@@ -52,7 +52,7 @@ def test_drawing_on_equals_one_longer_run(data, strict):
     assert drawn_on.info["convergence_check"]["remedy"]["draws"] >= 1000
 
 
-def test_given_draws_are_kept_and_extend_zero_turns_it_off(data, strict):
+def test_given_draws_are_kept_and_extend_resolves_from_them(data, strict):
     with pytest.warns(ConvergenceWarning):
         given = bp.fit(bp.BradleyTerry(), data, draws=40, **SETTINGS)
     assert given.info["extensions"] == 0 and given.idata.posterior.sizes["draw"] == 40
