@@ -14,12 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
-from numpyro.infer import SVI, Predictive, Trace_ELBO, autoguide, init_to_median
+from numpyro.infer import SVI, Predictive, autoguide, init_to_median
 
 from bayespref import config
 from bayespref.errors import FitError
 from bayespref.inference import nuts as _nuts
 from bayespref.inference import sharding
+from bayespref.inference.elbo import OrderedELBO
 from bayespref.inference.settings import DEFAULT_ACCEPT, DEFAULT_DRAWS, NutsSettings, SviSettings
 from bayespref.validate import seed as check_seed
 
@@ -270,7 +271,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     guide = _make_guide(fn, settings.guide, n_users if ubs is not None else None)
 
     def make_svi(g):
-        return SVI(fn, g, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+        return SVI(fn, g, numpyro.optim.Adam(settings.lr), OrderedELBO())
 
     svi = make_svi(guide)
     key_init, key_run = jax.random.split(as_key(seed))
@@ -438,18 +439,7 @@ def _compiled_init(svi, key, data, **kw):
         st = svi.init(k, d, **kw_)
         return st, svi.evaluate(st, d, **kw_)
 
-    if jax.process_count() > 1:
-        # across processes, op by op as before (NumPyro's own check of the start raises): the compiled
-        # start is untested there (the two-process SVI test hangs in the SVI steps on a 2-core machine,
-        # docs/scaling.md)
-        try:
-            state, loss = init(key, data, kw)
-        except RuntimeError as err:
-            if "valid initial parameters" not in str(err):
-                raise
-            return None
-    else:
-        state, loss = jax.jit(init)(key, data, kw)
+    state, loss = jax.jit(init)(key, data, kw)
     return state if np.isfinite(float(loss)) else None
 
 
@@ -473,7 +463,7 @@ def run_svi_stream(fn, source, n_users: int, seed, settings: SviSettings, chunk_
     """
     ubs = int(settings.user_batch_size)
     guide = _make_guide(fn, settings.guide, n_users)
-    svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), Trace_ELBO())
+    svi = SVI(fn, guide, numpyro.optim.Adam(settings.lr), OrderedELBO())
     rng = np.random.default_rng(int(jax.random.randint(as_key(seed), (), 0, 2 ** 31 - 1)))
     key_init = jax.random.fold_in(as_key(seed), 7)
 

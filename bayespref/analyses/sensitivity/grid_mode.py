@@ -13,7 +13,7 @@ import numpy as np
 import numpyro
 import pandas as pd
 from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, SVI, Predictive, Trace_ELBO
+from numpyro.infer import MCMC, NUTS, SVI, Predictive
 
 from bayespref import config
 from bayespref.analyses.sensitivity.benchmarks import _benchmarks, _empty_benchmarks
@@ -22,6 +22,7 @@ from bayespref.analyses.sensitivity.problem import _Problem
 from bayespref.analyses.sensitivity.results import GridSensitivity
 from bayespref.config import devices_for_chains
 from bayespref.errors import ConvergenceWarning, FitError, ModelError
+from bayespref.inference.elbo import OrderedELBO
 from bayespref.inference.engine import GUIDES, SviSettings, as_key, run_svi
 from bayespref.inference.result import Fit
 
@@ -171,7 +172,7 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
     warm = run_svi(functools.partial(model, gamma=0.0, delta=0.0), data, k_warm,
                    SviSettings(steps=warm_steps, lr=lr, guide=guide, progress=progress))
     auto = GUIDES[guide](model)
-    svi = SVI(model, auto, numpyro.optim.Adam(lr), Trace_ELBO())
+    svi = SVI(model, auto, numpyro.optim.Adam(lr), OrderedELBO())
     state0 = svi.init(k_init, data, gamma=0.0, delta=0.0)
     n_avg = max(steps // 3, 1)
     value = prob.value_fn()
