@@ -115,10 +115,10 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
     if not jax.distributed.is_initialized():
         setup_distributed()
     use_cache = not os.environ.get("BAYESPREF_NO_JAX_CACHE") if cache is None else bool(cache)
-    # not in a run of several processes: with the SVI program the same in every process
-    # (inference.elbo), the two-process SVI test passed 3 of 3 runs without the cache and 1 on a new
-    # shared directory, and hung on that directory once used (processes finding their programs on
-    # disk; docs/scaling.md)
+    # not in a run of several processes, as a precaution: with the SVI program the same in every
+    # process (inference.elbo), the two-process SVI test still hung in 1 of 9 runs without the cache
+    # and in 1 of 2 runs that shared a cache directory (the second, on the used directory);
+    # docs/scaling.md
     use_cache = use_cache and not jax.distributed.is_initialized()
     if use_cache and jax.config.jax_compilation_cache_dir is None:
         path = pathlib.Path(cache_dir or os.environ.get("BAYESPREF_CACHE_DIR",

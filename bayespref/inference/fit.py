@@ -445,12 +445,6 @@ def _nuts(p: Prepared, seed, settings, *, init=None, log_likelihood=True):
     if centring is not None:
         arrays = {**arrays, "centring": jax.numpy.asarray(centring)}
     if sharding.wanted(settings.devices):  # one chain's log density over several devices
-        if jax.process_count() > 1:
-            raise ModelError(
-                f"method='nuts' with devices={settings.devices} across {jax.process_count()} processes is not "
-                "supported: the sampler's data-dependent loops hang in JAX's multi-process runtime (measured on "
-                "CPU: 2 processes, float32 hangs, float64 fails in XLA's partitioner). Across hosts use "
-                "method='svi' or method='laplace' (docs/scaling.md), or run NUTS with devices=N on one host.")
         arrays = sharding.shard(spec, p.data, arrays, settings.devices)
     start = imm = None
     if init is not None:

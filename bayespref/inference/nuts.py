@@ -34,7 +34,7 @@ import numpy as np
 from numpyro.infer import NUTS
 from numpyro.infer.util import log_likelihood as _log_likelihood
 
-from bayespref.inference import adaptation
+from bayespref.inference import adaptation, sharding
 from bayespref.models.base import SAMPLER_ONLY
 
 #: number of compiled samplers kept (each holds an XLA executable)
@@ -264,7 +264,8 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         try:
             samples, extra, ll, state = runner(keys, data, init, inverse_mass_matrix,
                                                template if resume is None else resume, resume is not None)
-            samples, extra, ll = jax.device_get((samples, extra, ll))
+            # on this host (gathered from every process when a sharded fit spans several)
+            samples, extra, ll = sharding.gather((samples, extra, ll))
             t2 = time.perf_counter()
         finally:
             if _Host.bar is not None:
