@@ -116,7 +116,7 @@ def setup_jax(host_devices: int | None = None, cache_dir=None, cache: bool | Non
         setup_distributed()
     use_cache = not os.environ.get("BAYESPREF_NO_JAX_CACHE") if cache is None else bool(cache)
     # not in a run of several processes, as a precaution: with the SVI program the same in every
-    # process (inference.elbo), the two-process SVI test still hung in 1 of 9 runs without the cache
+    # process (inference.elbo), the two-process SVI test still hung in 1 of 12 runs without the cache
     # and in 1 of 2 runs that shared a cache directory (the second, on the used directory);
     # docs/scaling.md
     use_cache = use_cache and not jax.distributed.is_initialized()

@@ -19,6 +19,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -39,8 +40,10 @@ def _result(stdout: str) -> dict:
 
 
 def _launch(method):
-    """Two worker processes of one ``jax.distributed`` run (2 CPU devices each); and the environment
-    without the distributed variables."""
+    """Two worker processes of one ``jax.distributed`` run (2 CPU devices each), their output going to
+    files; and the environment without the distributed variables. Files, not pipes: a worker blocked
+    on a full pipe (64 KB) that the test is not yet reading would keep the other worker waiting for
+    it at shutdown, and the test waiting for that one."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("BAYESPREF_") or k == "BAYESPREF_CACHE_DIR"}
     base.pop("XLA_FLAGS", None)
     port = _free_port()
@@ -48,8 +51,9 @@ def _launch(method):
     for pid in range(2):
         env = {**base, "BAYESPREF_COORDINATOR": f"127.0.0.1:{port}", "BAYESPREF_NUM_PROCESSES": "2",
                "BAYESPREF_PROCESS_ID": str(pid), "BAYESPREF_HOST_DEVICES": "2"}
-        procs.append(subprocess.Popen([sys.executable, str(WORKER), method], env=env, cwd=ROOT, stdout=subprocess.PIPE,
-                                      stderr=subprocess.PIPE, text=True))
+        out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+        procs.append((subprocess.Popen([sys.executable, str(WORKER), method], env=env, cwd=ROOT, stdout=out,
+                                       stderr=err, text=True), out, err))
     return base, procs
 
 
@@ -59,10 +63,12 @@ def _fits(method):
     ref = subprocess.run([sys.executable, str(WORKER), method], env={**base, "BAYESPREF_HOST_DEVICES": "1"}, cwd=ROOT,
                          capture_output=True, text=True, timeout=900)
     outs = []
-    for p in procs:
-        stdout, stderr = p.communicate(timeout=900)
-        assert p.returncode == 0, stderr[-3000:]
-        outs.append(_result(stdout))
+    for p, out, err in procs:
+        p.wait(timeout=900)
+        out.seek(0)
+        err.seek(0)
+        assert p.returncode == 0, err.read()[-3000:]
+        outs.append(_result(out.read()))
     assert ref.returncode == 0, ref.stderr[-3000:]
     return outs, _result(ref.stdout)
 
