@@ -18,10 +18,10 @@ either ELBO under three hash seeds). In a run of several processes (``jax.distri
 process traces a different program, the SPMD partitioner numbers their collectives differently,
 and the processes wait for each other forever after compiling. Measured on the two-process SVI
 test (2 CPU processes, gloo, 2-core machine): with ``Trace_ELBO`` it hung in 4 of 4 runs on
-2026-12-06/07 (in about half of the runs of earlier sessions) and passed with ``PYTHONHASHSEED=0``
-in both processes; with this ELBO it passed 11 of 12 runs (one hung; its cause is not known). Two interpreters with different hash
-seeds lower identical programs with this ELBO and different ones with ``Trace_ELBO``
-(``tests/inference/test_elbo.py``).
+2026-12-06/07 (in about half of the runs before) and passed with ``PYTHONHASHSEED=0`` in both
+processes; with this ELBO it passed 11 of 12 runs (one hung; its cause is not known). Two
+interpreters with different hash seeds lower identical programs with this ELBO and different ones
+with ``Trace_ELBO`` (``tests/inference/test_elbo.py``).
 """
 
 from __future__ import annotations

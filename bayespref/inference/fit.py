@@ -222,7 +222,7 @@ def _check_nuts(result: Fit, draw_more, settings) -> None:
     check = result._quick_check()
     draws, reasons = settings.draws, []
     while draw_more is not None and len(reasons) < settings.extend:
-        have = draws * (len(reasons) + 1)   # draws per chain so far
+        have = draws * (len(reasons) + 1)  # draws per chain so far
         why = draw_on_reason(check, settings.chains, have, draws)
         if not why:
             break

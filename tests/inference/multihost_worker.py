@@ -3,8 +3,8 @@
 
 Started with ``BAYESPREF_COORDINATOR``, ``BAYESPREF_NUM_PROCESSES``, ``BAYESPREF_PROCESS_ID`` and
 ``BAYESPREF_HOST_DEVICES`` (each process's CPU devices); prints ``RESULT {json}``: the process index,
-the global device count and the fit's population means, SDs and draws. Without the variables it fits in one
-process on one device (the reference).
+the global device count and the fit's population means and SDs (and, for NUTS, the draws). Without
+the variables it fits in one process on one device (the reference).
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def main():
               "laplace": dict(method="laplace", log_likelihood=False, num_samples=500),
               "laplace_opg": dict(method="laplace", covariance="opg", log_likelihood=False, num_samples=500),
               # short and shallow: every leapfrog step waits for one all-reduce between the processes
-              "nuts": dict(method="nuts", chains=2, warmup=10, draws=10, max_tree_depth=4, log_likelihood=False)}[METHOD]
+              "nuts": dict(method="nuts", chains=2, warmup=10, draws=10, max_tree_depth=4,
+                           log_likelihood=False)}[METHOD]
         f = bp.fit(bp.Hierarchical(), data, seed=2, devices=n if jax.process_count() > 1 else None,
                    progress=False, **kw)
     post = f.idata.posterior

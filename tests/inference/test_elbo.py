@@ -11,6 +11,7 @@ model and data; with ``Trace_ELBO`` in their place the two texts differ (checked
 from __future__ import annotations
 
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -22,16 +23,17 @@ from numpyro.optim import Adam
 import bayespref as bp
 from bayespref.inference.elbo import OrderedELBO
 
+#: run in a fresh interpreter (this folder on its path): the SVI start and first step, lowered
 LOWER = """
-import hashlib, jax, bayespref as bp
+import hashlib, jax
 from numpyro.infer import SVI
 from numpyro.infer.autoguide import AutoNormal
 from numpyro.optim import Adam
+from bayespref import config
 from bayespref.inference.elbo import OrderedELBO
-spec = bp.Hierarchical()
-data = bp.simulate.hierarchical(n_users=12, comparisons_per_user=8, n_options=6, n_features=3, seed=0).comparisons()
-fn = spec.bind(data)
-arrays = {**spec.arrays(data), "by_user": spec.by_user_arrays(data)}
+from test_elbo import _problem
+config.setup_jax(1)
+fn, arrays = _problem()
 svi = SVI(fn, AutoNormal(fn), Adam(0.01), OrderedELBO())
 def start(k, d):
     st = svi.init(k, d)
@@ -42,6 +44,7 @@ print("HLO", hashlib.sha256(text.encode()).hexdigest(), len(text))
 
 
 def _problem():
+    """``Hierarchical()``'s model and arrays (grouped layout) on a small simulated design."""
     spec = bp.Hierarchical()
     data = bp.simulate.hierarchical(n_users=12, comparisons_per_user=8, n_options=6, n_features=3, seed=0).comparisons()
     fn = spec.bind(data)
@@ -67,8 +70,8 @@ def test_ordered_elbo_is_numpyros_estimate_summed_in_another_order():
 def test_svi_program_is_the_same_under_any_hash_seed():
     def lowered(hash_seed):
         env = {**os.environ, "PYTHONHASHSEED": str(hash_seed), "BAYESPREF_NO_JAX_CACHE": "1"}
-        return subprocess.Popen([sys.executable, "-c", "from bayespref import config; config.setup_jax(1)\n" + LOWER],
-                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        return subprocess.Popen([sys.executable, "-c", LOWER], env=env, cwd=pathlib.Path(__file__).parent,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     procs = [lowered(s) for s in (1, 2)]
     outs = []
