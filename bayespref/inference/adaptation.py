@@ -40,6 +40,9 @@ START_FRACTION = 0.015
 END_FRACTION = 0.15
 #: length of the first mass-matrix window, as a fraction of the warm-up (later windows double)
 FIRST_WINDOW_FRACTION = 0.05
+#: below this product of a window's draw and gradient variances (>= 1 for every smooth target) the
+#: gradients are not used for that coordinate (:func:`_moments_final`)
+MIN_INFORMATION_PRODUCT = 0.1
 
 
 def schedule(num_steps: int) -> list[AdaptWindow]:
@@ -86,10 +89,24 @@ def _moments_update(x, g, state):
 
 
 def _moments_final(state, regularize=True):
-    """The diagonal ``sqrt(var(x) / var(g))``, shrunk towards 1e-3 as Stan shrinks its variances."""
+    r"""The diagonal ``sqrt(var(x) / var(g))``, shrunk towards 1e-3 as Stan shrinks its variances.
+
+    For every smooth target :math:`\operatorname{Var}(x_i) \operatorname{Var}(\partial_i U) \ge 1`
+    (the Cramer-Rao bound :math:`\Sigma \succeq I^{-1}` read on the diagonal), and the estimate lies
+    in :math:`[1 / \operatorname{Var}(\partial_i U), \operatorname{Var}(x_i)]` exactly when that holds.
+    A window far from it (product below :data:`MIN_INFORMATION_PRODUCT`) has not sampled the target:
+    typically a chain early in its warm-up drifting where the potential is linear, e.g. a
+    log-SD going down a funnel's neck, whose gradient is then the same constant in every draw
+    (variance 0, and the ratio infinite: the chain would never move again). There the draws'
+    variance (Stan's estimate) is used for that coordinate.
+    """
     _, sx, _, sg, n = state
     tiny = jnp.finfo(sx.dtype).tiny
-    inv = jnp.sqrt(jnp.maximum(sx, tiny) / jnp.maximum(sg, tiny))
+    ratio = jnp.sqrt(jnp.maximum(sx, tiny) / jnp.maximum(sg, tiny))
+    dof = jnp.maximum(n - 1, 1).astype(sx.dtype)
+    var_x = sx / dof
+    sampled = (sx * sg >= MIN_INFORMATION_PRODUCT * dof * dof) & jnp.isfinite(ratio)
+    inv = jnp.where(sampled, ratio, var_x)
     if regularize:
         inv = (n / (n + 5.0)) * inv + 1e-3 * (5.0 / (n + 5.0))
     return inv, jnp.sqrt(jnp.reciprocal(inv)), jnp.sqrt(inv)

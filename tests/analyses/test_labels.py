@@ -78,6 +78,15 @@ def heldout(sim):
     return bp.reward_labels(sim["fit"], sim["test"], level="group", by="group")
 
 
+def test_no_chain_of_the_fit_behind_the_labels_is_stuck(sim):
+    # this design and seed once left a chain stuck from its first warm-up window (a log-SD drifting
+    # on a linear slope: gradient variance 0, an infinite mass-matrix entry, step size 1e-22, 1,023
+    # leapfrog steps per draw; tests/inference/test_adaptation.py has the mechanism)
+    stats = sim["fit"].idata.sample_stats
+    assert float(stats["step_size"].min()) > 1e-2, stats["step_size"].mean("draw").values
+    assert float(stats["n_steps"].mean("draw").max()) < 200
+
+
 # ------------------------------------------------------------------------------------------------
 # values
 # ------------------------------------------------------------------------------------------------

@@ -100,3 +100,22 @@ def test_sampler_scales_to_coordinates_of_very_different_size():
     rel = x.std(0) / sds
     assert np.all(np.abs(rel - 1) < 4 / np.sqrt(2 * 200)), rel
     assert run.stats["n_steps"].mean() < 8
+
+
+def test_a_window_with_constant_gradients_falls_back_to_the_draws_variance():
+    # coordinate 0 drifts while its gradient stays the same constant (a linear potential): the
+    # ratio of variances would be infinite; the draws' variance is used there, the ratio elsewhere
+    n = 100
+    rng = np.random.default_rng(1)
+    x = np.stack([np.linspace(8.0, 2.0, n), rng.normal(0, 2.0, n)], 1)
+    g = np.stack([np.ones(n), x[:, 1] / 4.0], 1)
+    st, _ = _run_adapter(n, jnp.asarray(x, jnp.float32), jnp.asarray(g, jnp.float32))
+    last = adaptation.schedule(n)[-2]
+    sl = slice(last.start, last.end + 1)
+    m = last.end - last.start + 1
+    raw = np.array([x[sl, 0].var(ddof=1), np.sqrt(x[sl, 1].var(ddof=1) / g[sl, 1].var(ddof=1))])
+    expect = m / (m + 5) * raw + 1e-3 * 5 / (m + 5)
+    got = np.asarray(st.inverse_mass_matrix)
+    assert np.all(np.isfinite(got))
+    np.testing.assert_allclose(got, expect, rtol=1e-3)
+
