@@ -29,6 +29,8 @@ xarray objects, ``.to_frame()``, ``.plot()``).
 
 from __future__ import annotations
 
+import contextvars
+
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -47,11 +49,25 @@ __all__ = ["TAILS", "PPCheck", "calibration", "check_all", "intransitivity", "po
 # ---------------------------------------------------------------------------------------------
 # shared pieces
 # ---------------------------------------------------------------------------------------------
+#: replicates shared by the checks of one :func:`check_all` call, keyed by (fit, seed, max_draws);
+#: None outside it (a check called alone computes its own; nothing is kept on the fit, as the
+#: replicates of a large data set take draws x comparisons of memory)
+_SHARED = contextvars.ContextVar("bayespref_shared_replicates", default=None)
+
+
 def _draws(fit, seed, max_draws):
     if ranking_data(_require_fit(fit).data):
         raise DataError("This check is made for paired comparisons; for rankings use bayespref.checks.check_all "
                         "(first_choice, item_positions, ranking_agreement).")
-    p, y_rep = predictive_draws(fit, seed=seed, max_draws=max_draws)
+    shared, key = _SHARED.get(), (id(fit), seed, max_draws)
+    if shared is not None and key in shared:
+        p, y_rep = shared[key]
+    else:
+        p, y_rep = predictive_draws(fit, seed=seed, max_draws=max_draws)
+        if shared is not None:
+            p.setflags(write=False)  # shared by several checks: none may change them
+            y_rep.setflags(write=False)
+            shared[key] = (p, y_rep)
     y = np.asarray(fit.data.y)
     if np.any(y < 0):
         raise DataError("The fit's data have comparisons without an outcome; checks need observed outcomes.")
@@ -349,14 +365,19 @@ def check_all(fit, by=None, seed: int = 0) -> dict:
         if by is not None:
             raise DataError("The ranking checks are not grouped (by=None); group rankings with Rankings.subset.")
         return check_rankings(fit, seed=seed)
-    out = {
-        "win_rates": win_rates(fit, by="pair" if by is None else by, seed=seed),
-        "calibration": calibration(fit, by=by, seed=seed),
-        "position_flip": position_flip(fit, by=by, seed=seed),
-        "intransitivity": intransitivity(fit, by=by, seed=seed),
-    }
-    if "user" in fit.data.frame and fit.data.n_users > 1:
-        out["user_agreement"] = user_agreement(fit, by=by, seed=seed)
+    # the checks draw their replicates with the same seed and draws: computed once, shared
+    token = _SHARED.set({})
+    try:
+        out = {
+            "win_rates": win_rates(fit, by="pair" if by is None else by, seed=seed),
+            "calibration": calibration(fit, by=by, seed=seed),
+            "position_flip": position_flip(fit, by=by, seed=seed),
+            "intransitivity": intransitivity(fit, by=by, seed=seed),
+        }
+        if "user" in fit.data.frame and fit.data.n_users > 1:
+            out["user_agreement"] = user_agreement(fit, by=by, seed=seed)
+    finally:
+        _SHARED.reset(token)
     return out
 
 

@@ -46,9 +46,26 @@ def latent_sites(fn, data, deterministic: bool = False) -> list[str]:
 
     With ``deterministic=True`` the deterministic sites are listed too.
     """
-    tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(data)
-    return [n for n, s in tr.items()
-            if (s["type"] == "sample" and not s["is_observed"]) or (deterministic and s["type"] == "deterministic")]
+    # traced abstractly (shapes only): run op by op, a model's first run in a process compiles each
+    # of its operations (about 6 s for a hierarchical model with ties on a cold cache)
+    leaves, treedef = jax.tree.flatten(data)
+    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
+    names = []
+
+    def run(arrays):
+        it = iter(arrays)
+        full = jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)])
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(full)
+        names.extend(n for n, s in tr.items() if (s["type"] == "sample" and not s["is_observed"])
+                     or (deterministic and s["type"] == "deterministic"))
+        return 0
+
+    try:
+        jax.eval_shape(run, [x for x, a in zip(leaves, is_array) if a])
+    except jax.errors.JAXTypeError:  # a model that needs concrete values (e.g. a user's NumPyro function)
+        names.clear()
+        run([x for x, a in zip(leaves, is_array) if a])
+    return names
 
 
 def run_nuts(fn, data, seed, settings: NutsSettings, log_likelihood: bool = True, init: dict | None = None,

@@ -145,6 +145,24 @@ def test_intransitivity_and_check_all(fit_position):
     assert list(table.index) == list(checks)
 
 
+def test_check_all_draws_the_replicates_once_and_equals_the_checks_alone(fit_position, monkeypatch):
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(kwargs.get("max_draws"))
+        return predictive_draws(*args, **kwargs)
+
+    monkeypatch.setattr(ppc, "predictive_draws", counted)
+    together = bp.checks.check_all(fit_position, seed=3)
+    assert sorted(calls, key=str) == [1000, 400]  # the four checks share two sets of replicates
+    alone = {"win_rates": ppc.win_rates(fit_position, seed=3), "calibration": ppc.calibration(fit_position, seed=3),
+             "position_flip": ppc.position_flip(fit_position, seed=3),
+             "intransitivity": ppc.intransitivity(fit_position, seed=3)}
+    assert len(calls) == 2 + 4  # outside check_all nothing is shared
+    for name, chk in alone.items():
+        pd.testing.assert_frame_equal(together[name].to_frame(), chk.to_frame())
+
+
 def test_groups_and_bad_by(fit_position):
     with pytest.raises(DataError, match="not a user covariate"):
         ppc.win_rates(fit_position, by="group")
