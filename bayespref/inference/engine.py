@@ -41,30 +41,37 @@ def as_key(seed):
     return seed
 
 
+def shapes_only(f, data):
+    """``f(data)`` traced abstractly (``jax.eval_shape``): shapes and dtypes of its array results, and
+    whatever it records on the way, without running it. A model run op by op compiles each of its
+    operations on its first run in a process (about 6 s for a hierarchical model with ties on a cold
+    cache); traced, it compiles nothing. Leaves of ``data`` that are not arrays stay as they are."""
+    leaves, treedef = jax.tree.flatten(data)
+    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
+
+    def g(arrays):
+        it = iter(arrays)
+        out = f(jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)]))
+        return out if out is not None else 0
+
+    return jax.eval_shape(g, [x for x, a in zip(leaves, is_array) if a])
+
+
 def latent_sites(fn, data, deterministic: bool = False) -> list[str]:
     """Names of the latent sample sites of a model (what must be kept to re-run it).
 
     With ``deterministic=True`` the deterministic sites are listed too.
     """
-    # traced abstractly (shapes only): run op by op, a model's first run in a process compiles each
-    # of its operations (about 6 s for a hierarchical model with ties on a cold cache)
-    leaves, treedef = jax.tree.flatten(data)
-    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
-    names = []
-
-    def run(arrays):
-        it = iter(arrays)
-        full = jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)])
+    def run(full):
         tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(full)
-        names.extend(n for n, s in tr.items() if (s["type"] == "sample" and not s["is_observed"])
-                     or (deterministic and s["type"] == "deterministic"))
-        return 0
+        return [n for n, s in tr.items() if (s["type"] == "sample" and not s["is_observed"])
+                or (deterministic and s["type"] == "deterministic")]
 
+    names = []
     try:
-        jax.eval_shape(run, [x for x, a in zip(leaves, is_array) if a])
+        shapes_only(lambda full: names.extend(run(full)), data)
     except jax.errors.JAXTypeError:  # a model that needs concrete values (e.g. a user's NumPyro function)
-        names.clear()
-        run([x for x, a in zip(leaves, is_array) if a])
+        names = run(data)
     return names
 
 
@@ -193,10 +200,13 @@ def init_from_modes(fn, data, key, chains: int, starts: int = 8, max_iter: int =
     from numpyro.infer.util import unconstrain_fn
 
     k_starts, k_jitter = jax.random.split(key)
-    tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(data)
-    values = {n: site["value"] for n, site in tr.items() if site["type"] == "sample" and not site["is_observed"]}
-    proto = unconstrain_fn(fn, (data,), {}, values)
-    proto = {n: jnp.asarray(proto[n]) for n in sorted(proto)}
+    def unconstrained(full):  # only the shapes matter: traced, not run (see shapes_only)
+        tr = numpyro.handlers.trace(numpyro.handlers.seed(fn, 0)).get_trace(full)
+        values = {n: site["value"] for n, site in tr.items() if site["type"] == "sample" and not site["is_observed"]}
+        return unconstrain_fn(fn, (full,), {}, values)
+
+    proto = shapes_only(unconstrained, data)
+    proto = {n: jnp.zeros(proto[n].shape, proto[n].dtype) for n in sorted(proto)}
     flat0, _ = ravel_pytree(proto)
     search, hessian, unravel = _mode_programs(fn, data, proto, starts, max_iter)
     x0 = jax.random.uniform(k_starts, (starts, flat0.shape[0]), minval=-2.0, maxval=2.0, dtype=flat0.dtype)
