@@ -34,7 +34,7 @@ import numpy as np
 from numpyro.infer import NUTS
 from numpyro.infer.util import log_likelihood as _log_likelihood
 
-from bayespref.inference import adaptation, sharding
+from bayespref.inference import adaptation, sharding, uturn
 from bayespref.models.base import SAMPLER_ONLY
 
 #: number of compiled samplers kept (each holds an XLA executable)
@@ -246,7 +246,8 @@ def sample(fn, data, key, *, chains, warmup, draws, target_accept, max_tree_dept
         entry = _CACHE.get(cache_key) if cache_key is not None else None
         cached = entry is not None
         if entry is None:
-            with adaptation.patched():  # the warm-up's mass matrix from draws and gradients
+            # the warm-up's mass matrix from draws and gradients; U-turn checks across merged sub-trees
+            with adaptation.patched(), uturn.patched():
                 entry = _compile(_build(fn, chains, warmup, draws, target_accept, max_tree_depth, log_likelihood,
                                         method, progress, dense_mass, (keys, data, init, inverse_mass_matrix)),
                                  keys, data, init, inverse_mass_matrix)

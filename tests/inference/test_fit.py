@@ -53,7 +53,9 @@ def test_predict_probabilities_and_intervals(baseball_fit):
     assert p.loc[0, "p_a"] > 1 - p.loc[1, "p_a"]
     draws = baseball_fit.predict(new, return_draws=True)
     assert draws.dims == ("chain", "draw", "comparison")
-    np.testing.assert_allclose(draws.mean(("chain", "draw")).values, p["p_a"].values, rtol=1e-6)
+    # the same mean, over float32 draws here and in float64 in the table: 4,000 terms in float32
+    # round to a few 1e-7 relative
+    np.testing.assert_allclose(draws.mean(("chain", "draw")).values, p["p_a"].values, rtol=1e-5)
 
 
 def test_predict_new_user_needs_covariates_then_uses_population(topmodel_fit):
