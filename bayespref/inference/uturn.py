@@ -45,7 +45,11 @@ def _trailing_ones(n):
 
 
 def _turning(imm, left, right, total, unravel):
-    return _hu._is_turning(imm, unravel(left), unravel(right), unravel(total))
+    # flat momenta as they are for a diagonal or dense mass matrix (fewer operations to compile);
+    # a block mass matrix (a dict over sites) needs them per site
+    if isinstance(imm, dict):
+        left, right, total = unravel(left), unravel(right), unravel(total)
+    return _hu._is_turning(imm, left, right, total)
 
 
 def _subtree_turning(imm, r, total, start_r, start_sum, half_r, half_sum, lo, hi, unravel):

@@ -41,9 +41,9 @@ def readme_snippet() -> str:
 @pytest.fixture(scope="session")
 def readme_run(readme_snippet, arena, tmp_path_factory):
     """``(folder, namespace)``: the snippet executed as it is shown, in a fresh folder, on copies of the
-    Arena tables. Session-scoped: test_readme_snippet checks what it wrote, and test_group_report
-    reports on its fit (the same model on the same data as that module's report), so the
-    hierarchical model is compiled and sampled once for both."""
+    Arena tables. test_group_report checks what it wrote and reports on its fit (the same model on
+    the same data as that module's report); the tests that use it are in that one module, so that
+    test workers, which share nothing, compile and sample the hierarchical model once."""
     battles, judges = arena
     folder = tmp_path_factory.mktemp("readme")
     cwd = pathlib.Path.cwd()
