@@ -25,7 +25,7 @@ Dense and block mass matrices keep NumPyro's own adapter.
 
 from __future__ import annotations
 
-import contextlib
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -196,14 +196,10 @@ def warmup_adapter(num_adapt_steps, find_reasonable_step_size=None, adapt_step_s
     return init_fn, update_fn
 
 
-@contextlib.contextmanager
 def patched():
-    """While tracing a sampler: NumPyro's HMC builds its warm-up with :func:`warmup_adapter`."""
-    _hmc.warmup_adapter = warmup_adapter
-    try:
-        yield
-    finally:
-        _hmc.warmup_adapter = NUMPYRO_ADAPTER
+    """While tracing a sampler: NumPyro's HMC builds its warm-up with :func:`warmup_adapter` (restored after,
+    also when tracing fails)."""
+    return mock.patch.object(_hmc, "warmup_adapter", warmup_adapter)
 
 
 __all__ = ["schedule", "warmup_adapter", "patched"]

@@ -27,7 +27,7 @@ extra checks off (``ACROSS = False``) the draws equal NumPyro's bit for bit (tes
 
 from __future__ import annotations
 
-import contextlib
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -140,14 +140,10 @@ def double_tree(current, vv_update, kinetic_fn, imm, step_size, going_right, rng
     return merged
 
 
-@contextlib.contextmanager
 def patched():
-    """While tracing a sampler: NumPyro's NUTS doubles its trees with :func:`double_tree`."""
-    _hu._double_tree = double_tree
-    try:
-        yield
-    finally:
-        _hu._double_tree = NUMPYRO_DOUBLE_TREE
+    """While tracing a sampler: NumPyro's NUTS doubles its trees with :func:`double_tree` (restored after,
+    also when tracing fails)."""
+    return mock.patch.object(_hu, "_double_tree", double_tree)
 
 
 __all__ = ["ACROSS", "double_tree", "patched"]

@@ -8,7 +8,6 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import numpyro.infer.hmc_util as hu
-import pytest
 from numpyro.infer import MCMC, NUTS
 
 from bayespref.inference import uturn
@@ -93,10 +92,3 @@ def test_sampling_at_a_resonant_step_size_keeps_the_target():
     assert np.abs(x.var(0) - 1).max() < 5 * se_var
     assert abs(x.var(0).mean() - 1) < 5 * se_var / np.sqrt(DIM)
 
-
-def test_patch_is_undone_even_when_tracing_fails():
-    with pytest.raises(RuntimeError):
-        with uturn.patched():
-            assert hu._double_tree is uturn.double_tree
-            raise RuntimeError("boom")
-    assert hu._double_tree is uturn.NUMPYRO_DOUBLE_TREE
