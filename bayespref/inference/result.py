@@ -187,14 +187,7 @@ class Fit:
     # -- prediction ----------------------------------------------------------------------------------
     def _latent_samples(self):
         fn = self.model.bind(self.data)
-        # the site names come from one run of the model, op by op (about 1 s for a hierarchical model
-        # with ties); kept while the fit's model and data are the same objects (fit.data may be replaced)
-        kept = self.__dict__.get("_latent_names")
-        if kept is not None and kept[0] is self.model and kept[1] is self.data:
-            names = kept[2]
-        else:
-            names = latent_sites(fn, self.model.arrays(self.data))
-            self._latent_names = (self.model, self.data, names)
+        names = latent_sites(fn, self.model.arrays(self.data))
         post = self.idata.posterior
         missing = [n for n in names if n not in post]
         if missing:
