@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 
 import pytest
@@ -10,6 +11,19 @@ import pytest
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 import bayespref as bp  # noqa: E402
+
+# JAX's devices and compilation cache as the first fit sets them, before any test runs JAX: a test
+# process whose first test computes with JAX directly would otherwise see one CPU device and run
+# every later fit's chains one after another (tests/test_config.py checks the lazy set-up itself,
+# in fresh interpreters)
+bp.config.setup_jax()
+
+#: session fits that several test files read: with ``--dist loadfile`` the files that name one run in
+#: the same test process (pytest_xdist_make_scheduler below), so each fit is compiled and sampled once
+#: per session, not once in each process
+SHARED_FITS = ("baseball_fit", "topmodel_fit", "conditioned_svi", "latent_types_fit")
+#: files that compile the same sampler as a shared fit without using it (the demo's: topmodel_fit)
+SAME_SAMPLER = {"tests/cli/test_cli.py": "topmodel_fit"}
 
 #: the chains of ``bayespref demo --quick`` (bayespref.cli.runspec.QUICK: 2 x 200 warm-up + 200 draws)
 DEMO_QUICK = dict(chains=2, warmup=200, draws=200, progress=False)
@@ -58,3 +72,40 @@ def latent_types_fit():
         fit = bp.fit(bp.LatentTypes(n_types=2), sim.comparisons(), seed=2, chains=2, warmup=300, draws=300,
                      progress=False)
     return sim, fit
+
+
+def _file_groups(root) -> dict[str, str]:
+    """Test file (relative path) -> its group's name (the first of its files): files that name the
+    same shared fit form one group (a text search of the test files: the scheduler is made in the
+    controlling process, which collects nothing)."""
+    files = sorted(p.relative_to(root).as_posix() for p in (root / "tests").rglob("test_*.py"))
+    parent = {f: f for f in files}
+
+    def find(f):
+        while parent[f] != f:
+            f = parent[f]
+        return f
+
+    for fit in SHARED_FITS:
+        users = [f for f in files if SAME_SAMPLER.get(f) == fit
+                 or re.search(rf"\b{fit}\b", (root / f).read_text(encoding="utf-8"))]
+        for f in users[1:]:
+            parent[find(f)] = find(users[0])
+    return {f: find(f) for f in files}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` (pyproject.toml's default options) with the files that share a session fit
+    sent to one process as one unit; any other ``--dist`` mode is pytest-xdist's own."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    groups = _file_groups(config.rootpath)
+
+    class SharedFitScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid):
+            file = super()._split_scope(nodeid)
+            return groups.get(file, file)
+
+    return SharedFitScheduling(config, log)

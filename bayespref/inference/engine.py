@@ -41,20 +41,31 @@ def as_key(seed):
     return seed
 
 
+def _static_leaves(data):
+    """``(arrays, rebuild)``: the array leaves of ``data`` and ``rebuild(arrays)``, which puts (traced)
+    arrays back in place; leaves that are not arrays (sizes, flags, None) stay as they are, static."""
+    leaves, treedef = jax.tree.flatten(data)
+    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
+
+    def rebuild(arrays):
+        it = iter(arrays)
+        return jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)])
+
+    return [x for x, a in zip(leaves, is_array) if a], rebuild
+
+
 def shapes_only(f, data):
     """``f(data)`` traced abstractly (``jax.eval_shape``): shapes and dtypes of its array results, and
     whatever it records on the way, without running it. A model run op by op compiles each of its
     operations on its first run in a process (about 6 s for a hierarchical model with ties on a cold
     cache); traced, it compiles nothing. Leaves of ``data`` that are not arrays stay as they are."""
-    leaves, treedef = jax.tree.flatten(data)
-    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
+    arrays, rebuild = _static_leaves(data)
 
-    def g(arrays):
-        it = iter(arrays)
-        out = f(jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)]))
+    def g(arrays_):
+        out = f(rebuild(arrays_))
         return out if out is not None else 0
 
-    return jax.eval_shape(g, [x for x, a in zip(leaves, is_array) if a])
+    return jax.eval_shape(g, arrays)
 
 
 def latent_sites(fn, data, deterministic: bool = False) -> list[str]:
@@ -307,7 +318,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
     kw = {} if ubs is None else {"user_batch": jnp.arange(ubs)}
     init_kw = dict(batch=None if bs is None else jnp.arange(bs), **kw)
     start = "random"
-    state = _compiled_init(svi, key_init, data, **init_kw)
+    state = compiled_init(svi, key_init, data, **init_kw)
     if state is None:
         if callable(settings.guide):
             raise FitError("SVI found no starting point with a finite loss for the guide given. Standardise the "
@@ -318,7 +329,7 @@ def run_svi(fn, data, seed, settings: SviSettings) -> SviResult:
                             init_loc_fn=init_to_median(num_samples=15))
         svi = make_svi(guide)
         start = "prior median"
-        state = _compiled_init(svi, key_init, data, **init_kw)
+        state = compiled_init(svi, key_init, data, **init_kw)
         if state is None:
             raise FitError("SVI found no starting point with a finite log density and gradient, neither at "
                            "random nor at the prior median. Standardise the option features, or use "
@@ -455,7 +466,7 @@ def empty_rows(n_users: int, keys, n_features: int) -> dict:
     return {k: jnp.zeros(shapes[k], dtypes.get(k, jnp.int32)) for k in keys}
 
 
-def _compiled_init(svi, key, data, **kw):
+def compiled_init(svi, key, data, **kw):
     """``svi.init`` as one compiled program, or None when its start has no finite loss.
 
     Run eagerly, the guide's set-up (the autoguide's search for a starting point, the model traced op by
@@ -517,7 +528,7 @@ def run_svi_stream(fn, source, n_users: int, seed, settings: SviSettings, chunk_
             if state is None:
                 idx0 = jnp.arange(min(ubs, n_valid))
                 first = (chunk, idx0)
-                state = _compiled_init(svi, key_init, _stream_step_data(pop, chunk, idx0), user_batch=chunk["users"][idx0])
+                state = compiled_init(svi, key_init, _stream_step_data(pop, chunk, idx0), user_batch=chunk["users"][idx0])
                 if state is None:
                     raise FitError("SVI found no starting point with a finite loss. Standardise the option "
                                    "features, or use method='laplace'.")

@@ -104,7 +104,7 @@ def test_guide_draws_leave_out_the_guide_parameters(monkeypatch):
 
 
 def test_a_start_without_a_finite_loss_is_refused(pair, monkeypatch):
-    """The compiled start (engine._compiled_init) cannot raise NumPyro's invalid-start error; a start whose
+    """The compiled start (engine.compiled_init) cannot raise NumPyro's invalid-start error; a start whose
     loss is not finite is refused with what to do."""
     from numpyro.infer import SVI
 

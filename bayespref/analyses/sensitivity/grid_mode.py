@@ -12,8 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import pandas as pd
-from numpyro import handlers
-from numpyro.infer import MCMC, NUTS, SVI, Predictive
+from numpyro.infer import MCMC, NUTS, SVI
 
 from bayespref import config
 from bayespref.analyses.sensitivity.benchmarks import _benchmarks, _empty_benchmarks
@@ -23,7 +22,7 @@ from bayespref.analyses.sensitivity.results import GridSensitivity
 from bayespref.config import devices_for_chains
 from bayespref.errors import ConvergenceWarning, FitError, ModelError
 from bayespref.inference.elbo import OrderedELBO
-from bayespref.inference.engine import GUIDES, SviSettings, as_key, run_svi
+from bayespref.inference.engine import GUIDES, SviSettings, as_key, compiled_init, guide_predictive, run_svi
 from bayespref.inference.result import Fit
 
 
@@ -173,11 +172,13 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
                    SviSettings(steps=warm_steps, lr=lr, guide=guide, progress=progress))
     auto = GUIDES[guide](model)
     svi = SVI(model, auto, numpyro.optim.Adam(lr), OrderedELBO())
-    state0 = svi.init(k_init, data, gamma=0.0, delta=0.0)
+    state0 = compiled_init(svi, k_init, data, gamma=0.0, delta=0.0)  # one program, not op by op
+    if state0 is None:
+        raise FitError("The augmented model has no finite loss at the fitted model's start; lower lr=..., or use "
+                       "method='nuts'.")
     n_avg = max(steps // 3, 1)
     value = prob.value_fn()
     sites = prob.sites()
-    deterministic = [n for n in sites if n not in guide_sites(auto, model, data)]
 
     def one(g, d, params0, data):
         st0 = state0._replace(optim_state=svi.optim.init(params0), rng_key=k_run)
@@ -192,10 +193,8 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
         zero = jax.tree.map(jnp.zeros_like, params0)
         (st, acc), losses = jax.lax.scan(step, (st0, zero), jnp.arange(steps))
         params = jax.tree.map(lambda a: a / n_avg, acc)
-        post = auto.sample_posterior(k_draw, params, sample_shape=(num_samples,))
-        if deterministic:
-            post = {**post, **Predictive(model, posterior_samples=post, return_sites=deterministic)(
-                k_draw, data, gamma=g, delta=d)}
+        # through the model (not the guide's sample_posterior, whose set-up, compiled, holds tracers)
+        post = guide_predictive(model, auto, params, num_samples, sites)(k_draw, data, gamma=g, delta=d)
         vals = jax.vmap(lambda s: value(s, g, d))({k: post[k] for k in sites})
         tail = losses[steps - n_avg:]
         half = n_avg // 2
@@ -254,12 +253,6 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
 
 def _rows(x, start, size):
     return x[start:start + size]
-
-
-def guide_sites(guide, model, data) -> set[str]:
-    """Names of the latent sites an autoguide samples (sites its posterior draws contain)."""
-    tr = handlers.trace(handlers.seed(model, 0)).get_trace(data, gamma=0.0, delta=0.0)
-    return {n for n, site in tr.items() if site["type"] == "sample" and not site["is_observed"]}
 
 
 def _anchor_values(values: np.ndarray, k: int, skip_first: bool) -> np.ndarray:
