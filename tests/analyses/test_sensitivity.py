@@ -374,7 +374,9 @@ def test_grid_matches_exact_refits():
 def test_linear_gaussian_matches_omitted_variable_bias():
     """Observed latent utilities (Gaussian): the grid equals the closed-form omitted-variable bias,
     gamma x imbalance (Cinelli-Hazlett: bias = impact x imbalance), where the binary U's mixture is
-    close to a mean shift (gamma small against the noise SD 1; the gap grows like gamma^2)."""
+    close to a mean shift (gamma small against the noise SD 1; the gap grows like gamma^2). With 6,000
+    steps per point the fits agree to 0.001 SD on seeds 0-3; with 2,000 the optimisation's noise
+    left gaps of 0.01-0.14 SD (benchmarks/RESULTS.md, "SVI's stopping rule")."""
     import numpyro
     import numpyro.distributions as dist
 
@@ -404,8 +406,10 @@ def test_linear_gaussian_matches_omitted_variable_bias():
     spec = bp.models.CustomModel(linear, dims={"weight": ["feature"], "group_weight": ["covariate", "feature"]})
     fit = _fit(data, spec, chains=4, warmup=500, draws=1000)
     gam, dl = np.array([0.0, 0.1, 0.2]), np.array([0.0, 1.0, 2.0])
-    res = sa.grid(fit, sa.group_contrast("D", "x0"), gamma=gam, delta=dl, steps=2000, warm_steps=4000,
-                  num_samples=2000, anchors=None, benchmark=False)
+    with warnings.catch_warnings():  # the loss-drift check flags all 9 points here, exact or not (RESULTS.md)
+        warnings.simplefilter("ignore", bp.ConvergenceWarning)
+        res = sa.grid(fit, sa.group_contrast("D", "x0"), gamma=gam, delta=dl, steps=6000, warm_steps=4000,
+                      num_samples=2000, anchors=None, benchmark=False)
     nv = res.naive()
     e = D - D.mean()
     for g in gam[1:]:
@@ -415,7 +419,7 @@ def test_linear_gaussian_matches_omitted_variable_bias():
             expected = nv["mean"] - g * imbalance
             got = float(res.summary["mean"].sel(gamma=g, delta=d))
             print(g, d, got, expected, (got - expected) / nv["sd"])
-            assert abs(got - expected) < 0.1 * nv["sd"]
+            assert abs(got - expected) < 0.05 * nv["sd"]
 
 
 @pytest.mark.slow

@@ -64,10 +64,17 @@ def test_svi_agrees_with_nuts_on_medium_data():
 
 @pytest.mark.slow
 def test_hierarchical_svi_agrees_with_nuts_population_weights():
+    """A converged full-rank Gaussian guide gives NUTS's population weights within 0.2 posterior SD.
+
+    Converged: the default stopping rule (relative loss change 1e-4 per 500 steps) ends this fit at
+    2,500 steps with the weights up to 0.34 SD from NUTS's; a loss that flat cannot show offsets of
+    a third of an SD in three of ~600 coordinates. At lr 0.002 and tol 1e-7 (11,500 steps) they
+    are within 0.13 SD (benchmarks/RESULTS.md, "SVI's stopping rule")."""
     sim = bp.simulate.hierarchical(n_users=200, comparisons_per_user=40, n_options=40, n_features=3, seed=5)
     data = sim.comparisons()
     nuts = bp.fit(bp.Hierarchical(), data, seed=1, progress=False)
-    svi = bp.fit(bp.Hierarchical(), data, method="svi", guide="mvn", seed=1, num_samples=2000, progress=False)
+    svi = bp.fit(bp.Hierarchical(), data, method="svi", guide="mvn", seed=1, num_samples=2000, lr=0.002, tol=1e-7,
+                 steps=80000, progress=False)
     a, b = nuts.idata.posterior["weight"], svi.idata.posterior["weight"]
     z = np.abs(a.mean(("chain", "draw")) - b.mean(("chain", "draw"))) / a.std(("chain", "draw"))
     assert float(z.max()) < 0.2
