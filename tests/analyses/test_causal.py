@@ -370,6 +370,7 @@ def test_conditioned_recovers_conflicting_heads(conditioned):
     assert "head_weight[0, comply]" in s.index
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_conditioned_beats_pooled_on_inconsistent_pairs(conditioned):
     sim, parts, fit = conditioned
     with warnings.catch_warnings():

@@ -194,6 +194,7 @@ def test_streamed_laplace_fit_equals_the_in_memory_fit(arena_pair):
     assert {"worth[gpt-x]", "log_tie"} <= set(table.index)
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_streamed_svi_fits_worths_covariates_and_ties(arena_pair):
     """SVI on the stream, user minibatches: the Fit is laid out as the in-memory one (options,
     covariates, users' worths by judge), and the judges' worths it finds follow the simulated ones."""

@@ -8,6 +8,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import numpyro.infer.hmc_util as hu
+import pytest
 from numpyro.infer import MCMC, NUTS
 
 from bayespref.inference import uturn
@@ -61,6 +62,7 @@ def test_without_the_checks_across_the_trees_are_numpyros():
         np.testing.assert_allclose(z_mine, z_theirs, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_the_checks_across_stop_the_resonant_trees():
     # 100 independent standard normals: at step size 0.1 (and 0.9) NumPyro's criterion misses the
     # U-turn on part of the trajectories and some trees run to the maximum depth (1,023 steps)
@@ -74,7 +76,8 @@ def test_the_checks_across_stop_the_resonant_trees():
 
 
 def test_sampling_at_a_resonant_step_size_keeps_the_target():
-    # fixed step size 0.1 on 100 standard normals, where the trees are cut by the checks across:
+    # fixed step size 0.1 on 100 standard normals, where the trees are cut by the checks across
+    # (at most 63 steps; NumPyro's own run to 1,023 there, test_the_checks_across_stop_the_resonant_trees):
     # the draws' means and variances are those of N(0, 1) (tolerances from their Monte Carlo error)
     def model():
         numpyro.sample("x", dist.Normal(0.0, 1.0).expand([DIM]))

@@ -198,6 +198,7 @@ def test_rankings_fit_labels_its_implied_pairs_and_refuses_sensitivity(small_fit
         bp.sensitivity.grid(fit, bp.sensitivity.preference("o000", "o001"))
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_sbc_runs_on_a_rankings_design():
     """SBC simulates rankings from the prior (Gumbel-max replicates) and refits them; a smoke test of
     the plumbing (the calibration itself is a slow, many-simulation study)."""

@@ -65,6 +65,7 @@ def test_cems_davidson_matches_psychotools():
     assert float(fit.idata.posterior["log_tie"].mean()) == pytest.approx(ds.reference["log_tie"], abs=0.1)
 
 
+@pytest.mark.slow  # a long statistical check (default-suite budget); run with -m slow
 def test_flatlizards_player_random_effect():
     """SVL effect positive as published; the random-effect SD is identified and clearly non-zero.
 
