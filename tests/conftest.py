@@ -86,9 +86,9 @@ def _file_groups(root) -> dict[str, str]:
             f = parent[f]
         return f
 
+    text = {f: (root / f).read_text(encoding="utf-8") for f in files}
     for fit in SHARED_FITS:
-        users = [f for f in files if SAME_SAMPLER.get(f) == fit
-                 or re.search(rf"\b{fit}\b", (root / f).read_text(encoding="utf-8"))]
+        users = [f for f in files if SAME_SAMPLER.get(f) == fit or re.search(rf"\b{fit}\b", text[f])]
         for f in users[1:]:
             parent[find(f)] = find(users[0])
     return {f: find(f) for f in files}

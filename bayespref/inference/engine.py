@@ -41,31 +41,20 @@ def as_key(seed):
     return seed
 
 
-def _static_leaves(data):
-    """``(arrays, rebuild)``: the array leaves of ``data`` and ``rebuild(arrays)``, which puts (traced)
-    arrays back in place; leaves that are not arrays (sizes, flags, None) stay as they are, static."""
-    leaves, treedef = jax.tree.flatten(data)
-    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
-
-    def rebuild(arrays):
-        it = iter(arrays)
-        return jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)])
-
-    return [x for x, a in zip(leaves, is_array) if a], rebuild
-
-
 def shapes_only(f, data):
     """``f(data)`` traced abstractly (``jax.eval_shape``): shapes and dtypes of its array results, and
     whatever it records on the way, without running it. A model run op by op compiles each of its
     operations on its first run in a process (about 6 s for a hierarchical model with ties on a cold
     cache); traced, it compiles nothing. Leaves of ``data`` that are not arrays stay as they are."""
-    arrays, rebuild = _static_leaves(data)
+    leaves, treedef = jax.tree.flatten(data)
+    is_array = [isinstance(x, (np.ndarray, jax.Array)) for x in leaves]
 
-    def g(arrays_):
-        out = f(rebuild(arrays_))
+    def g(arrays):
+        it = iter(arrays)
+        out = f(jax.tree.unflatten(treedef, [next(it) if a else x for x, a in zip(leaves, is_array)]))
         return out if out is not None else 0
 
-    return jax.eval_shape(g, arrays)
+    return jax.eval_shape(g, [x for x, a in zip(leaves, is_array) if a])
 
 
 def latent_sites(fn, data, deterministic: bool = False) -> list[str]:

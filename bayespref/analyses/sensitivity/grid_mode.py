@@ -195,7 +195,7 @@ def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_
         params = jax.tree.map(lambda a: a / n_avg, acc)
         # through the model (not the guide's sample_posterior, whose set-up, compiled, holds tracers)
         post = guide_predictive(model, auto, params, num_samples, sites)(k_draw, data, gamma=g, delta=d)
-        vals = jax.vmap(lambda s: value(s, g, d))({k: post[k] for k in sites})
+        vals = jax.vmap(lambda s: value(s, g, d))(post)  # post holds exactly the estimand's sites
         tail = losses[steps - n_avg:]
         half = n_avg // 2
         drift = jnp.mean(tail[half:]) - jnp.mean(tail[:half])
