@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from bayespref.inference.laplace import user_marginals
-from bayespref.inference.laplace_pairs import PairDesign, conditional_draws, user_marginals_pairs
+from bayespref.inference.laplace_pairs import PairDesign, Precision, conditional_draws, user_marginals_pairs
 from bayespref.models.base import worth_differences
 
 
@@ -30,15 +30,18 @@ def _dense(a, b, mask, E):
     return np.asarray(worth_differences(jnp.asarray(a), jnp.asarray(b), E, jnp.asarray(mask))).transpose(0, 2, 1)
 
 
-def test_pairs_match_the_dense_design():
-    """Same modes and plain-Laplace log marginals as the dense one-hot design with S = diag(sd)."""
+@pytest.mark.parametrize("space", ["options", "comparisons"])
+def test_pairs_match_the_dense_design(space):
+    """Same modes and plain-Laplace log marginals as the dense one-hot design with S = diag(sd), with the
+    precisions factored in either space."""
     a, b, y, mask, m, sd = _design()
     U, E = m.shape
     f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
     kw = {"max_newton": 30, "tol": 1e-6}
     z0 = jnp.zeros((U, E), jnp.float32)
     dense, zd, _ = user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd)), 0.2, z0, **kw)
-    pairs, zp, _ = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.2, z0, **kw)
+    pairs, zp, _ = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.2, z0,
+                                        space=space, **kw)
     np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(np.asarray(zp), np.asarray(zd), atol=1e-4)
     # and their derivatives in the SDs and mean worths (the globals' gradient flows through them)
@@ -46,13 +49,15 @@ def test_pairs_match_the_dense_design():
         return jax.grad(lambda s, mm: jnp.sum(fn(s, mm)[0]), argnums=(0, 1))(*args)
     gd = total(lambda s, mm: user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), mm, jnp.diag(s), 0.2, z0, **kw),
                f32(sd), f32(m))
-    gp = total(lambda s, mm: user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), mm, s, 0.2, z0, **kw),
+    gp = total(lambda s, mm: user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), mm, s, 0.2, z0,
+                                                  space=space, **kw),
                f32(sd), f32(m))
     for x, ref in zip(gp, gd):
         np.testing.assert_allclose(np.asarray(x), np.asarray(ref), rtol=1e-3, atol=1e-3)
 
 
-def test_importance_estimates_agree_with_many_draws():
+@pytest.mark.parametrize("space", ["options", "comparisons"])
+def test_importance_estimates_agree_with_many_draws(space):
     """With many importance draws both constructions estimate the same log marginal (to 0.02, about
     three Monte Carlo standard errors of the difference)."""
     a, b, y, mask, m, sd = _design(seed=1, J=6)
@@ -63,11 +68,12 @@ def test_importance_estimates_agree_with_many_draws():
     dense = user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd * 2)), 0.0, z0,
                            eps=jax.random.normal(jax.random.PRNGKey(0), (20_000, U, E)), **kw)[0]
     pairs = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd * 2), 0.0, z0,
-                                 eps=jax.random.normal(jax.random.PRNGKey(1), (20_000, U, E + J)), **kw)[0]
+                                 eps=jax.random.normal(jax.random.PRNGKey(1), (20_000, U, E + J)), space=space, **kw)[0]
     np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), atol=0.02)
 
 
-def test_davidson_ties_match_a_direct_laplace_computation():
+@pytest.mark.parametrize("space", ["options", "comparisons"])
+def test_davidson_ties_match_a_direct_laplace_computation(space):
     """With Davidson ties (outcomes 0, 1, 2): the modes are where the exact joint density's gradient
     vanishes, and the plain Laplace log marginal equals joint(mode) - log det(-Hessian) / 2 computed by
     automatic differentiation of the model's own distribution (bayespref.models.likelihood.Davidson)."""
@@ -79,7 +85,8 @@ def test_davidson_ties_match_a_direct_laplace_computation():
     f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
     log_tie, pos = -0.7, 0.3
     ll, zhat, _ = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), pos,
-                                       jnp.zeros((U, E), jnp.float32), max_newton=50, tol=1e-7, log_tie=log_tie)
+                                       jnp.zeros((U, E), jnp.float32), max_newton=50, tol=1e-7, log_tie=log_tie,
+                                       space=space)
     def joint(z, mu, au, bu, yu, mu_mask):
         w = mu + f32(sd) * z
         d = w[au] - w[bu] + pos
@@ -95,15 +102,17 @@ def test_davidson_ties_match_a_direct_laplace_computation():
         np.testing.assert_allclose(float(ll[u]), float(value), atol=2e-4)
 
 
-def test_draws_have_the_inverse_precision_as_covariance():
-    """Matheron's rule: the draws are z + T e with T T^T = H^{-1} = (I + A^T W A)^{-1} (T read off column by
-    column, exact up to float32 rounding)."""
+@pytest.mark.parametrize("space", ["options", "comparisons"])
+def test_draws_have_the_inverse_precision_as_covariance(space):
+    """The draws are z + T e with T T^T = H^{-1} = (I + A^T W A)^{-1} (T read off column by column, exact up
+    to float32 rounding): Matheron's rule in comparison space, the Cholesky factor of H in option space."""
     a, b, y, mask, m, sd = _design(seed=2, U=2, E=4, J=5)
     U, E, J = m.shape[0], m.shape[1], a.shape[1]
     f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
     z = jnp.asarray(np.random.default_rng(3).normal(0, 0.5, (U, E)), jnp.float32)
     e = jnp.broadcast_to(jnp.eye(E + J)[:, None, :], (E + J, U, E + J))   # one unit vector per draw
-    T = np.asarray(conditional_draws(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.0, z, e))
+    T = np.asarray(conditional_draws(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.0, z, e,
+                                     space=space))
     T = (T - np.asarray(z)[None]).transpose(1, 2, 0)                      # (U, E, E + J)
     dense = _dense(a, b, mask, E) * sd[None, :, None]                     # (U, E, J): A^T
     p = 1 / (1 + np.exp(-np.einsum("uej,ue->uj", _dense(a, b, mask, E), m + sd * np.asarray(z))))
@@ -111,6 +120,17 @@ def test_draws_have_the_inverse_precision_as_covariance():
     for u in range(U):
         H = np.eye(E) + (dense[u] * w[u]) @ dense[u].T
         np.testing.assert_allclose(T[u] @ T[u].T, np.linalg.inv(H), atol=1e-6)
+
+
+def test_the_smaller_space_is_chosen():
+    """Option space where a user's comparison slots are at least the options, comparison space below."""
+    a, b, y, mask, m, sd = _design(E=7, J=9)
+    design = PairDesign(jnp.asarray(a), jnp.asarray(b), jnp.asarray(sd, jnp.float32))
+    w = jnp.full(mask.shape, 0.2, jnp.float32)
+    assert Precision(design, jnp.asarray(mask, jnp.float32), w).options
+    a, b, y, mask, m, sd = _design(E=7, J=5)
+    design = PairDesign(jnp.asarray(a), jnp.asarray(b), jnp.asarray(sd, jnp.float32))
+    assert not Precision(design, jnp.asarray(mask, jnp.float32), jnp.full(mask.shape, 0.2, jnp.float32)).options
 
 
 def test_gram_and_transpose_are_the_design_s():
