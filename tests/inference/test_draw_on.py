@@ -30,6 +30,8 @@ def strict(monkeypatch):
     monkeypatch.setattr(convergence, "DRAW_ON_RHAT_MAX", np.inf)
 
 
+@pytest.mark.slow  # three runs compared bit for bit (~17 s; default-suite budget); the default run keeps
+# test_default_draws_are_extended_once_and_say_so below
 def test_drawing_on_equals_one_longer_run(data, strict):
     builds = nuts.BUILDS["count"]
     with pytest.warns(ConvergenceWarning, match="R-hat"):

@@ -51,6 +51,7 @@ def _trees(across, step, dim=DIM, scales=None):
     return _program(across, dim, (1.0,) * dim if scales is None else tuple(scales))(step)
 
 
+@pytest.mark.slow  # two sampler programs compiled (~15 s; default-suite budget); run with -m slow
 def test_without_the_checks_across_the_trees_are_numpyros():
     # the builder itself is a faithful rewrite: same leaves, same stops, same proposals, with
     # coordinates of different scales, at resonant, ordinary and divergent step sizes

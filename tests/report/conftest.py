@@ -4,6 +4,7 @@ the README's alignment snippet run on it once per session (its fit also serves t
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 import re
@@ -38,19 +39,41 @@ def readme_snippet() -> str:
     return code.group(1)
 
 
-@pytest.fixture(scope="session")
-def readme_run(readme_snippet, arena, tmp_path_factory):
-    """``(folder, namespace)``: the snippet executed as it is shown, in a fresh folder, on copies of the
-    Arena tables. test_group_report checks what it wrote and reports on its fit (the same model on
-    the same data as that module's report); the tests that use it are in that one module, so that
-    test workers, which share nothing, compile and sample the hierarchical model once."""
+#: the sampler settings of the default run's snippet: shorter chains than the library's defaults
+#: (4 x (1,000 + 1,000)), which the slow profile runs (test_group_report)
+QUICK_FIT = {"chains": 2, "warmup": 500, "draws": 500}
+
+
+def run_snippet(snippet: str, arena, folder: pathlib.Path, fit_settings: dict | None = None) -> dict:
+    """The snippet executed line for line in ``folder`` on copies of the Arena tables; its namespace.
+    ``fit_settings``: sampler settings that ``bp.fit`` takes on top of the snippet's arguments while it
+    runs (None: the library's defaults, as a user runs it)."""
     battles, judges = arena
-    folder = tmp_path_factory.mktemp("readme")
     cwd = pathlib.Path.cwd()
     namespace = {"battles": battles.copy(), "judges": judges.copy()}
     os.chdir(folder)
     try:
-        exec(compile(readme_snippet, "README.md (alignment snippet)", "exec"), namespace)
+        with pytest.MonkeyPatch.context() as mp:
+            if fit_settings:
+                mp.setattr(bp, "fit", functools.partial(bp.fit, **fit_settings))
+            exec(compile(snippet, "README.md (alignment snippet)", "exec"), namespace)
     finally:
         os.chdir(cwd)
-    return folder, namespace
+    return namespace
+
+
+@pytest.fixture(scope="session")
+def snippet_runner():
+    """:func:`run_snippet`, for the tests that run the snippet with other settings."""
+    return run_snippet
+
+
+@pytest.fixture(scope="session")
+def readme_run(readme_snippet, arena, tmp_path_factory):
+    """``(folder, namespace)``: the snippet executed line for line, in a fresh folder, with shorter
+    chains (:data:`QUICK_FIT`; the slow profile runs it with the library's defaults).
+    test_group_report checks what it wrote and reports on its fit (the same model on the same data
+    as that module's report); the tests that use it are in that one module, so that test workers,
+    which share nothing, compile and sample the hierarchical model once."""
+    folder = tmp_path_factory.mktemp("readme")
+    return folder, run_snippet(readme_snippet, arena, folder, QUICK_FIT)
