@@ -38,7 +38,8 @@ from bayespref._io import PAUSE_ENV, PAUSE_MARKER
 POINTS = {"compile": "Fitting BradleyTerry", "sampling": "NUTS:", "writing": PAUSE_MARKER}
 SIGNALS = {"SIGINT": signal.SIGINT, "SIGTERM": signal.SIGTERM}
 OUTPUTS = {"fit.nc", "summary.csv", "worths.csv", "worths.png", "diagnostics.json", "spec.toml"}
-#: a small fit whose sampling lasts a second or two (long warm-up, few draws)
+#: a small fit; for the interrupts while it samples, one whose sampling lasts a second or two (a long
+#: warm-up, few draws: ``LONG_WARMUP``); the runs interrupted while writing need no long sampling
 SPEC = """name = "interrupt"
 description = "baseball, for the interrupt tests"
 
@@ -52,9 +53,10 @@ family = "BradleyTerry"
 method = "nuts"
 seed = 3
 chains = 2
-warmup = 20000
+warmup = {warmup}
 draws = 200
 """
+LONG_WARMUP, SHORT_WARMUP = 20000, 200
 TIMEOUT = 300
 #: seconds each atomic write pauses before its rename in the "writing" runs (the signal is sent as
 #: soon as the pause starts; a run interrupted at the second pause sits through the first)
@@ -116,10 +118,12 @@ def _snapshot(folder: pathlib.Path) -> dict[str, bytes] | None:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """The spec, a compilation cache primed by one complete run, and that run's results folder."""
+    """The specs (short and long sampling), a compilation cache primed by one complete run of the short
+    one, and that run's results folder."""
     root = tmp_path_factory.mktemp("interrupts")
-    spec = root / "interrupt.toml"
-    spec.write_text(SPEC)
+    spec, long_spec = root / "interrupt.toml", root / "interrupt_long.toml"
+    spec.write_text(SPEC.format(warmup=SHORT_WARMUP))
+    long_spec.write_text(SPEC.format(warmup=LONG_WARMUP))
     env = {**os.environ, "MPLBACKEND": "Agg", "BAYESPREF_CACHE_DIR": str(root / "jax-cache")}
     env.pop(PAUSE_ENV, None)
     env.pop("BAYESPREF_NO_JAX_CACHE", None)
@@ -127,7 +131,7 @@ def setup(tmp_path_factory):
     run = _Run(spec, previous, env)
     assert run.finish() == 0, run.text()[-3000:]
     assert {p.name for p in previous.iterdir()} == OUTPUTS
-    return {"spec": spec, "env": env, "previous": previous}
+    return {"spec": spec, "long_spec": long_spec, "env": env, "previous": previous}
 
 
 def _interrupt(setup, tmp: pathlib.Path, point: str, sig: int, with_previous: bool, pause_at: int = 1) -> str:
@@ -145,7 +149,7 @@ def _interrupt(setup, tmp: pathlib.Path, point: str, sig: int, with_previous: bo
         env["BAYESPREF_NO_JAX_CACHE"] = "1"
     if point == "writing":
         env[PAUSE_ENV] = str(PAUSE_S)
-    run = _Run(setup["spec"], out, env)
+    run = _Run(setup["spec" if point == "writing" else "long_spec"], out, env)
     try:
         reached = run.wait_for(POINTS[point], pause_at if point == "writing" else 1)
         assert reached, f"the run ended before reaching {point}:\n{run.text()[-3000:]}"

@@ -26,6 +26,14 @@ def _design(seed=0, U=5, E=7, J=9):
     return a, b, y, mask, m, sd
 
 
+def _compiled(kernel, **static):
+    """``kernel`` with its keyword settings fixed, compiled as one program (run op by op, each of its
+    many small operations would compile on its own: seconds per test)."""
+    import functools
+
+    return jax.jit(functools.partial(kernel, **static))
+
+
 def _dense(a, b, mask, E):
     return np.asarray(worth_differences(jnp.asarray(a), jnp.asarray(b), E, jnp.asarray(mask))).transpose(0, 2, 1)
 
@@ -39,18 +47,18 @@ def test_pairs_match_the_dense_design(space):
     f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
     kw = {"max_newton": 30, "tol": 1e-6}
     z0 = jnp.zeros((U, E), jnp.float32)
-    dense, zd, _ = user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd)), 0.2, z0, **kw)
-    pairs, zp, _ = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.2, z0,
-                                        space=space, **kw)
+    dense_k, pairs_k = _compiled(user_marginals, **kw), _compiled(user_marginals_pairs, space=space, **kw)
+    X = f32(_dense(a, b, mask, E))
+    dense, zd, _ = dense_k(X, f32(y), f32(mask), f32(m), f32(np.diag(sd)), 0.2, z0)
+    pairs, zp, _ = pairs_k(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd), 0.2, z0)
     np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(np.asarray(zp), np.asarray(zd), atol=1e-4)
     # and their derivatives in the SDs and mean worths (the globals' gradient flows through them)
     def total(fn, *args):
-        return jax.grad(lambda s, mm: jnp.sum(fn(s, mm)[0]), argnums=(0, 1))(*args)
-    gd = total(lambda s, mm: user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), mm, jnp.diag(s), 0.2, z0, **kw),
+        return jax.jit(jax.grad(lambda s, mm: jnp.sum(fn(s, mm)[0]), argnums=(0, 1)))(*args)
+    gd = total(lambda s, mm: dense_k(X, f32(y), f32(mask), mm, jnp.diag(s), 0.2, z0),
                f32(sd), f32(m))
-    gp = total(lambda s, mm: user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), mm, s, 0.2, z0,
-                                                  space=space, **kw),
+    gp = total(lambda s, mm: pairs_k(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), mm, s, 0.2, z0),
                f32(sd), f32(m))
     for x, ref in zip(gp, gd):
         np.testing.assert_allclose(np.asarray(x), np.asarray(ref), rtol=1e-3, atol=1e-3)
@@ -64,10 +72,10 @@ def test_importance_estimates_agree_with_many_draws():
     f32 = lambda x: jnp.asarray(x, jnp.float32)   # noqa: E731
     kw = {"max_newton": 30, "tol": 1e-6, "widen": 1.0}
     z0 = jnp.zeros((U, E), jnp.float32)
-    dense = user_marginals(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd * 2)), 0.0, z0,
-                           eps=jax.random.normal(jax.random.PRNGKey(0), (20_000, U, E)), **kw)[0]
-    pairs = user_marginals_pairs(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd * 2), 0.0, z0,
-                                 eps=jax.random.normal(jax.random.PRNGKey(1), (20_000, U, E + J)), **kw)[0]
+    dense = _compiled(user_marginals, **kw)(f32(_dense(a, b, mask, E)), f32(y), f32(mask), f32(m), f32(np.diag(sd * 2)),
+                                            0.0, z0, eps=jax.random.normal(jax.random.PRNGKey(0), (20_000, U, E)))[0]
+    pairs = _compiled(user_marginals_pairs, **kw)(jnp.asarray(a), jnp.asarray(b), f32(y), f32(mask), f32(m), f32(sd * 2),
+                                                  0.0, z0, eps=jax.random.normal(jax.random.PRNGKey(1), (20_000, U, E + J)))[0]
     np.testing.assert_allclose(np.asarray(pairs), np.asarray(dense), atol=0.02)
 
 

@@ -294,6 +294,7 @@ def test_user_level_toy_checks_by_group_and_loo(users_fit):
     assert -fit.data.n_comparisons * math.log(2) < res.elpd < 0  # better than a coin
 
 
+@pytest.mark.slow  # the grid's programs compiled for the toy family (~35 s; default-suite budget)
 @pytest.mark.filterwarnings("ignore::bayespref.errors.ConvergenceWarning")  # 150 steps: the contract, not accuracy
 def test_user_level_toy_sensitivity(users_fit):
     """The declared ``sensitivity``: the estimand is read from the toy's ``worth`` site, and the

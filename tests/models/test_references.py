@@ -82,6 +82,7 @@ def test_flatlizards_player_random_effect():
     assert float((post["weight"].sel(feature="SVL") > 0).mean()) > 0.9
 
 
+@pytest.mark.slow  # four simulated replicates fitted (a statistical check; default-suite budget)
 def test_flatlizards_design_recovers_sd():
     """On the flatlizards contest graph and SVL values, with known sd = 1.126 and beta = 0.205,
     the 90% posterior interval of the SD covers the truth in most of 4 simulated replicates."""
