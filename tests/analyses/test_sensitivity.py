@@ -205,6 +205,9 @@ def test_errors_name_the_problem(small):
         sa.grid(fit, sa.feature_effect("x0"), exposure=pd.Series([1.0, 2.0], index=["u000", "u001"]))
     with pytest.raises(FitError, match="Fit"):
         sa.grid("not a fit", sa.feature_effect("x0"))
+    for steps in (5, 2.5, True):
+        with pytest.raises(ModelError, match="steps=.*at least 6"):
+            sa.grid(fit, sa.feature_effect("x0"), steps=steps)
     with pytest.raises(ModelError, match="estimand"):
         sa.grid(fit, {"estimand": "odds"})
     with pytest.raises(ModelError, match="non-empty"):

@@ -132,6 +132,9 @@ def grid(fit, estimand, gamma=None, delta=None, *, exposure=None, prevalence: fl
         raise ModelError(f"method={method!r}: use 'svi' or 'nuts'.")
     if not 0 < ci_prob < 1:
         raise ModelError(f"ci_prob={ci_prob}: use a probability in (0, 1).")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < MIN_STEPS:
+        raise ModelError(f"steps={steps!r}: use a whole number of at least {MIN_STEPS} (the last third of the steps "
+                         "is averaged, in two halves that the drift check compares).")
     est = _estimand_from(estimand)
     prob = _Problem(fit, est, exposure=exposure, prevalence=prevalence)
     ref = prob.reference_draws()
@@ -160,6 +163,8 @@ def grid(fit, estimand, gamma=None, delta=None, *, exposure=None, prevalence: fl
 #: fit's (gamma = 0), by more than this share of its SD between the two halves of the averaging window
 #: (``info["drift_sd"]``; both halves' draws from the same random numbers)
 DRIFT_SD = 0.01
+#: fewest Adam steps per grid point: two halves of at least one step in the averaged last third
+MIN_STEPS = 6
 
 
 def _grid_svi(prob: _Problem, points, ref, *, steps, warm_steps, lr, guide, num_samples, chunk, seed, progress):
