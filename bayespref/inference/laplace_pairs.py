@@ -95,15 +95,6 @@ class PairDesign:
                 + self.sb[:, :, None] ** 2 * (eq(b, b) - eq(b, a)))
 
 
-def _cholesky_c(gram, mask, w):
-    """Cholesky factor of :math:`C = I + W^{1/2} A A^\\top W^{1/2}` (U, J, J) and :math:`W^{1/2}` (U, J),
-    :math:`W = \\text{mask}\\, w` (the square root of the unmasked weights, which are positive: its
-    derivative at a padding slot's 0 would not be finite)."""
-    sw = mask * jnp.sqrt(w)
-    C = sw[:, :, None] * gram * sw[:, None, :] + jnp.eye(sw.shape[-1], dtype=sw.dtype)
-    return jnp.linalg.cholesky(C), sw
-
-
 class Precision:
     r"""Each user's conditional precision :math:`H_u = I + A_u^\top W_u A_u` at the Newton weights ``w``
     (U, J, unmasked; ``mask`` zeroes the padding slots), factored in the smaller space: option space
@@ -116,11 +107,20 @@ class Precision:
         self.options = (design.E <= mask.shape[-1]) if space is None else space == "options"
 
     @functools.cached_property
+    def sw(self):
+        """:math:`W^{1/2}` (U, J), :math:`W = \\text{mask}\\, w`: the square root of the unmasked weights,
+        which are positive (its derivative at a padding slot's 0 would not be finite)."""
+        return self.mask * jnp.sqrt(self.w_raw)
+
+    @functools.cached_property
     def L(self):
-        """The Cholesky factor of :math:`H_u` (option space) or of :math:`C_u` (comparison space)."""
+        """The Cholesky factor of :math:`H_u` (option space) or of
+        :math:`C_u = I + W^{1/2} A_u A_u^\\top W^{1/2}` (comparison space)."""
         if self.options:
             return jnp.linalg.cholesky(self.design.precision(self.w))
-        return _cholesky_c(self.design.gram(), self.mask, self.w_raw)[0]
+        sw = self.sw
+        return jnp.linalg.cholesky(sw[:, :, None] * self.design.gram() * sw[:, None, :]
+                                   + jnp.eye(sw.shape[-1], dtype=sw.dtype))
 
     def factored(self):
         """This precision with the factor its solves use computed now: one factor for solves traced in
@@ -145,7 +145,7 @@ class Precision:
         space :math:`L_u^{-\top} e_1` (:math:`H_u = L_u L_u^\top`, the last J normals unused), else
         Matheron's rule (:func:`draw_offsets`)."""
         if not self.options:
-            return draw_offsets(self.design, self.L, self.mask * jnp.sqrt(self.w_raw), e)
+            return draw_offsets(self.design, self.L, self.sw, e)
         rhs = jnp.moveaxis(e[..., :self.design.E], 0, -1)                 # (U, E, K)
         v = jax.scipy.linalg.solve_triangular(self.L, rhs, lower=True, trans="T")
         return jnp.moveaxis(v, -1, 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,8 +31,6 @@ def _design(seed=0, U=5, E=7, J=9):
 def _compiled(kernel, **static):
     """``kernel`` with its keyword settings fixed, compiled as one program (run op by op, each of its
     many small operations would compile on its own: seconds per test)."""
-    import functools
-
     return jax.jit(functools.partial(kernel, **static))
 
 
